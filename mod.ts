@@ -1,0 +1,18 @@
+/**
+ * ddimlab: Denoising Diffusion Implicit Models (Song, Meng and Ermon, 2020, arXiv 2010.02502), formula by formula.
+ *
+ * DDPM, DDIM and DDIM-inversion schedulers that match HuggingFace diffusers number for number, symbolic proofs of
+ * the paper's identities, a UNet2DModel compiled to ONNX and run with onnxruntime-node, exact embedded denoisers,
+ * pipelines for sampling, inversion, interpolation and fusion, and plot helpers for notebooks.
+ *
+ * @example
+ * ```ts
+ * import { DDIMScheduler } from "./mod.ts";
+ * const scheduler = DDIMScheduler.fromConfig({ num_train_timesteps: 1000 });
+ * scheduler.setTimesteps(50);
+ * ```
+ *
+ * @module
+ */
+export * from "./lib/tensor.ts";
+export * from "./lib/onnx_graph.ts";

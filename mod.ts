@@ -16,3 +16,4 @@
  */
 export * from "./lib/tensor.ts";
 export * from "./lib/onnx_graph.ts";
+export * from "./lib/model.ts";

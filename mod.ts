@@ -17,3 +17,4 @@
 export * from "./lib/tensor.ts";
 export * from "./lib/onnx_graph.ts";
 export * from "./lib/model.ts";
+export * from "./lib/unet.ts";

@@ -18,3 +18,5 @@ export * from "./lib/tensor.ts";
 export * from "./lib/onnx_graph.ts";
 export * from "./lib/model.ts";
 export * from "./lib/unet.ts";
+export * from "./lib/plot.ts";
+export * from "./lib/notebook.ts";

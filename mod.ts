@@ -20,3 +20,6 @@ export * from "./lib/model.ts";
 export * from "./lib/unet.ts";
 export * from "./lib/plot.ts";
 export * from "./lib/notebook.ts";
+export * from "./lib/safetensors.ts";
+export * from "./lib/unet_config.ts";
+export * from "./lib/unet_onnx.ts";

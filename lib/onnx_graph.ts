@@ -82,11 +82,11 @@ export class OnnxGraphBuilder {
    *
    * @param value the value to expose
    * @param name the output's name
-   * @param dims its dimensions
+   * @param dims its dimensions, or `null` to leave the shape undeclared
    * @param type its element type
    * @returns the output's name
    */
-  output(value: string, name: string, dims: OnnxDim[], type: OnnxElementType = "float32"): string {
+  output(value: string, name: string, dims: OnnxDim[] | null, type: OnnxElementType = "float32"): string {
     if (value !== name) {
       this.#claim(name);
       this.#nodes.push(onnx.NodeProto.create({ opType: "Identity", input: [value], output: [name], name }));
@@ -226,7 +226,13 @@ export class OnnxGraphBuilder {
   }
 }
 
-function valueInfo(name: string, dims: OnnxDim[], type: OnnxElementType) {
+function valueInfo(name: string, dims: OnnxDim[] | null, type: OnnxElementType) {
+  if (dims === null) {
+    return onnx.ValueInfoProto.create({
+      name,
+      type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: elementCode[type] }) }),
+    });
+  }
   return onnx.ValueInfoProto.create({
     name,
     type: onnx.TypeProto.create({

@@ -1,0 +1,257 @@
+/**
+ * A seeded random number generator that reproduces PyTorch's CPU generator, so that a seed gives the same noise
+ * (and so the same image) here as in a diffusers notebook.
+ *
+ * | PyTorch                                         | code               | meaning                              |
+ * |-------------------------------------------------|--------------------|--------------------------------------|
+ * | `torch.Generator().manual_seed(s)`              | `new TorchGenerator(s)` | mt19937 seeded with the low 32 bits |
+ * | `torch.randn(shape, generator=g)` (float32)     | `g.randn(shape)`   | standard normal samples, row-major   |
+ * | `at::mt19937` output                            | `nextUint32()`     | one 32-bit Mersenne Twister output   |
+ *
+ * How PyTorch's CPU `randn` turns mt19937 outputs into normals (float32):
+ * - 16 elements or more: every element first gets a uniform u = (r & 0xFFFFFF) / 2^24 from one 32-bit output;
+ *   then each block of 16 is transformed by Box-Muller, for j < 8: u1 = 1 - d[j], u2 = d[j + 8],
+ *   rho = sqrt(-2 ln u1), theta = 2 pi u2, d[j] = rho cos theta, d[j + 8] = rho sin theta. When the count is not a
+ *   multiple of 16, the last 16 positions are refilled with fresh uniforms and transformed again.
+ * - fewer than 16 elements: one double at a time, Box-Muller on two 53-bit uniforms (u1, u2) built from two outputs
+ *   each: rho = sqrt(-2 ln(1 - u2)), theta = 2 pi u1; it returns rho cos theta and keeps rho sin theta in the
+ *   generator for the next scalar draw (until reseeded).
+ *
+ * @module
+ */
+import { shapeSize, Tensor } from "./tensor.ts";
+
+const STATE_SIZE = 624;
+const SHIFT_SIZE = 397;
+const MATRIX_A = 0x9908b0df;
+const UPPER_MASK = 0x80000000;
+const LOWER_MASK = 0x7fffffff;
+const TWO_POW_24_INV = 1 / 16777216;
+const TWO_POW_32 = 4294967296;
+const TWO_POW_53_INV = 1 / 9007199254740992;
+const HALF_PI = Math.PI / 2;
+// Taylor coefficients of sin and cos: (-1)^k / (2k+1)! and (-1)^k / (2k)!.
+const SIN_3 = -1 / 6;
+const SIN_5 = 1 / 120;
+const SIN_7 = -1 / 5040;
+const SIN_9 = 1 / 362880;
+const SIN_11 = -1 / 39916800;
+const COS_2 = -1 / 2;
+const COS_4 = 1 / 24;
+const COS_6 = -1 / 720;
+const COS_8 = 1 / 40320;
+const COS_10 = -1 / 3628800;
+const COS_12 = 1 / 479001600;
+// cos and sin of q quarter turns, q = 0..4
+const COS_OF_QUADRANT = new Float64Array([1, 0, -1, 0, 1]);
+const SIN_OF_QUADRANT = new Float64Array([0, 1, 0, -1, 0]);
+
+/**
+ * PyTorch's CPU random generator (mt19937 plus its normal transforms), seeded like `torch.Generator().manual_seed`.
+ *
+ * randn: z = sqrt(-2 ln(1 - u_a)) * (cos | sin)(2 pi u_b), u from mt19937 outputs in PyTorch's order.
+ *
+ * @example
+ * ```ts
+ * import { TorchGenerator } from "./torch_generator.ts";
+ * const g = new TorchGenerator(0);
+ * const z = g.randn([5]);
+ * console.log(z.data[0].toFixed(4)); // "1.5410", as torch.randn(5, generator=torch.Generator().manual_seed(0))
+ * ```
+ */
+export class TorchGenerator {
+  #state = new Uint32Array(STATE_SIZE);
+  #index = STATE_SIZE;
+  #seed = 0;
+  #cachedNormal: number | null = null;
+
+  /**
+   * Seed a new generator, as `torch.Generator().manual_seed(seed)` does.
+   *
+   * @param seed a safe integer; PyTorch keeps it as 64 bits and seeds mt19937 with the low 32 bits
+   * @throws TypeError if the seed is not a safe integer
+   */
+  constructor(seed: number) {
+    this.manualSeed(seed);
+  }
+
+  /** The seed this generator was last seeded with. */
+  get seed(): number {
+    return this.#seed;
+  }
+
+  /**
+   * Reseed in place, forgetting any cached normal sample, as `Generator.manual_seed` does.
+   *
+   * state[0] = seed mod 2^32, state[i] = 1812433253 (state[i-1] xor (state[i-1] >> 30)) + i mod 2^32
+   *
+   * @param seed a safe integer (negative seeds wrap modulo 2^64, so their low 32 bits are seed mod 2^32)
+   * @returns this generator
+   * @throws TypeError if the seed is not a safe integer
+   * @example
+   * ```ts
+   * import { TorchGenerator } from "./torch_generator.ts";
+   * const g = new TorchGenerator(1).manualSeed(0);
+   * ```
+   */
+  manualSeed(seed: number): this {
+    if (typeof seed !== "number" || !Number.isSafeInteger(seed)) {
+      throw new TypeError(`A generator seed must be a safe integer, got ${String(seed)}`);
+    }
+    this.#seed = seed;
+    const low = ((seed % TWO_POW_32) + TWO_POW_32) % TWO_POW_32;
+    const state = this.#state;
+    state[0] = low;
+    for (let i = 1; i < STATE_SIZE; i++) {
+      const previous = state[i - 1] ^ (state[i - 1] >>> 30);
+      state[i] = Math.imul(1812433253, previous) + i;
+    }
+    this.#index = STATE_SIZE;
+    this.#cachedNormal = null;
+    return this;
+  }
+
+  /**
+   * The next raw 32-bit mt19937 output, as `std::mt19937` (and PyTorch's `at::mt19937`) gives it.
+   *
+   * @returns an integer in [0, 2^32)
+   * @example
+   * ```ts
+   * import { TorchGenerator } from "./torch_generator.ts";
+   * new TorchGenerator(5489).nextUint32(); // 3499211612, the first output of std::mt19937's default seed
+   * ```
+   */
+  nextUint32(): number {
+    if (this.#index >= STATE_SIZE) this.#twist();
+    let y = this.#state[this.#index++];
+    y ^= y >>> 11;
+    y ^= (y << 7) & 0x9d2c5680;
+    y ^= (y << 15) & 0xefc60000;
+    y ^= y >>> 18;
+    return y >>> 0;
+  }
+
+  /**
+   * Samples from the standard normal distribution, exactly as `torch.randn(shape, generator=g)` in float32 on the CPU.
+   *
+   * z ~ N(0, 1), drawn in PyTorch's order (vectorised Box-Muller from 16 elements up, scalar below)
+   *
+   * @param shape the dimensions of the result
+   * @returns a new tensor of that shape
+   * @example
+   * ```ts
+   * import { TorchGenerator } from "./torch_generator.ts";
+   * const noise = new TorchGenerator(42).randn([1, 3, 32, 32]);
+   * ```
+   */
+  randn(shape: readonly number[]): Tensor {
+    const data = new Float32Array(shapeSize(shape));
+    this.fillRandn(data);
+    return new Tensor(data, shape);
+  }
+
+  /**
+   * Fill a buffer with standard normal samples, as `randn` would for a tensor of `data.length` elements.
+   *
+   * z ~ N(0, 1), in PyTorch's order
+   *
+   * @param data the buffer to overwrite
+   * @returns the same buffer
+   * @example
+   * ```ts
+   * import { TorchGenerator } from "./torch_generator.ts";
+   * const buffer = new TorchGenerator(0).fillRandn(new Float32Array(64));
+   * ```
+   */
+  fillRandn(data: Float32Array): Float32Array {
+    const size = data.length;
+    if (size >= 16) {
+      this.#fillFloatUniforms(data, 0, size);
+      for (let i = 0; i + 16 <= size; i += 16) boxMuller16(data, i);
+      if (size % 16 !== 0) {
+        this.#fillFloatUniforms(data, size - 16, size);
+        boxMuller16(data, size - 16);
+      }
+    } else {
+      for (let i = 0; i < size; i++) data[i] = this.#nextDoubleNormal();
+    }
+    return data;
+  }
+
+  /** data[i] = (r_i & 0xFFFFFF) / 2^24 for i in [start, end), one mt19937 output r_i each, tempered inline. */
+  #fillFloatUniforms(data: Float32Array, start: number, end: number): void {
+    const state = this.#state;
+    let index = this.#index;
+    let i = start;
+    while (i < end) {
+      if (index >= STATE_SIZE) {
+        this.#twist();
+        index = 0;
+      }
+      const stop = Math.min(end, i + STATE_SIZE - index);
+      for (; i < stop; i++) {
+        let y = state[index++];
+        y ^= y >>> 11;
+        y ^= (y << 7) & 0x9d2c5680;
+        y ^= (y << 15) & 0xefc60000;
+        y ^= y >>> 18;
+        data[i] = (y & 0xffffff) * TWO_POW_24_INV;
+      }
+    }
+    this.#index = index;
+  }
+
+  #nextDoubleUniform(): number {
+    const high = this.nextUint32();
+    const low = this.nextUint32();
+    return ((high & 0x1fffff) * TWO_POW_32 + low) * TWO_POW_53_INV;
+  }
+
+  #nextDoubleNormal(): number {
+    if (this.#cachedNormal !== null) {
+      const cached = this.#cachedNormal;
+      this.#cachedNormal = null;
+      return cached;
+    }
+    const u1 = this.#nextDoubleUniform();
+    const u2 = this.#nextDoubleUniform();
+    const rho = Math.sqrt(-2 * Math.log(1 - u2));
+    const theta = 2 * Math.PI * u1;
+    this.#cachedNormal = rho * Math.sin(theta);
+    return rho * Math.cos(theta);
+  }
+
+  #twist(): void {
+    const state = this.#state;
+    for (let i = 0; i < STATE_SIZE; i++) {
+      const next = i + 1 === STATE_SIZE ? 0 : i + 1;
+      const shifted = i + SHIFT_SIZE < STATE_SIZE ? i + SHIFT_SIZE : i + SHIFT_SIZE - STATE_SIZE;
+      const y = (state[i] & UPPER_MASK) | (state[next] & LOWER_MASK);
+      state[i] = state[shifted] ^ (y >>> 1) ^ ((y & 1) * MATRIX_A);
+    }
+    this.#index = 0;
+  }
+}
+
+/**
+ * Box-Muller on 16 uniforms in place: for j < 8, rho = sqrt(-2 ln(1 - d[j])), theta = 2 pi d[j + 8].
+ *
+ * theta = 2 pi u is evaluated as a quarter turn q plus a remainder a in [-pi/4, pi/4] (exact, since u has 24 bits),
+ * so cos and sin come from short Taylor series (error below 2e-9) instead of two library calls.
+ */
+function boxMuller16(data: Float32Array, offset: number): void {
+  for (let j = offset; j < offset + 8; j++) {
+    const rho = Math.sqrt(-2 * Math.log(1 - data[j]));
+    const quarterTurns = 4 * data[j + 8];
+    const quadrant = (quarterTurns + 0.5) | 0;
+    const a = (quarterTurns - quadrant) * HALF_PI;
+    const a2 = a * a;
+    const sinA = a * (1 + a2 * (SIN_3 + a2 * (SIN_5 + a2 * (SIN_7 + a2 * (SIN_9 + a2 * SIN_11)))));
+    const cosA = 1 + a2 * (COS_2 + a2 * (COS_4 + a2 * (COS_6 + a2 * (COS_8 + a2 * (COS_10 + a2 * COS_12)))));
+    // rotate by the quarter turns: theta = quadrant * pi/2 + a
+    const cosQuadrant = COS_OF_QUADRANT[quadrant];
+    const sinQuadrant = SIN_OF_QUADRANT[quadrant];
+    data[j] = rho * (cosQuadrant * cosA - sinQuadrant * sinA);
+    data[j + 8] = rho * (sinQuadrant * cosA + cosQuadrant * sinA);
+  }
+}

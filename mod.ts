@@ -23,3 +23,4 @@ export * from "./lib/notebook.ts";
 export * from "./lib/safetensors.ts";
 export * from "./lib/unet_config.ts";
 export * from "./lib/unet_onnx.ts";
+export * from "./lib/metrics.ts";

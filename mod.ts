@@ -24,3 +24,5 @@ export * from "./lib/safetensors.ts";
 export * from "./lib/unet_config.ts";
 export * from "./lib/unet_onnx.ts";
 export * from "./lib/metrics.ts";
+export * from "./lib/prove.ts";
+export * from "./lib/equations.ts";

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Execute every notebook in notebooks/ headless, in place, in order, and stop at the first one that raises.
+#
+# Needs Debian's nbconvert (apt-get install -y jupyter-nbconvert python3-nbclient python3-jupyter-client
+# python3-ipykernel) and Deno's Jupyter kernel, which this script registers when it is missing.
+# Usage: notebooks/run.sh [NOTEBOOK.ipynb ...]   (default: every notebooks/[0-9]*.ipynb)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+deno="$root/node_modules/.bin/deno"
+[ -x "$deno" ] || deno="$(command -v deno || true)"
+
+if ! command -v jupyter >/dev/null || ! jupyter nbconvert --version >/dev/null 2>&1; then
+  echo "notebooks/run.sh: jupyter nbconvert is not installed (apt-get install -y jupyter-nbconvert" \
+    "python3-nbclient python3-jupyter-client python3-ipykernel)" >&2
+  exit 2
+fi
+if [ -z "$deno" ]; then
+  echo "notebooks/run.sh: deno is not installed (npm install puts it in node_modules/.bin)" >&2
+  exit 2
+fi
+if ! jupyter --paths --json | python3 -c 'import json,os,sys; d=json.load(sys.stdin)["data"]; sys.exit(0 if any(os.path.exists(os.path.join(p,"kernels","deno","kernel.json")) for p in d) else 1)'; then
+  "$deno" jupyter --install >/dev/null 2>&1
+fi
+
+cd "$here"
+if [ "$#" -gt 0 ]; then notebooks=("$@"); else notebooks=([0-9]*.ipynb); fi
+for notebook in "${notebooks[@]}"; do
+  start=$(date +%s)
+  # nbconvert exits non-zero when a cell raises (CellExecutionError), which stops this script (set -e).
+  set +e
+  jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 \
+    --ExecutePreprocessor.kernel_name=deno "$notebook" 2>&1 | grep -v -e '^\[NbConvertApp\]' -e 'is unstable'
+  status=${PIPESTATUS[0]}
+  set -e
+  if [ "$status" -ne 0 ]; then
+    echo "notebooks/run.sh: $notebook failed" >&2
+    exit "$status"
+  fi
+  echo "ran $notebook in $(( $(date +%s) - start )) s"
+done

@@ -26,3 +26,4 @@ export * from "./lib/unet_onnx.ts";
 export * from "./lib/metrics.ts";
 export * from "./lib/prove.ts";
 export * from "./lib/equations.ts";
+export * from "./lib/torch_checkpoint.ts";

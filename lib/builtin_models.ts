@@ -103,7 +103,7 @@ const RECIPES: Record<string, BuiltinRecipe> = {
     mixture: () => ringMixture(),
   },
   grid2d: {
-    description: "2-D 5x5 grid of Gaussians on [-0.8, 0.8]^2 (std 0.05), as [batch, 2, 1, 1] tensors",
+    description: "2-D 5x5 grid of Gaussians on [-0.75, 0.75]^2 (std 0.05), as [batch, 2, 1, 1] tensors",
     channels: 2,
     sampleSize: 1,
     mixture: () => gridMixture(),

@@ -58,7 +58,7 @@ export function ringMixture(options: RingOptions = {}): GaussianMixture {
 export interface GridOptions {
   /** Gaussians per side (default 5, so 25 in all). */
   side?: number;
-  /** The outermost centres sit at +-extent (default 0.8). */
+  /** The outermost centres sit at +-extent (default 0.75). */
   extent?: number;
   /** Each Gaussian's standard deviation (default 0.05). */
   std?: number;
@@ -80,7 +80,7 @@ export interface GridOptions {
 export function gridMixture(options: GridOptions = {}): GaussianMixture {
   const side = checkCount(options.side ?? 5, "grid side");
   if (side < 2) throw new RangeError(`A grid needs at least 2 Gaussians per side, got ${side}`);
-  const extent = checkPositive(options.extent ?? 0.8, "grid extent");
+  const extent = checkPositive(options.extent ?? 0.75, "grid extent");
   const std = checkPositive(options.std ?? 0.05, "grid std");
   const coord = (i: number) => -extent + (2 * extent * i) / (side - 1);
   const components = [];
@@ -103,7 +103,7 @@ export interface MoonsOptions {
  * arc with a rank-1 direction along the tangent so that neighbours overlap into a continuous band.
  *
  * arc 1: (cos theta, sin theta), arc 2: (1 - cos theta, 1/2 - sin theta), theta in [0, pi], mapped by
- * p -> 0.6 (p - (1/2, 1/4)) into [-0.9, 0.9] x [-0.45, 0.45]; Sigma_k = tau^2 u_k u_k^T + std^2 I
+ * p -> 0.5 (p - (1/2, 1/4)) into [-0.75, 0.75] x [-0.375, 0.375]; Sigma_k = tau^2 u_k u_k^T + std^2 I
  *
  * @param options `perMoon` and `std`
  * @returns the mixture, dimension 2, with 2 `perMoon` components
@@ -117,7 +117,7 @@ export function moonsMixture(options: MoonsOptions = {}): GaussianMixture {
   const perMoon = checkCount(options.perMoon ?? 12, "moons perMoon");
   if (perMoon < 2) throw new RangeError(`Each moon needs at least 2 Gaussians, got ${perMoon}`);
   const std = checkPositive(options.std ?? 0.04, "moons std");
-  const scale = 0.6;
+  const scale = 0.5;
   // Half the spacing between neighbouring centres along the arc, as the tangent standard deviation.
   const tangentStd = (0.5 * scale * Math.PI) / (perMoon - 1);
   const components = [];

@@ -1,0 +1,133 @@
+import { describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  BUILTIN_SCHEDULER_CONFIG,
+  builtinMixture,
+  builtinModel,
+  gaussian32OdeSolution,
+  listBuiltinModels,
+} from "../lib/builtin_models.ts";
+import { DDIMScheduler } from "../lib/ddim.ts";
+import { Tensor } from "../lib/tensor.ts";
+import { TorchGenerator } from "../lib/torch_generator.ts";
+import { loadUNet } from "../lib/unet.ts";
+
+const NAMES = ["shapes32", "gaussian32", "ring2d", "grid2d", "moons2d"];
+const alphaBarTable = DDIMScheduler.fromConfig(BUILTIN_SCHEDULER_CONFIG).alphasCumprod;
+
+/** x_t = sqrt(alphaBar_t) x_0 + sqrt(1 - alphaBar_t) eps (DDPM's forward process), in float32. */
+function noised(x0: Tensor, noise: Tensor, timesteps: number[]): Tensor {
+  const per = x0.size / x0.shape[0];
+  const out = new Float32Array(x0.size);
+  for (let b = 0; b < x0.shape[0]; b++) {
+    const ab = alphaBarTable[timesteps[b]];
+    for (let i = 0; i < per; i++) out[b * per + i] = Math.sqrt(ab) * x0.data[b * per + i] + Math.sqrt(1 - ab) * noise.data[b * per + i];
+  }
+  return new Tensor(out, x0.shape);
+}
+
+function rms(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
+  return Math.sqrt(s / a.length);
+}
+
+describe("builtin models", () => {
+  test("listBuiltinModels names the five models, the default image model first, each with a one-line description", () => {
+    const list = listBuiltinModels();
+    expect(list.map((m) => m.name)).toEqual(NAMES);
+    for (const { description } of list) {
+      expect(description.length).toBeGreaterThan(10);
+      expect(description).not.toContain("\n");
+    }
+  });
+
+  test("an unknown name is refused with the list of known ones", async () => {
+    await expect(builtinModel("builtin:cifar10")).rejects.toThrow(
+      'Unknown builtin model "builtin:cifar10"; the known ones are builtin:shapes32, builtin:gaussian32',
+    );
+  });
+
+  test("each model carries diffusers' DDPM scheduler config and image-shaped facts", async () => {
+    for (const name of NAMES) {
+      const model = await builtinModel(`builtin:${name}`, { cacheDir: false });
+      expect(model.schedulerConfig).toMatchObject({
+        _class_name: "DDPMScheduler",
+        num_train_timesteps: 1000,
+        beta_schedule: "linear",
+        beta_start: 0.0001,
+        beta_end: 0.02,
+        clip_sample: true,
+        variance_type: "fixed_small",
+      });
+      const image = name.endsWith("32");
+      expect(model.config).toMatchObject({
+        sample_size: image ? 32 : 1,
+        in_channels: image ? 3 : 2,
+        out_channels: image ? 3 : 2,
+      });
+      // "a few MB at most"
+      expect(model.onnx.length).toBeLessThan(3_000_000);
+    }
+  });
+
+  test("the ONNX graph run through loadUNet equals the direct TypeScript eps* at many points (5e-4 absolute)", async () => {
+    // Tolerance: x_t itself is rounded to float32 (relative 6e-8), and C_k^{-1} amplifies that by up to
+    // 1 / c_k ~ 1 / s2_k (about 1 / 0.0025 for the shapes); the rest of the graph adds float32 rounding of the same size.
+    for (const name of NAMES) {
+      const unet = await loadUNet(`builtin:${name}`, { cacheDir: false });
+      const mixture = builtinMixture(name);
+      const shape = [16, unet.inChannels, unet.config.sample_size as number, unet.config.sample_size as number];
+      const generator = new TorchGenerator(5);
+      let worst = 0;
+      for (const start of [0, 3, 17, 100, 421, 777, 999]) {
+        // per-item timesteps spread over the whole range, including t = 0 and t = 999
+        const timesteps = Array.from({ length: 16 }, (_, b) => (start + 61 * b) % 1000);
+        const x0 = mixture.sample(16, generator).samples.reshape(shape);
+        const xt = noised(x0, generator.randn(shape), timesteps);
+        const got = await unet.predict(xt, timesteps);
+        const expected = mixture.idealNoise(xt, timesteps.map((t) => alphaBarTable[t]));
+        expect(got.shape).toEqual(shape);
+        for (let i = 0; i < got.size; i++) worst = Math.max(worst, Math.abs(got.data[i] - expected.data[i]));
+      }
+      expect(worst).toBeLessThan(5e-4);
+      unet.dispose();
+    }
+  });
+
+  test("a second build comes from the cache folder, byte for byte", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ddimlab-builtin-"));
+    try {
+      const first = await builtinModel("ring2d", { cacheDir: dir });
+      expect(readdirSync(dir).some((f) => f.startsWith("ring2d-") && f.endsWith(".onnx"))).toBe(true);
+      const second = await builtinModel("builtin:ring2d", { cacheDir: dir });
+      expect(Buffer.from(second.onnx).equals(Buffer.from(first.onnx))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  test("gaussian32: DDIM eta = 0 with 1000 steps lands within half an 8-bit grey level (RMS 3.9e-3) of the exact ODE solution, and the error falls with steps", async () => {
+    const unet = await loadUNet("builtin:gaussian32", { cacheDir: false });
+    // clip_sample off: the exact ODE has no clipping
+    const scheduler = DDIMScheduler.fromConfig({ ...BUILTIN_SCHEDULER_CONFIG, clip_sample: false });
+    const xT = new TorchGenerator(0).randn([4, 3, 32, 32]);
+    const errors: number[] = [];
+    for (const steps of [20, 100, 1000]) {
+      scheduler.setTimesteps(steps);
+      let x = xT;
+      for (const t of scheduler.timesteps) x = scheduler.step(await unet.predict(x, t), t, x, { eta: 0 }).prevSample;
+      // DDIM starts at x_T with T = timesteps[0] and ends at alphaBar = 1 (set_alpha_to_one)
+      const exact = gaussian32OdeSolution(xT, { t: scheduler.timesteps[0], s: -1 });
+      errors.push(rms(x.data, exact.data));
+    }
+    expect(errors[0]).toBeGreaterThan(errors[1]);
+    expect(errors[1]).toBeGreaterThan(errors[2]);
+    // half an 8-bit grey level: (2 / 255) / 2 in [-1, 1] units
+    expect(errors[2]).toBeLessThan(1 / 255);
+    unet.dispose();
+  });
+});

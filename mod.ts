@@ -27,3 +27,8 @@ export * from "./lib/metrics.ts";
 export * from "./lib/prove.ts";
 export * from "./lib/equations.ts";
 export * from "./lib/torch_checkpoint.ts";
+export * from "./lib/torch_generator.ts";
+export * from "./lib/schedules.ts";
+export * from "./lib/ddim.ts";
+export * from "./lib/ddpm.ts";
+export * from "./lib/ddim_inverse.ts";

@@ -21,7 +21,18 @@
  * @module
  */
 
-/** The assumptions every identity needs: 0 < alpha < 1 and 0 < alphaBarPrev < 1, hence 0 < alphaBar_t < 1. */
+/**
+ * The assumptions every identity needs: 0 < alpha < 1 and 0 < alphaBarPrev < 1, hence 0 < alphaBar_t < 1.
+ *
+ * alpha > 0, alphaBarPrev > 0, 1 - alpha > 0, 1 - alphaBarPrev > 0, 1 - alpha alphaBarPrev > 0
+ *
+ * @example
+ * ```ts
+ * import { POSITIVE_SCHEDULE } from "./equations.ts";
+ * import { proveIdentity } from "./prove.ts";
+ * proveIdentity("sqrt(alpha * alphaBarPrev)", "sqrt(alpha) * sqrt(alphaBarPrev)", { positive: POSITIVE_SCHEDULE }).proved; // true
+ * ```
+ */
 export const POSITIVE_SCHEDULE: readonly string[] = Object.freeze([
   "alpha",
   "alphaBarPrev",

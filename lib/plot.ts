@@ -121,15 +121,16 @@ export function plotCurves(series: Readonly<Record<string, ArrayLike<number>>>, 
     for (let k = 0; k < ys.length; k++) rows.push({ x: xs === null ? k : xs[k], y: ys[k], name });
   }
   if (options.x) checkNumbers(options.x, "options.x");
-  const last = names.map((name) => rows.filter((r) => r.name === name).at(-1)).filter((r) => r !== undefined);
+  const height = options.height ?? 320;
+  const labels = endLabels(rows, names, options.yType === "log" ? 0 : 12 / Math.max(1, height - 50));
   const marks: Plot.Markish[] = [
     Plot.lineY(rows, { x: "x", y: "y", stroke: "name", z: "name", strokeWidth: 1.5 }),
-    Plot.text(last, { x: "x", y: "y", text: "name", fill: "name", dx: 5, textAnchor: "start" }),
+    Plot.text(labels, { x: "x", y: "y", text: "name", fill: "name", dx: 5, textAnchor: "start" }),
   ];
   if (options.dots) marks.push(Plot.dot(rows, { x: "x", y: "y", fill: "name", r: 2.5 }));
   const longest = Math.max(...names.map((n) => n.length));
   return render(options, {
-    height: options.height ?? 320,
+    height,
     marginRight: Math.min(220, 16 + 6 * longest),
     x: { label: options.xLabel ?? null, type: options.xType ?? "linear" },
     y: { label: options.yLabel ?? null, type: options.yType ?? "linear", grid: true },
@@ -540,6 +541,26 @@ function render(options: FigureOptions, plotOptions: Plot.PlotOptions): Figure {
     document: options.document ?? createDocument(),
   });
   return figure as unknown as Figure;
+}
+
+// Each curve's label sits at its rightmost point, nudged apart vertically so that no two are closer than `gap`
+// (a fraction of the value range, about one line of text).
+function endLabels(
+  rows: readonly { x: number; y: number; name: string }[],
+  names: readonly string[],
+  gap: number,
+): { x: number; y: number; name: string }[] {
+  const ends = names.map((name) => {
+    let end: { x: number; y: number; name: string } | undefined;
+    for (const row of rows) if (row.name === name && (end === undefined || row.x >= end.x)) end = row;
+    return end;
+  }).filter((end) => end !== undefined).map((end) => ({ ...end }));
+  if (gap <= 0 || ends.length < 2) return ends;
+  const ys = rows.map((r) => r.y);
+  const step = gap * (Math.max(...ys) - Math.min(...ys));
+  const sorted = [...ends].sort((a, b) => a.y - b.y);
+  for (let k = 1; k < sorted.length; k++) sorted[k].y = Math.max(sorted[k].y, sorted[k - 1].y + step);
+  return ends;
 }
 
 // A colour per curve: Tableau 10, repeated when there are more curves.

@@ -27,15 +27,21 @@ cd "$here"
 if [ "$#" -gt 0 ]; then notebooks=("$@"); else notebooks=([0-9]*.ipynb); fi
 for notebook in "${notebooks[@]}"; do
   start=$(date +%s)
-  # nbconvert exits non-zero when a cell raises (CellExecutionError), which stops this script (set -e).
+  # nbconvert exits non-zero when a cell raises (CellExecutionError): report that cell and stop.
+  log="$(mktemp)"
   set +e
   jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 \
-    --ExecutePreprocessor.kernel_name=deno "$notebook" 2>&1 | grep -v -e '^\[NbConvertApp\]' -e 'is unstable'
-  status=${PIPESTATUS[0]}
+    --ExecutePreprocessor.kernel_name=deno "$notebook" >"$log" 2>&1
+  status=$?
   set -e
   if [ "$status" -ne 0 ]; then
+    # Show the failing cell and its error rather than nbconvert's Python traceback (the whole log if none).
+    if grep -q "An error occurred while executing" "$log"; then sed -n '/An error occurred while executing/,$p' "$log" >&2
+    else cat "$log" >&2; fi
+    rm -f "$log"
     echo "notebooks/run.sh: $notebook failed" >&2
     exit "$status"
   fi
+  rm -f "$log"
   echo "ran $notebook in $(( $(date +%s) - start )) s"
 done

@@ -72,6 +72,17 @@ describe("plotCurves", () => {
     expect(labels).toEqual(["first", "second"]);
   });
 
+  test("labels each curve at its rightmost point, also when x runs backwards (descending timesteps)", () => {
+    const svg = plotCurves({ a: [0.1, 0.5, 0.9], b: [0.8, 0.5, 0.2] }, { x: [980, 500, 0] });
+    const paths = markGroup(svg, "line")[0].querySelectorAll("path");
+    const rightmost = Math.max(...pathPoints(paths[0].getAttribute("d")!).map((p) => p[0]));
+    const texts = markGroup(svg, "text")[0].querySelectorAll("text");
+    for (const text of texts) {
+      const x = Number(/translate\(([-\d.]+)/.exec(text.getAttribute("transform")!)![1]);
+      expect(x).toBeCloseTo(rightmost, 2);
+    }
+  });
+
   test("labels both axes with the given names", () => {
     const svg = plotCurves({ y: [1, 2, 3] }, { xLabel: "timestep t", yLabel: "alphaBar" });
     expect(markGroup(svg, "x-axis label")[0].textContent).toContain("timestep t");

@@ -281,7 +281,9 @@ export function spacedTimesteps(
       return Array.from({ length: n }, (_, k) => (n - 1 - k) * ratio + stepsOffset);
     }
     case "trailing":
-      return numpyArange(T, 0, -(T / n)).map((x) => roundHalfEven(x) - 1);
+      // numpy's length rule gives n + 1 values for some n (ceil(T / (T / n)) > n, e.g. T = 1000, n = 223); the extra
+      // value is ~0 and would become timestep -1, which diffusers keeps and this package drops.
+      return numpyArange(T, 0, -(T / n)).map((x) => roundHalfEven(x) - 1).filter((t) => t >= 0);
     case "linspace":
       return numpyLinspace(0, T - 1, n).map(roundHalfEven).reverse();
     case "quad": {

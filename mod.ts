@@ -32,3 +32,7 @@ export * from "./lib/schedules.ts";
 export * from "./lib/ddim.ts";
 export * from "./lib/ddpm.ts";
 export * from "./lib/ddim_inverse.ts";
+export * from "./lib/gaussian_mixture.ts";
+export * from "./lib/toy_data.ts";
+export * from "./lib/shapes_dataset.ts";
+export * from "./lib/builtin_models.ts";

@@ -29,9 +29,9 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { DDPMScheduler } from "./ddpm.ts";
 import { GaussianMixture, probabilityFlowSolution } from "./gaussian_mixture.ts";
 import { OnnxGraphBuilder } from "./onnx_graph.ts";
-import { alphasCumprod, betaSchedule } from "./schedules.ts";
 import { shapesMixture } from "./shapes_dataset.ts";
 import { Tensor } from "./tensor.ts";
 import { gridMixture, moonsMixture, ringMixture } from "./toy_data.ts";
@@ -404,16 +404,7 @@ function defaultCacheDir(): string {
   return fromEnv && fromEnv.length > 0 ? join(fromEnv, "builtin") : join(homedir(), ".cache", "ddimlab", "builtin");
 }
 
-/**
- * alphaBar_t of the builtin scheduler config, float32 as diffusers stores it.
- * TEMPORARY: uses lib/schedules.ts until lib/ddpm.ts lands; then `DDPMScheduler.fromConfig(config).alphasCumprod`.
- */
+/** alphaBar_t of the builtin scheduler config, float32 as diffusers stores it, from the scheduler itself. */
 function schedulerAlphasCumprod(config: typeof BUILTIN_SCHEDULER_CONFIG): Float32Array {
-  return alphasCumprod(
-    betaSchedule("linear", {
-      numTrainTimesteps: config.num_train_timesteps,
-      betaStart: config.beta_start,
-      betaEnd: config.beta_end,
-    }),
-  );
+  return DDPMScheduler.fromConfig(config).alphasCumprod;
 }

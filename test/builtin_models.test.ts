@@ -10,6 +10,9 @@ import {
   listBuiltinModels,
 } from "../lib/builtin_models.ts";
 import { DDIMScheduler } from "../lib/ddim.ts";
+import { DDPMScheduler } from "../lib/ddpm.ts";
+import { DDIMInverseScheduler } from "../lib/ddim_inverse.ts";
+import { drawShapes } from "../lib/shapes_dataset.ts";
 import { Tensor } from "../lib/tensor.ts";
 import { TorchGenerator } from "../lib/torch_generator.ts";
 import { loadUNet } from "../lib/unet.ts";
@@ -129,5 +132,68 @@ describe("builtin models", () => {
     // half an 8-bit grey level: (2 / 255) / 2 in [-1, 1] units
     expect(errors[2]).toBeLessThan(1 / 255);
     unet.dispose();
+  });
+
+  test("ring2d: 1000-step DDPM samples have the mixture's component weights and means within 4 standard errors", async () => {
+    const { unet, mixture } = { unet: await loadUNet("builtin:ring2d", { cacheDir: false }), mixture: builtinMixture("ring2d") };
+    const scheduler = DDPMScheduler.fromConfig((await builtinModel("ring2d", { cacheDir: false })).schedulerConfig);
+    scheduler.setTimesteps(1000);
+    const n = 2000;
+    const generator = new TorchGenerator(2024);
+    let x = generator.randn([n, 2, 1, 1]);
+    for (const t of scheduler.timesteps) x = scheduler.step(await unet.predict(x, t), t, x, { generator }).prevSample;
+    unet.dispose();
+    // Assign each sample to its most probable component under the data distribution (alphaBar = 1). The centres
+    // are 0.54 apart, 9 standard deviations, so the assignment's truncation of the tails is negligible.
+    const weights = mixture.posteriorWeights(x.reshape([n, 2]), 1);
+    const K = mixture.count;
+    const counts = new Array<number>(K).fill(0);
+    const sums = Array.from({ length: K }, () => [0, 0]);
+    for (let b = 0; b < n; b++) {
+      const row = Array.from(weights.subarray(b * K, (b + 1) * K));
+      const k = row.indexOf(Math.max(...row));
+      counts[k]++;
+      sums[k][0] += x.data[2 * b];
+      sums[k][1] += x.data[2 * b + 1];
+    }
+    const sd = Math.sqrt(mixture.noiseVariances[0]);
+    for (let k = 0; k < K; k++) {
+      const p = mixture.weights[k];
+      // binomial standard error of a proportion, sqrt(p (1 - p) / n)
+      expect(Math.abs(counts[k] / n - p)).toBeLessThan(4 * Math.sqrt((p * (1 - p)) / n));
+      // standard error of a component mean, sd / sqrt(n_k), per coordinate
+      for (const c of [0, 1]) {
+        expect(Math.abs(sums[k][c] / counts[k] - mixture.means[2 * k + c])).toBeLessThan(4 * sd / Math.sqrt(counts[k]));
+      }
+    }
+  });
+
+  /** DDIM inversion to x_T and DDIM eta = 0 back, both with `steps` steps; returns the MSE per dimension on [0, 1]. */
+  async function roundTrip(name: string, images: Tensor, steps: number): Promise<number> {
+    const unet = await loadUNet(`builtin:${name}`, { cacheDir: false });
+    const config = { ...BUILTIN_SCHEDULER_CONFIG, clip_sample: false };
+    const inverse = DDIMInverseScheduler.fromConfig(config);
+    const forward = DDIMScheduler.fromConfig(config);
+    inverse.setTimesteps(steps);
+    forward.setTimesteps(steps);
+    let x = images;
+    for (const t of inverse.timesteps) x = inverse.step(await unet.predict(x, t), t, x).prevSample;
+    for (const t of forward.timesteps) x = forward.step(await unet.predict(x, t), t, x, { eta: 0 }).prevSample;
+    unet.dispose();
+    let sum = 0;
+    for (let i = 0; i < x.size; i++) sum += ((x.data[i] - images.data[i]) / 2) ** 2;
+    return sum / x.size;
+  }
+
+  // Reference: the DDIM paper's Table 2 (arXiv 2010.02502), CIFAR-10 reconstruction error, per-dimension MSE on
+  // [0, 1]: 0.0004 at S = 200 steps. An exact model must do at least as well as the trained one there.
+  test("DDIM inversion of images drawn from shapes32's data distribution returns them within the paper's 200-step error", async () => {
+    const images = builtinMixture("shapes32").sample(2, new TorchGenerator(3)).samples.reshape([2, 3, 32, 32]);
+    expect(await roundTrip("shapes32", images, 200)).toBeLessThan(0.0004);
+  });
+
+  test("DDIM inversion of canvas-drawn shapes through gaussian32 returns them within the paper's 200-step error", async () => {
+    const { images } = drawShapes(2, { seed: 500 });
+    expect(await roundTrip("gaussian32", images, 200)).toBeLessThan(0.0004);
   });
 });

@@ -1,0 +1,54 @@
+import { describe, expect, test } from "bun:test";
+import { builtinMixture } from "../lib/builtin_models.ts";
+import { DDIMPipeline } from "../lib/ddim_pipeline.ts";
+import { fuse } from "../lib/fuse.ts";
+import { imageError } from "../lib/inversion.ts";
+import { modelFromFunction } from "../lib/model.ts";
+import { Tensor } from "../lib/tensor.ts";
+import { TorchGenerator } from "../lib/torch_generator.ts";
+
+describe("fuse", () => {
+  test("alpha 0 and 1 decode each image's own latents; alpha 0.5 lies between the two images", async () => {
+    const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
+    const pair = builtinMixture("shapes32").sample(2, new TorchGenerator(8)).samples;
+    const a = new Tensor(pair.data.slice(0, 3072), [1, 3, 32, 32]);
+    const b = new Tensor(pair.data.slice(3072), [1, 3, 32, 32]);
+    const { fused, alphas, latents } = await fuse(pipe, [a, b], { alpha: [0, 0.5, 1], numInferenceSteps: 50 });
+    expect(alphas).toEqual([0, 0.5, 1]);
+    expect(fused.shape).toEqual([3, 3, 32, 32]);
+    const item = (k: number) => new Tensor(fused.data.slice(k * 3072, (k + 1) * 3072), [1, 3, 32, 32]);
+    // slerp at alpha 0 is exactly z0, so the first decode is the deterministic decode of A's latents (up to the
+    // float32 rounding of a batch of 3 against a batch of 1 in onnxruntime)
+    const decodeA = await pipe.sample({ xT: latents[0], numInferenceSteps: 50, eta: 0, clipSample: false });
+    let worst = 0;
+    for (let k = 0; k < 3072; k++) worst = Math.max(worst, Math.abs(item(0).data[k] - decodeA.samples.data[k]));
+    expect(worst).toBeLessThan(1e-4);
+    // each end comes back near its own image and far from the other one
+    expect(imageError(item(0), a).mse).toBeLessThan(imageError(item(0), b).mse / 10);
+    expect(imageError(item(2), b).mse).toBeLessThan(imageError(item(2), a).mse / 10);
+    // the middle differs from both ends
+    expect(imageError(item(1), item(0)).mse).toBeGreaterThan(imageError(item(0), a).mse);
+    expect(imageError(item(1), item(2)).mse).toBeGreaterThan(imageError(item(2), b).mse);
+  });
+
+  test("images of different shapes, batches, and alpha outside [0, 1] are refused before the model runs", async () => {
+    let calls = 0;
+    const unet = modelFromFunction((x) => {
+      calls++;
+      return Tensor.zeros(x.shape);
+    }, { sampleSize: 8, inChannels: 3 });
+    const pipe = new DDIMPipeline({ unet });
+    const image = Tensor.zeros([1, 3, 8, 8]);
+    await expect(fuse(pipe, [image, Tensor.zeros([1, 3, 16, 16])])).rejects.toThrow(
+      /Cannot fuse images of different shapes: \[1, 3, 8, 8\] and \[1, 3, 16, 16\]/,
+    );
+    await expect(fuse(pipe, [Tensor.zeros([2, 3, 8, 8]), Tensor.zeros([2, 3, 8, 8])])).rejects.toThrow(
+      /single images of shape \[1, C, H, W\], got \[2, 3, 8, 8\]/,
+    );
+    await expect(fuse(pipe, [image, image], { alpha: 1.5 })).rejects.toThrow(/alpha in \[0, 1\], got 1.5/);
+    await expect(fuse(pipe, [Tensor.zeros([1, 3, 4, 4]), Tensor.zeros([1, 3, 4, 4])])).rejects.toThrow(
+      /image has shape \[2, 3, 4, 4\] but the model takes \[2, 3, 8, 8\]/,
+    );
+    expect(calls).toBe(0);
+  });
+});

@@ -1,0 +1,115 @@
+import { describe, expect, test } from "bun:test";
+import { createCanvas } from "@napi-rs/canvas";
+import { builtinMixture } from "../lib/builtin_models.ts";
+import { DDIMScheduler } from "../lib/ddim.ts";
+import { DDIMInverseScheduler } from "../lib/ddim_inverse.ts";
+import { DDIMPipeline } from "../lib/ddim_pipeline.ts";
+import { imageToTensor } from "../lib/image.ts";
+import { imageError, invert, reconstruct } from "../lib/inversion.ts";
+import { modelFromFunction } from "../lib/model.ts";
+import { Tensor } from "../lib/tensor.ts";
+import { TorchGenerator } from "../lib/torch_generator.ts";
+import { fixtureSample, maxAbsDiff, schedulerFixtures, standInModel } from "./_fixtures.ts";
+
+const STEPS = [10, 20, 50, 100];
+
+async function errorsBySteps(pipe: DDIMPipeline, image: Tensor): Promise<number[]> {
+  const errors: number[] = [];
+  for (const numInferenceSteps of STEPS) errors.push((await reconstruct(pipe, image, { numInferenceSteps })).mse);
+  return errors;
+}
+
+// DDIM is a first-order solver of the ODE, eq. (14): its error falls like 1/S, so the MSE like 1/S^2. From 10 to
+// 100 steps that is a factor of 100; the checks below ask for strictly falling errors and at least a factor of 10.
+function expectFalling(errors: number[]): void {
+  for (let k = 1; k < errors.length; k++) expect(errors[k]).toBeLessThan(errors[k - 1]);
+  expect(errors[errors.length - 1]).toBeLessThan(errors[0] / 10);
+}
+
+describe("invert follows diffusers' DDIM inversion", () => {
+  // ../shared/fixtures/diffusers-schedulers.json, loops with scheduler "ddim_inverse": DDIMInverseScheduler(config)
+  // run over its ascending timesteps from the fixture's sample, model(x, t) the stand-in, no noise
+  for (const loop of schedulerFixtures().loops.filter((l) => l.scheduler === "ddim_inverse")) {
+    test(`reproduces the ddim_inverse loop ${JSON.stringify(loop.config)}, ${loop.n} steps, within 1e-4`, async () => {
+      const unet = modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
+      const pipe = new DDIMPipeline({ unet, scheduler: DDIMScheduler.fromConfig(loop.config) });
+      const clipSample = (loop.config.clip_sample as boolean | undefined) ?? true; // diffusers' default is on
+      const { latents, timesteps } = await invert(pipe, fixtureSample(), { numInferenceSteps: loop.n, clipSample });
+      const reference = DDIMInverseScheduler.fromConfig(loop.config);
+      reference.setTimesteps(loop.n);
+      expect(timesteps).toEqual([...reference.timesteps]);
+      expect(maxAbsDiff(latents.data, loop.final)).toBeLessThan(1e-4);
+    });
+  }
+});
+
+describe("reconstruction error falls as the number of steps rises", () => {
+  test("on images drawn exactly from the embedded shapes32 model's distribution", async () => {
+    const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
+    const images = builtinMixture("shapes32").sample(2, new TorchGenerator(5)).samples.reshape([2, 3, 32, 32]);
+    expectFalling(await errorsBySteps(pipe, images));
+  });
+
+  test("on images the embedded shapes32 model generated itself (DDIM, eta 0, 100 steps)", async () => {
+    const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
+    const { samples } = await pipe.sample({ seed: 3, batchSize: 2, numInferenceSteps: 100 });
+    expectFalling(await errorsBySteps(pipe, samples));
+  });
+
+  test("on a picture this test draws itself, with the embedded single-Gaussian model gaussian32", async () => {
+    const canvas = createCanvas(32, 32);
+    const context = canvas.getContext("2d");
+    context.fillStyle = "rgb(40, 60, 120)";
+    context.fillRect(0, 0, 32, 32);
+    context.fillStyle = "rgb(230, 200, 40)";
+    context.beginPath();
+    context.arc(14, 17, 8, 0, 2 * Math.PI);
+    context.fill();
+    const pixels = context.getImageData(0, 0, 32, 32);
+    const image = imageToTensor({ width: 32, height: 32, data: new Uint8ClampedArray(pixels.data) });
+    const pipe = await DDIMPipeline.fromPretrained("builtin:gaussian32");
+    expectFalling(await errorsBySteps(pipe, image));
+  });
+
+  test("reconstruct reports latents, the decode, per-image errors and PSNR = 10 log10(1 / MSE)", async () => {
+    const pipe = await DDIMPipeline.fromPretrained("builtin:gaussian32");
+    const image = new TorchGenerator(2).randn([2, 3, 32, 32]);
+    for (let k = 0; k < image.size; k++) image.data[k] = Math.tanh(image.data[k]);
+    const result = await reconstruct(pipe, image, { numInferenceSteps: 10, trajectory: true });
+    expect(result.latents.shape).toEqual([2, 3, 32, 32]);
+    expect(result.reconstruction.shape).toEqual([2, 3, 32, 32]);
+    expect(result.trajectory!.length).toBe(10);
+    expect(result.msePerImage.length).toBe(2);
+    expect(result.mse).toBeCloseTo((result.msePerImage[0] + result.msePerImage[1]) / 2, 12);
+    expect(result.psnr).toBeCloseTo(10 * Math.log10(1 / result.mse), 10);
+  });
+});
+
+describe("imageError", () => {
+  test("MSE on [0, 1]: black against white is 1 on the [0, 1] scale; 0.1 off everywhere is PSNR 20 dB", () => {
+    expect(imageError(Tensor.from([-1, -1], [1, 2]), Tensor.from([1, 1], [1, 2])).mse).toBe(1);
+    const offset = imageError(Tensor.from([0, 0.5], [1, 2]), Tensor.from([0.2, 0.7], [1, 2]));
+    expect(offset.mse).toBeCloseTo(0.01, 8); // 0.2 and 0.7 are float32 values
+    expect(offset.psnr).toBeCloseTo(20, 5);
+    expect(imageError(Tensor.zeros([1, 4]), Tensor.zeros([1, 4])).psnr).toBe(Infinity);
+    expect(() => imageError(Tensor.zeros([1, 4]), Tensor.zeros([1, 5]))).toThrow(/\[1, 4\] and \[1, 5\]/);
+  });
+});
+
+describe("bad input is refused before the model runs", () => {
+  test("an image of a size the model cannot take, and steps out of range, name the problem", async () => {
+    let calls = 0;
+    const unet = modelFromFunction((x) => {
+      calls++;
+      return Tensor.zeros(x.shape);
+    }, { sampleSize: 8, inChannels: 3 });
+    const pipe = new DDIMPipeline({ unet });
+    await expect(invert(pipe, Tensor.zeros([1, 3, 16, 16]))).rejects.toThrow(
+      /image has shape \[1, 3, 16, 16\] but the model takes \[1, 3, 8, 8\]/,
+    );
+    await expect(reconstruct(pipe, Tensor.zeros([1, 1, 8, 8]))).rejects.toThrow(/\[1, 1, 8, 8\]/);
+    await expect(invert(pipe, Tensor.zeros([1, 3, 8, 8]), { numInferenceSteps: 0 })).rejects.toThrow(/got 0/);
+    await expect(invert(pipe, Tensor.zeros([1, 3, 8, 8]), { numInferenceSteps: 1001 })).rejects.toThrow(/got 1001/);
+    expect(calls).toBe(0);
+  });
+});

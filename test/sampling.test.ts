@@ -1,0 +1,96 @@
+import { describe, expect, test } from "bun:test";
+import { DDIMScheduler } from "../lib/ddim.ts";
+import { modelFromFunction } from "../lib/model.ts";
+import {
+  checkEta,
+  checkInferenceSteps,
+  latentShape,
+  loadPipelineParts,
+  resolveGenerator,
+  samplingLoop,
+  withClipSample,
+} from "../lib/sampling.ts";
+import { Tensor } from "../lib/tensor.ts";
+import { TorchGenerator } from "../lib/torch_generator.ts";
+import { fixtureSample, maxAbsDiff, schedulerFixtures, standInModel } from "./_fixtures.ts";
+
+const standIn = () => modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
+
+describe("samplingLoop", () => {
+  // ../shared/fixtures/diffusers-schedulers.json, loops: DDIM with clip_sample false, 10 steps, eta 0, from the
+  // fixture's sample, no noise
+  test("yields { i, t, x, predX0 } per step and ends where diffusers' DDIM loop ends", async () => {
+    const loop = schedulerFixtures().loops.find((l) =>
+      l.scheduler === "ddim" && l.n === 10 && l.eta === 0 && JSON.stringify(l.config) === '{"clip_sample":false}'
+    )!;
+    const scheduler = DDIMScheduler.fromConfig(loop.config);
+    scheduler.setTimesteps(loop.n);
+    const steps = [];
+    const generator = samplingLoop(standIn(), scheduler, { sample: fixtureSample(), stepOptions: { eta: 0 } });
+    let result = await generator.next();
+    while (!result.done) {
+      steps.push(result.value);
+      result = await generator.next();
+    }
+    expect(steps.map((s) => s.i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(steps.map((s) => s.t)).toEqual([...scheduler.timesteps]);
+    expect(result.value.data).toEqual(steps[9].x.data);
+    expect(maxAbsDiff(result.value.data, loop.final)).toBeLessThan(1e-4);
+    const sums = steps.map((s) => s.predX0.data.reduce((a, b) => a + b, 0));
+    expect(maxAbsDiff(sums, loop.pred_original_sample_sums!)).toBeLessThan(1e-3);
+  });
+});
+
+describe("option checks", () => {
+  test("checkInferenceSteps accepts 1..T and names T and the value otherwise", () => {
+    const scheduler = DDIMScheduler.fromConfig({ num_train_timesteps: 100 });
+    expect(() => checkInferenceSteps(1, scheduler)).not.toThrow();
+    expect(() => checkInferenceSteps(100, scheduler)).not.toThrow();
+    expect(() => checkInferenceSteps(101, scheduler)).toThrow(/100 training timesteps, got 101/);
+    expect(() => checkInferenceSteps(-3, scheduler)).toThrow(/got -3/);
+  });
+
+  test("checkEta accepts 0 and above and refuses negatives and infinities", () => {
+    expect(() => checkEta(0)).not.toThrow();
+    expect(() => checkEta(2)).not.toThrow();
+    expect(() => checkEta(-1)).toThrow(/got -1/);
+    expect(() => checkEta(Infinity)).toThrow(/got Infinity/);
+  });
+
+  test("latentShape builds [batch, inChannels, height, width], non-square sizes included", () => {
+    expect(latentShape(modelFromFunction((x) => x, { sampleSize: [8, 12], inChannels: 1 }), 2)).toEqual([2, 1, 8, 12]);
+    expect(() => latentShape(standIn(), 0)).toThrow(/batchSize must be a positive integer, got 0/);
+  });
+
+  test("resolveGenerator prefers the caller's generator, else seeds a TorchGenerator", () => {
+    const mine = new TorchGenerator(3);
+    expect(resolveGenerator({ generator: mine, seed: 9 }).generator).toBe(mine);
+    const { generator, seed } = resolveGenerator({ seed: 9 });
+    expect(seed).toBe(9);
+    expect(generator.randn([4]).data).toEqual(new TorchGenerator(9).randn([4]).data);
+    expect(() => resolveGenerator({ seed: -1 })).toThrow(/got -1/);
+  });
+
+  test("withClipSample copies a scheduler with clip_sample changed and the rest kept", () => {
+    const original = DDIMScheduler.fromConfig({ beta_end: 0.015 });
+    const copy = withClipSample(original, false);
+    expect(copy).toBeInstanceOf(DDIMScheduler);
+    expect(copy).not.toBe(original);
+    expect((copy.config as { clip_sample: boolean }).clip_sample).toBe(false);
+    expect((copy.config as { beta_end: number }).beta_end).toBe(0.015);
+  });
+});
+
+describe("loadPipelineParts", () => {
+  test("a builtin brings its scheduler; a bare .onnx file brings none; a missing path is named", async () => {
+    const builtin = await loadPipelineParts("builtin:gaussian32");
+    expect(builtin.unet.inChannels).toBe(3);
+    expect(builtin.scheduler).toBeDefined();
+    const onnx = new URL("../../shared/fixtures/unet/tiny-ddpm/model.onnx", import.meta.url).pathname;
+    const file = await loadPipelineParts(onnx);
+    expect(file.scheduler).toBeUndefined();
+    const eps = await file.unet.predict(Tensor.zeros(latentShape(file.unet, 1)), 10);
+    expect(eps.shape).toEqual(latentShape(file.unet, 1));
+    await expect(loadPipelineParts("/nonexistent/checkpoint")).rejects.toThrow(/\/nonexistent\/checkpoint/);
+  });
+});

@@ -463,7 +463,7 @@ function ddimFused(
       const out = sqrtAlphaBarPrev * x0 + directionCoeff * eps;
       predX0[i] = x0;
       prev[i] = out;
-      check += (mi - mi) + (out - out);
+      if ((mi - mi) + (out - out) !== 0) check = NaN;
     }
     return check;
   }
@@ -479,7 +479,7 @@ function ddimFused(
     if (noise !== null) out += sigmaT * noise[i];
     predX0[i] = x0;
     prev[i] = out;
-    check += (mi - mi) + (out - out);
+    if ((mi - mi) + (out - out) !== 0) check = NaN;
   }
   return check;
 }
@@ -507,7 +507,7 @@ function ddimFromPredX0(
     let out = sqrtAlphaBarPrev * x0 + directionCoeff * eps;
     if (noise !== null) out += sigmaT * noise[i];
     prev[i] = out;
-    check += (m[i] - m[i]) + (out - out);
+    if ((m[i] - m[i]) + (out - out) !== 0) check = NaN;
   }
   return check;
 }

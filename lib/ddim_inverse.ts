@@ -273,7 +273,7 @@ export class DDIMInverseScheduler {
       const out = sqrtAlphaBarTo * x0 + sqrtBetaBarTo * eps;
       predX0[i] = x0;
       prev[i] = out;
-      check += (mi - mi) + (out - out);
+      if ((mi - mi) + (out - out) !== 0) check = NaN;
     }
     const prevSample = new Tensor(prev, sample.shape);
     if (Number.isNaN(check)) reportNonFinite([[modelOutput, "modelOutput"], [sample, "sample"]], prevSample);

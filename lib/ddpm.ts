@@ -381,10 +381,10 @@ export class DDPMScheduler {
           out += sigma * noise[xStart + i];
         }
         prev[xStart + i] = out;
-        check += out - out;
+        if (out - out !== 0) check = NaN;
       }
     }
-    for (let i = 0; i < m.length; i++) check += m[i] - m[i];
+    for (let i = 0; i < m.length; i++) if (m[i] - m[i] !== 0) check = NaN;
     const prevSample = new Tensor(prev, shape);
     if (Number.isNaN(check)) {
       reportNonFinite([[modelOutput, "modelOutput"], [sample, "sample"], [options.varianceNoise, "varianceNoise"]], prevSample);

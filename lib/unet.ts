@@ -21,6 +21,9 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync,
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { builtinModel } from "./builtin_models.ts";
+import { DDIMScheduler } from "./ddim.ts";
+import { DDIMInverseScheduler } from "./ddim_inverse.ts";
+import { DDPMScheduler } from "./ddpm.ts";
 import type { DenoisingModel } from "./model.ts";
 import { Tensor } from "./tensor.ts";
 import { parseSafetensors } from "./safetensors.ts";
@@ -492,7 +495,7 @@ export async function loadUNet(path: string, options: LoadUNetOptions = {}): Pro
 }
 
 /** What `fromPretrained` returns. */
-export interface Pretrained<Scheduler = unknown> {
+export interface Pretrained<Scheduler = PretrainedScheduler> {
   /** The UNet. */
   unet: OnnxUNet;
   /** The scheduler built with the class `scheduler_config.json` names. */
@@ -519,7 +522,7 @@ export async function fromPretrained(dir: string, options: LoadUNetOptions = {})
   if (typeof dir !== "string" || dir.length === 0) throw new TypeError(`fromPretrained needs a folder, got ${describeValue(dir)}`);
   if (dir.startsWith(BUILTIN_PREFIX)) {
     const { unet, schedulerConfig } = await loadBuiltin(dir, options);
-    return { unet, scheduler: await schedulerFromConfig(schedulerConfig, dir) };
+    return { unet, scheduler: schedulerFromConfig(schedulerConfig, dir) };
   }
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`fromPretrained needs a folder; ${dir} is not one`);
   const candidates = [join(dir, "scheduler", "scheduler_config.json"), join(dir, "scheduler_config.json")];
@@ -530,7 +533,7 @@ export async function fromPretrained(dir: string, options: LoadUNetOptions = {})
   const schedulerConfig = readJson(schedulerPath);
   const unet = await loadUNet(existsSync(join(dir, "unet")) ? join(dir, "unet") : dir, options);
   try {
-    return { unet, scheduler: await schedulerFromConfig(schedulerConfig, schedulerPath) };
+    return { unet, scheduler: schedulerFromConfig(schedulerConfig, schedulerPath) };
   } catch (error) {
     unet.dispose();
     throw error;
@@ -686,20 +689,18 @@ function readJson(path: string): Record<string, unknown> {
   }
 }
 
-const SCHEDULER_MODULES: Record<string, string> = {
-  DDPMScheduler: "./ddpm.ts",
-  DDIMScheduler: "./ddim.ts",
-  DDIMInverseScheduler: "./ddim_inverse.ts",
-};
+/** The scheduler classes `fromPretrained` builds, by the `_class_name` of scheduler_config.json. */
+const SCHEDULERS = { DDPMScheduler, DDIMScheduler, DDIMInverseScheduler } as const;
 
-async function schedulerFromConfig(config: Record<string, unknown>, source: string): Promise<unknown> {
+/** A scheduler `fromPretrained` can return. */
+export type PretrainedScheduler = DDPMScheduler | DDIMScheduler | DDIMInverseScheduler;
+
+function schedulerFromConfig(config: Record<string, unknown>, source: string): PretrainedScheduler {
   const name = config._class_name;
-  if (typeof name !== "string" || !(name in SCHEDULER_MODULES)) {
+  if (typeof name !== "string" || !(name in SCHEDULERS)) {
     throw new Error(
-      `${source}: unsupported scheduler _class_name ${JSON.stringify(name)}; supported: ${Object.keys(SCHEDULER_MODULES).join(", ")}`,
+      `${source}: unsupported scheduler _class_name ${JSON.stringify(name)}; supported: ${Object.keys(SCHEDULERS).join(", ")}`,
     );
   }
-  const specifier = SCHEDULER_MODULES[name];
-  const module = await import(specifier) as Record<string, { fromConfig(c: Record<string, unknown>): unknown }>;
-  return module[name].fromConfig(config);
+  return SCHEDULERS[name as keyof typeof SCHEDULERS].fromConfig(config);
 }

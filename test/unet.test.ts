@@ -171,3 +171,27 @@ describe("bad input is refused with a clear error", () => {
     await expect(fromPretrained(join(fixtures, "tiny-ddpm"))).rejects.toThrow(/No scheduler config/);
   });
 });
+
+describe("fromPretrained", () => {
+  test("the google/ddpm-* layout and a pipeline folder build the scheduler class scheduler_config.json names", async () => {
+    const flat = mkdtempSync(join(tmpdir(), "ddimlab-flat-"));
+    for (const f of ["config.json", "diffusion_pytorch_model.safetensors"]) copyFileSync(join(fixtures, "tiny-ddpm", f), join(flat, f));
+    writeFileSync(join(flat, "scheduler_config.json"), JSON.stringify({ _class_name: "DDIMScheduler", num_train_timesteps: 1000 }));
+    const a = await fromPretrained(flat, { cacheDir: false });
+    expect(a.scheduler.constructor.name).toBe("DDIMScheduler");
+    await expectFixtureCases(a.unet, "tiny-ddpm");
+    a.unet.dispose();
+
+    const pipeline = mkdtempSync(join(tmpdir(), "ddimlab-pipe-"));
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(join(pipeline, "unet"));
+    mkdirSync(join(pipeline, "scheduler"));
+    for (const f of ["config.json", "diffusion_pytorch_model.bin"]) copyFileSync(join(fixtures, "tiny-ddpm", f), join(pipeline, "unet", f));
+    writeFileSync(join(pipeline, "model_index.json"), JSON.stringify({ _class_name: "DDPMPipeline", unet: ["diffusers", "UNet2DModel"] }));
+    writeFileSync(join(pipeline, "scheduler", "scheduler_config.json"), JSON.stringify({ _class_name: "DDPMScheduler", variance_type: "fixed_large" }));
+    const b = await fromPretrained(pipeline, { cacheDir: false });
+    expect(b.scheduler.constructor.name).toBe("DDPMScheduler");
+    await expectFixtureCases(b.unet, "tiny-ddpm");
+    b.unet.dispose();
+  });
+});

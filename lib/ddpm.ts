@@ -360,6 +360,7 @@ export class DDPMScheduler {
     if (config.thresholding) thresholdInPlace(predX0, batch, config.dynamic_thresholding_ratio, config.sample_max_value);
     // 4-5. the posterior mean mu~_t (eq. 7), plus sigma_t z
     const { predX0Coeff, sampleCoeff } = c;
+    const learnedKind = varianceType === "learned_range" ? 1 : varianceType === "learned" ? 2 : 0;
     const minLog = f32(Math.log(c.posteriorVariance));
     const maxLog = f32(Math.log(c.betaT));
     for (let item = 0; item < batch; item++) {
@@ -371,11 +372,11 @@ export class DDPMScheduler {
         let out = predX0Coeff * predX0[xStart + i] + sampleCoeff * xi;
         if (noise !== null) {
           let sigma = sigmaT;
-          if (varianceType === "learned_range") {
+          if (learnedKind === 1) {
             // log sigma^2 = frac ln beta_t + (1 - frac) ln beta~_t, frac = (v + 1)/2 (Nichol and Dhariwal, eq. 15)
             const frac = (m[vStart + i] + 1) / 2;
             sigma = Math.exp(0.5 * (frac * maxLog + (1 - frac) * minLog));
-          } else if (varianceType === "learned") {
+          } else if (learnedKind === 2) {
             sigma = Math.exp(0.5 * m[vStart + i]);
           }
           out += sigma * noise[xStart + i];

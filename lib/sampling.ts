@@ -16,6 +16,7 @@
  *
  * @module
  */
+import type { SchedulerStepOutput } from "./ddim.ts";
 import type { DenoisingModel } from "./model.ts";
 import { resolveProgress, type ProgressReporter } from "./progress.ts";
 import { Tensor } from "./tensor.ts";
@@ -33,12 +34,6 @@ export interface SamplingStep {
   readonly x: Tensor;
   /** The predicted x0 at this step, eq. (12)'s "predicted x0". */
   readonly predX0: Tensor;
-}
-
-/** What a scheduler's `step` returns (diffusers' `prev_sample` and `pred_original_sample`). */
-export interface SchedulerStepOutput {
-  prevSample: Tensor;
-  predOriginalSample: Tensor;
 }
 
 /** The scheduler interface the pipelines use: diffusers' DDPM, DDIM and DDIM-inverse schedulers all fit it. */

@@ -29,7 +29,7 @@ describe("fuse", () => {
     // the middle differs from both ends
     expect(imageError(item(1), item(0)).mse).toBeGreaterThan(imageError(item(0), a).mse);
     expect(imageError(item(1), item(2)).mse).toBeGreaterThan(imageError(item(2), b).mse);
-  });
+  }, 60_000);
 
   test("images of different shapes, batches, and alpha outside [0, 1] are refused before the model runs", async () => {
     let calls = 0;

@@ -48,13 +48,13 @@ describe("reconstruction error falls as the number of steps rises", () => {
     const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
     const images = builtinMixture("shapes32").sample(2, new TorchGenerator(5)).samples.reshape([2, 3, 32, 32]);
     expectFalling(await errorsBySteps(pipe, images));
-  });
+  }, 60_000);
 
   test("on images the embedded shapes32 model generated itself (DDIM, eta 0, 100 steps)", async () => {
     const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
     const { samples } = await pipe.sample({ seed: 3, batchSize: 2, numInferenceSteps: 100 });
     expectFalling(await errorsBySteps(pipe, samples));
-  });
+  }, 60_000);
 
   test("on a picture this test draws itself, with the embedded single-Gaussian model gaussian32", async () => {
     const canvas = createCanvas(32, 32);
@@ -69,7 +69,7 @@ describe("reconstruction error falls as the number of steps rises", () => {
     const image = imageToTensor({ width: 32, height: 32, data: new Uint8ClampedArray(pixels.data) });
     const pipe = await DDIMPipeline.fromPretrained("builtin:gaussian32");
     expectFalling(await errorsBySteps(pipe, image));
-  });
+  }, 60_000);
 
   test("reconstruct reports latents, the decode, per-image errors and PSNR = 10 log10(1 / MSE)", async () => {
     const pipe = await DDIMPipeline.fromPretrained("builtin:gaussian32");

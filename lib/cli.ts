@@ -1,0 +1,591 @@
+#!/usr/bin/env -S bun
+/**
+ * The `ddimlab` command line: sample, invert, reconstruct, interpolate, fuse, the eta x steps grid, and the demo,
+ * on any model (a checkpoint folder, an `.onnx` file, or an embedded `builtin:NAME`). Run it with
+ * `bun lib/cli.ts COMMAND ...` or `deno run -A lib/cli.ts COMMAND ...`; `ddimlab help` lists everything.
+ *
+ * | command       | what it runs                                                        | writes               |
+ * |---------------|---------------------------------------------------------------------|----------------------|
+ * | `sample`      | DDIM (eta, S steps) or DDPM from a seed                             | a PNG of the batch   |
+ * | `invert`      | DDIM inversion x_0 -> x_T of an image                               | the latents as JSON  |
+ * | `reconstruct` | inversion then decoding, with MSE on [0, 1] and PSNR                | original vs decode   |
+ * | `interpolate` | slerp between two seeds' x_T, decoded with eta = 0                  | the row as a PNG     |
+ * | `fuse`        | invert two images, slerp their latents, decode                      | the fusion as a PNG  |
+ * | `grid`        | the same x_T sampled for every eta and step count                   | the grid as a PNG    |
+ * | `demo`        | all of the above on the default embedded model, with a plot         | a folder of PNGs     |
+ *
+ * Every argument is checked before any model runs, and every file is written whole through a rename, so a bad
+ * argument or a failure leaves nothing half-written.
+ *
+ * @module
+ */
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { builtinMixture, listBuiltinModels } from "./builtin_models.ts";
+import { DDIMPipeline } from "./ddim_pipeline.ts";
+import { DDPMPipeline } from "./ddpm_pipeline.ts";
+import { fuse } from "./fuse.ts";
+import { compareImages, encodePng, imageGrid, loadImageTensor, type Picture, writeFileAtomic } from "./image.ts";
+import { interpolationRow } from "./interpolation.ts";
+import { invert, reconstruct } from "./inversion.ts";
+import { plotPixelTraces, plotTrajectories2D, svgToPng } from "./plot.ts";
+import { createProgress, type ProgressReporter } from "./progress.ts";
+import { checkEta, checkInferenceSteps, latentShape } from "./sampling.ts";
+import { drawShapes } from "./shapes_dataset.ts";
+import { Tensor } from "./tensor.ts";
+import { TorchGenerator } from "./torch_generator.ts";
+
+/** The model every command uses unless `--model` says otherwise. */
+export const DEFAULT_MODEL = "builtin:shapes32";
+
+/** Where the command line prints: standard output and error, or stand-ins in tests. */
+export interface CliIO {
+  /** A line of normal output. */
+  log(line: string): void;
+  /** A line of error output. */
+  error(line: string): void;
+  /** The progress reporter long runs report to (default: a bar on standard error unless `--quiet`). */
+  progress?: ProgressReporter;
+}
+
+/** A mistake in the command line's arguments (exit status 2). */
+export class UsageError extends Error {
+  /** @param message what is wrong, naming the argument and its value */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+const USAGE = `ddimlab: DDIM and DDPM sampling, inversion, interpolation and fusion
+
+Usage: ddimlab COMMAND [options]   (bun lib/cli.ts ... or deno run -A lib/cli.ts ...)
+
+Commands:
+  sample                 sample a batch (DDIM by default; --scheduler ddpm for ancestral DDPM)
+  invert IMAGE           DDIM-invert an image to its latents x_T (written as JSON)
+  reconstruct IMAGE      invert and decode an image; prints MSE on [0, 1] and PSNR
+  interpolate            slerp between the x_T of --seed and --seed2, decoded with eta = 0
+  fuse IMAGE_A IMAGE_B   invert both images, slerp their latents at --alpha, decode
+  grid                   one x_T sampled for every --eta and --steps value (comma lists)
+  demo                   DDPM vs DDIM, the eta x steps grid, inversion and interpolation, in one folder
+  models                 list the embedded models
+
+Options:
+  --model PATH|builtin:NAME   checkpoint folder, .onnx file or embedded model (default ${DEFAULT_MODEL})
+  --scheduler ddim|ddpm       sampler for "sample" (default ddim)
+  --steps N                   inference steps (default 50; DDPM 1000; grid: a list such as 10,20,50)
+  --eta E                     DDIM eta >= 0 (default 0; grid: a list such as 0,0.5,1)
+  --seed N                    generator seed (default 0); --seed2 N for the second end of "interpolate"
+  --batch N                   samples per run (default 4 for sample, 1 for grid)
+  --count N                   images in an interpolation row (default 8)
+  --alpha A                   fusion position in [0, 1] (default 0.5)
+  --latents FILE.json         start "sample" from latents written by "invert"
+  --out PATH                  output file (or folder for demo; default under out/)
+  --quiet                     no progress bars
+  -h, --help                  this text`;
+
+/**
+ * Run the command line with the given arguments and return the exit status (0 done, 1 failed, 2 bad arguments).
+ *
+ * @param argv the arguments after the program name
+ * @param io where to print (default the console)
+ * @returns the exit status
+ * @example
+ * ```ts
+ * import { main } from "./cli.ts";
+ * const status = await main(["sample", "--steps", "20", "--out", "out/sample.png", "--quiet"]);
+ * ```
+ */
+export async function main(argv: readonly string[], io: CliIO = consoleIO()): Promise<number> {
+  try {
+    await run(argv, io);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.error(`ddimlab: ${error.message}`);
+      io.error(`Run "ddimlab help" for the commands and options.`);
+      return 2;
+    }
+    io.error(`ddimlab: ${(error as Error)?.message ?? String(error)}`);
+    return 1;
+  }
+}
+
+interface ParsedArgs {
+  command: string;
+  positionals: string[];
+  values: Record<string, string | boolean | undefined>;
+}
+
+function parse(argv: readonly string[]): ParsedArgs {
+  // "--eta -1" should reach the eta check, not be read as an option "-1": join a negative number to its option
+  const args: string[] = [];
+  for (let k = 0; k < argv.length; k++) {
+    if (/^--[a-z0-9]+$/.test(argv[k]) && k + 1 < argv.length && /^-\d/.test(argv[k + 1])) {
+      args.push(`${argv[k]}=${argv[k + 1]}`);
+      k++;
+    } else args.push(argv[k]);
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        model: { type: "string" },
+        scheduler: { type: "string" },
+        steps: { type: "string" },
+        eta: { type: "string" },
+        seed: { type: "string" },
+        seed2: { type: "string" },
+        batch: { type: "string" },
+        count: { type: "string" },
+        alpha: { type: "string" },
+        latents: { type: "string" },
+        out: { type: "string" },
+        quiet: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/\s+To specify.*$/s, ""));
+  }
+  const [command = "help", ...positionals] = parsed.positionals;
+  return { command, positionals, values: parsed.values as ParsedArgs["values"] };
+}
+
+async function run(argv: readonly string[], io: CliIO): Promise<void> {
+  const args = parse(argv);
+  if (args.values.help || args.command === "help") {
+    io.log(USAGE);
+    return;
+  }
+  const progress = io.progress ?? createProgress({ quiet: args.values.quiet === true });
+  const commands: Record<string, (args: ParsedArgs, io: CliIO, progress: ProgressReporter) => Promise<void>> = {
+    sample: sampleCommand,
+    invert: invertCommand,
+    reconstruct: reconstructCommand,
+    interpolate: interpolateCommand,
+    fuse: fuseCommand,
+    grid: gridCommand,
+    demo: demoCommand,
+    models: modelsCommand,
+  };
+  const command = commands[args.command];
+  if (!command) throw new UsageError(`Unknown command "${args.command}"`);
+  await command(args, io, progress);
+}
+
+// ---- argument readers: each names the option and the value it refuses
+
+function stringOption(args: ParsedArgs, name: string, fallback: string): string {
+  const value = args.values[name];
+  return typeof value === "string" ? value : fallback;
+}
+
+function integerOption(args: ParsedArgs, name: string, fallback: number, min: number, max = Infinity): number {
+  const raw = args.values[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (typeof raw !== "string" || raw.trim() === "" || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`--${name} must be an integer ${range}, got "${raw}"`);
+  }
+  return value;
+}
+
+function numberList(args: ParsedArgs, name: string, fallback: number[]): number[] {
+  const raw = args.values[name];
+  if (raw === undefined) return fallback;
+  const values = String(raw).split(",").map((part) => part.trim());
+  const numbers = values.map(Number);
+  if (values.some((part) => part === "") || numbers.some((n) => !Number.isFinite(n))) {
+    throw new UsageError(`--${name} must be a number or a comma-separated list of numbers, got "${raw}"`);
+  }
+  return numbers;
+}
+
+function stepsOption(args: ParsedArgs, fallback: number, total: number): number {
+  const [steps, ...rest] = numberList(args, "steps", [fallback]);
+  if (rest.length > 0) throw new UsageError(`--steps takes one number here, got "${args.values.steps}"`);
+  return checkedSteps(steps, total);
+}
+
+function checkedSteps(steps: number, total: number): number {
+  if (!Number.isInteger(steps) || steps < 1 || steps > total) {
+    throw new UsageError(`--steps must be an integer from 1 to the model's ${total} training timesteps, got ${steps}`);
+  }
+  return steps;
+}
+
+function etaOption(args: ParsedArgs): number {
+  const [eta, ...rest] = numberList(args, "eta", [0]);
+  if (rest.length > 0) throw new UsageError(`--eta takes one number here, got "${args.values.eta}"`);
+  return checkedEta(eta);
+}
+
+function checkedEta(eta: number): number {
+  try {
+    checkEta(eta);
+  } catch (error) {
+    throw new UsageError(`--${(error as Error).message}`);
+  }
+  return eta;
+}
+
+function alphaOption(args: ParsedArgs): number {
+  const [alpha, ...rest] = numberList(args, "alpha", [0.5]);
+  if (rest.length > 0 || !(alpha >= 0 && alpha <= 1)) {
+    throw new UsageError(`--alpha must be one number in [0, 1], got "${args.values.alpha}"`);
+  }
+  return alpha;
+}
+
+function outOption(args: ParsedArgs, fallback: string, extension: string): string {
+  const out = stringOption(args, "out", fallback);
+  if (!out.toLowerCase().endsWith(extension)) throw new UsageError(`--out must name a ${extension} file, got "${out}"`);
+  return out;
+}
+
+function noPositionals(args: ParsedArgs, count = 0): void {
+  if (args.positionals.length !== count) {
+    const expected = count === 0 ? "no file arguments" : `${count} file argument${count > 1 ? "s" : ""}`;
+    throw new UsageError(
+      `"${args.command}" takes ${expected}, got ${args.positionals.length}: ${args.positionals.join(" ") || "none"}`,
+    );
+  }
+}
+
+async function loadPipeline(args: ParsedArgs): Promise<DDIMPipeline> {
+  const model = stringOption(args, "model", DEFAULT_MODEL);
+  return await DDIMPipeline.fromPretrained(model);
+}
+
+function trainSteps(pipe: { scheduler: { config: object } }): number {
+  const config = pipe.scheduler.config as Record<string, unknown>;
+  return Number(config.num_train_timesteps ?? 1000);
+}
+
+function modelSide(pipe: DDIMPipeline): number | [number, number] {
+  const [, , height, width] = latentShape(pipe.unet, 1);
+  return height === width ? height : [height, width];
+}
+
+async function readImageArgument(path: string, pipe: DDIMPipeline): Promise<Tensor> {
+  const channels = pipe.unet.inChannels;
+  if (channels !== 1 && channels !== 3) {
+    throw new UsageError(`The model takes ${channels}-channel inputs, which are not images; images need 1 or 3`);
+  }
+  return await loadImageTensor(path, { size: modelSide(pipe), channels });
+}
+
+async function writeOutputs(files: readonly { path: string; bytes: Uint8Array | string }[], io: CliIO): Promise<void> {
+  for (const { path, bytes } of files) {
+    await writeFileAtomic(path, bytes);
+    io.log(`wrote ${path}`);
+  }
+}
+
+function seconds(start: number): string {
+  return `${((performance.now() - start) / 1000).toFixed(1)} s`;
+}
+
+// ---- commands
+
+async function sampleCommand(args: ParsedArgs, io: CliIO, progress: ProgressReporter): Promise<void> {
+  noPositionals(args);
+  const scheduler = stringOption(args, "scheduler", "ddim");
+  if (scheduler !== "ddim" && scheduler !== "ddpm") {
+    throw new UsageError(`--scheduler must be "ddim" or "ddpm", got "${scheduler}"`);
+  }
+  if (scheduler === "ddpm" && args.values.eta !== undefined) {
+    throw new UsageError(`--eta applies to the DDIM scheduler only; DDPM's variance is fixed by its config`);
+  }
+  const eta = etaOption(args);
+  const seed = integerOption(args, "seed", 0, 0, Number.MAX_SAFE_INTEGER);
+  const out = outOption(args, "out/sample.png", ".png");
+  const latentsPath = args.values.latents === undefined ? undefined : stringOption(args, "latents", "");
+  const model = stringOption(args, "model", DEFAULT_MODEL);
+  const pipe = scheduler === "ddpm" ? await DDPMPipeline.fromPretrained(model) : await DDIMPipeline.fromPretrained(model);
+  const steps = stepsOption(args, scheduler === "ddpm" ? trainSteps(pipe) : 50, trainSteps(pipe));
+  const xT = latentsPath === undefined ? undefined : await readLatents(latentsPath, pipe.unet);
+  const batchSize = integerOption(args, "batch", xT?.shape[0] ?? 4, 1, 256);
+  if (xT && xT.shape[0] !== batchSize) {
+    throw new UsageError(`--batch ${batchSize} disagrees with the ${xT.shape[0]} latents in ${latentsPath}`);
+  }
+  const start = performance.now();
+  const { samples } = pipe instanceof DDIMPipeline
+    ? await pipe.sample({ numInferenceSteps: steps, eta, seed, batchSize, xT, progress })
+    : await pipe.sample({ numInferenceSteps: steps, seed, batchSize, xT, progress });
+  const label = scheduler === "ddpm" ? `DDPM ${steps} steps` : `DDIM eta ${eta}, ${steps} steps`;
+  io.log(`${label}: ${batchSize} samples from seed ${seed} with ${model} in ${seconds(start)}`);
+  await writeOutputs([{ path: out, bytes: encodePng(samples) }], io);
+}
+
+async function readLatents(path: string, model: DDIMPipeline["unet"]): Promise<Tensor> {
+  let parsed: { shape?: unknown; data?: unknown };
+  try {
+    parsed = JSON.parse(await readFile(path, "utf8"));
+  } catch (error) {
+    throw new UsageError(`Cannot read latents from ${path}: ${(error as Error).message}`);
+  }
+  const { shape, data } = parsed;
+  if (!Array.isArray(shape) || !Array.isArray(data) || !data.every((v) => typeof v === "number")) {
+    throw new UsageError(`${path} does not hold latents ({ "shape": [...], "data": [...] } as "invert" writes)`);
+  }
+  let latents: Tensor;
+  try {
+    latents = new Tensor(Float32Array.from(data as number[]), shape as number[]);
+  } catch (error) {
+    throw new UsageError(`${path}: ${(error as Error).message}`);
+  }
+  const expected = latentShape(model, latents.shape[0] ?? 1);
+  if (latents.shape.length !== 4 || !latents.shape.every((d, k) => d === expected[k])) {
+    throw new UsageError(`The latents in ${path} have shape [${latents.shape.join(", ")}] but the model takes ` +
+      `[${expected.join(", ")}]`);
+  }
+  return latents;
+}
+
+async function invertCommand(args: ParsedArgs, io: CliIO, progress: ProgressReporter): Promise<void> {
+  noPositionals(args, 1);
+  const out = outOption(args, "out/latents.json", ".json");
+  const pipe = await loadPipeline(args);
+  const steps = stepsOption(args, 50, trainSteps(pipe));
+  const image = await readImageArgument(args.positionals[0], pipe);
+  const start = performance.now();
+  const { latents } = await invert(pipe, image, { numInferenceSteps: steps, progress });
+  io.log(`DDIM inversion of ${args.positionals[0]} in ${steps} steps (${seconds(start)})`);
+  const json = JSON.stringify({ shape: latents.shape, data: Array.from(latents.data), numInferenceSteps: steps });
+  await writeOutputs([{ path: out, bytes: json }], io);
+}
+
+async function reconstructCommand(args: ParsedArgs, io: CliIO, progress: ProgressReporter): Promise<void> {
+  noPositionals(args, 1);
+  const out = outOption(args, "out/reconstruction.png", ".png");
+  const pipe = await loadPipeline(args);
+  const steps = stepsOption(args, 50, trainSteps(pipe));
+  const image = await readImageArgument(args.positionals[0], pipe);
+  const start = performance.now();
+  const result = await reconstruct(pipe, image, { numInferenceSteps: steps, progress });
+  io.log(
+    `DDIM inversion and reconstruction in ${steps} steps each way (${seconds(start)}): ` +
+      `MSE on [0, 1] ${result.mse.toExponential(3)}, PSNR ${result.psnr.toFixed(2)} dB`,
+  );
+  const picture = compareImages([image, result.reconstruction], ["original", `reconstruction, ${steps} steps`]);
+  await writeOutputs([{ path: out, bytes: encodePng(picture) }], io);
+}
+
+async function interpolateCommand(args: ParsedArgs, io: CliIO, progress: ProgressReporter): Promise<void> {
+  noPositionals(args);
+  const out = outOption(args, "out/interpolation.png", ".png");
+  const seed = integerOption(args, "seed", 0, 0, Number.MAX_SAFE_INTEGER);
+  const seed2 = integerOption(args, "seed2", seed + 1, 0, Number.MAX_SAFE_INTEGER);
+  const count = integerOption(args, "count", 8, 2, 64);
+  const pipe = await loadPipeline(args);
+  const steps = stepsOption(args, 50, trainSteps(pipe));
+  const shape = latentShape(pipe.unet, 1);
+  const latents: [Tensor, Tensor] = [new TorchGenerator(seed).randn(shape), new TorchGenerator(seed2).randn(shape)];
+  const start = performance.now();
+  const row = await interpolationRow(pipe, latents, { count, numInferenceSteps: steps, progress });
+  io.log(`slerp between the x_T of seeds ${seed} and ${seed2}: ${count} points decoded with DDIM eta 0, ` +
+    `${steps} steps (${seconds(start)})`);
+  const picture = compareImages(splitBatch(row.samples), row.alphas.map((a) => `a=${a.toFixed(2)}`));
+  await writeOutputs([{ path: out, bytes: encodePng(picture) }], io);
+}
+
+async function fuseCommand(args: ParsedArgs, io: CliIO, progress: ProgressReporter): Promise<void> {
+  noPositionals(args, 2);
+  const out = outOption(args, "out/fuse.png", ".png");
+  const alpha = alphaOption(args);
+  const pipe = await loadPipeline(args);
+  const steps = stepsOption(args, 50, trainSteps(pipe));
+  const a = await readImageArgument(args.positionals[0], pipe);
+  const b = await readImageArgument(args.positionals[1], pipe);
+  const start = performance.now();
+  const { fused } = await fuse(pipe, [a, b], { alpha, numInferenceSteps: steps, progress });
+  io.log(`fused ${args.positionals[0]} and ${args.positionals[1]} at alpha ${alpha} (${steps} steps, ${seconds(start)})`);
+  const picture = compareImages([a, fused, b], ["A", `fused, alpha ${alpha}`, "B"]);
+  await writeOutputs([{ path: out, bytes: encodePng(picture) }], io);
+}
+
+async function gridCommand(args: ParsedArgs, io: CliIO, progress: ProgressReporter): Promise<void> {
+  noPositionals(args);
+  const out = outOption(args, "out/grid.png", ".png");
+  const seed = integerOption(args, "seed", 0, 0, Number.MAX_SAFE_INTEGER);
+  const batchSize = integerOption(args, "batch", 1, 1, 16);
+  const etas = numberList(args, "eta", [0, 0.5, 1]).map(checkedEta);
+  const pipe = await loadPipeline(args);
+  const stepsList = numberList(args, "steps", [10, 20, 50, 100]).map((s) => checkedSteps(s, trainSteps(pipe)));
+  const start = performance.now();
+  const rows = await etaStepsGrid(pipe, { etas, stepsList, seed, batchSize, progress });
+  io.log(`eta x steps grid: ${etas.length} x ${stepsList.length} runs from seed ${seed} (${seconds(start)})`);
+  const picture = imageGrid(rows, {
+    rowTitles: etas.map((eta) => `eta ${eta}`),
+    colTitles: stepsList.map((s) => `${s} steps`),
+  });
+  await writeOutputs([{ path: out, bytes: encodePng(picture) }], io);
+}
+
+async function etaStepsGrid(
+  pipe: DDIMPipeline,
+  options: { etas: number[]; stepsList: number[]; seed: number; batchSize: number; progress: ProgressReporter },
+): Promise<Tensor[][]> {
+  const rows: Tensor[][] = [];
+  for (const eta of options.etas) {
+    const row: Tensor[] = [];
+    for (const numInferenceSteps of options.stepsList) {
+      checkInferenceSteps(numInferenceSteps, pipe.scheduler);
+      const { samples } = await pipe.sample({
+        numInferenceSteps,
+        eta,
+        seed: options.seed,
+        batchSize: options.batchSize,
+        progress: options.progress,
+      });
+      row.push(samples);
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+function modelsCommand(args: ParsedArgs, io: CliIO): Promise<void> {
+  noPositionals(args);
+  for (const { name, description } of listBuiltinModels()) io.log(`builtin:${name}  ${description}`);
+  return Promise.resolve();
+}
+
+// The DDIM paper's Table 2: CIFAR-10 reconstruction error (per-dimension MSE on [0, 1]) for S steps.
+const PAPER_TABLE_2: Record<number, number> = { 10: 0.014, 20: 0.0065, 50: 0.0023, 100: 0.0009, 200: 0.0004 };
+
+async function demoCommand(args: ParsedArgs, io: CliIO, progress: ProgressReporter): Promise<void> {
+  noPositionals(args);
+  const folder = stringOption(args, "out", "out/demo");
+  const seed = integerOption(args, "seed", 0, 0, Number.MAX_SAFE_INTEGER);
+  const model = stringOption(args, "model", DEFAULT_MODEL);
+  const started = performance.now();
+  const files: { path: string; bytes: Uint8Array | string }[] = [];
+  const add = (name: string, bytes: Uint8Array | string) => files.push({ path: join(folder, name), bytes });
+
+  io.log(`ddimlab demo: model ${model}, seed ${seed}; everything is written to ${folder}/ at the end`);
+  const ddim = await DDIMPipeline.fromPretrained(model);
+  const channels = ddim.unet.inChannels;
+  if (channels !== 1 && channels !== 3) {
+    throw new UsageError(`The demo draws pictures, so it needs an image model (1 or 3 channels); ${model} has ${channels}`);
+  }
+  const ddpm = await DDPMPipeline.fromPretrained(model);
+  const batchSize = 4;
+
+  // 1. DDPM with 1000 steps against DDIM eta = 1 and eta = 0 with 50 steps, all from the same x_T
+  let start = performance.now();
+  const ddpmRun = await ddpm.sample({ numInferenceSteps: trainSteps(ddpm), seed, batchSize, progress });
+  io.log(`1. DDPM, ${trainSteps(ddpm)} steps, ${batchSize} samples: ${seconds(start)}`);
+  start = performance.now();
+  const eta1 = await ddim.sample({ numInferenceSteps: 50, eta: 1, seed, batchSize, progress });
+  io.log(`   DDIM eta 1, 50 steps, same seed: ${seconds(start)}`);
+  start = performance.now();
+  const eta0 = await ddim.sample({ numInferenceSteps: 50, eta: 0, seed, batchSize, progress, trajectory: true });
+  io.log(`   DDIM eta 0, 50 steps, same seed: ${seconds(start)}`);
+  const sameStart = eta0.xT.data.every((v, k) => v === ddpmRun.xT.data[k] && v === eta1.xT.data[k]);
+  io.log(`   all three started from the same x_T: ${sameStart ? "yes" : "no"}`);
+  add("ddpm_vs_ddim.png", encodePng(imageGrid(
+    [splitBatch(ddpmRun.samples), splitBatch(eta1.samples), splitBatch(eta0.samples)],
+    { rowTitles: [`DDPM, ${trainSteps(ddpm)} steps`, "DDIM eta 1, 50 steps", "DDIM eta 0, 50 steps"] },
+  )));
+
+  // 2. the eta x steps grid from one x_T
+  start = performance.now();
+  const etas = [0, 0.5, 1];
+  const stepsList = [10, 20, 50, 100];
+  const rows = await etaStepsGrid(ddim, { etas, stepsList, seed, batchSize: 1, progress });
+  io.log(`2. eta x steps grid, eta ${etas.join(", ")} x steps ${stepsList.join(", ")}: ${seconds(start)}`);
+  add("eta_steps_grid.png", encodePng(imageGrid(rows, {
+    rowTitles: etas.map((eta) => `eta ${eta}`),
+    colTitles: stepsList.map((s) => `${s} steps`),
+  })));
+
+  // 3. inversion round trips: an exact draw from the model's own distribution, and (on the default model) an image
+  // of the data set the mixture was fitted to, which lies off the mixture's low-rank components
+  start = performance.now();
+  const shape = latentShape(ddim.unet, 1);
+  const isDefault = model === DEFAULT_MODEL;
+  const inModel = isDefault
+    ? builtinMixture("shapes32").sample(1, new TorchGenerator(seed + 1000)).samples.reshape(shape)
+    : splitBatch(eta0.samples)[0];
+  const cases: [string, Tensor][] = [[isDefault ? "an exact draw from the model's distribution" : "a DDIM sample", inModel]];
+  if (isDefault) cases.push(["an image of the shapes data set (off the mixture's components)", drawShapes(1, { seed }).images]);
+  const inversionRows: Picture[][] = [];
+  const rowTitles: string[] = [];
+  io.log("3. DDIM inversion round trips (MSE on [0, 1]; the paper's CIFAR-10 Table 2 for scale):");
+  for (const [name, original] of cases) {
+    io.log(`   ${name}:`);
+    const row: Picture[] = [original];
+    for (const steps of [10, 20, 50, 100]) {
+      const result = await reconstruct(ddim, original, { numInferenceSteps: steps, progress });
+      io.log(
+        `   ${String(steps).padStart(5)} steps: MSE ${result.mse.toExponential(2)}, PSNR ${result.psnr.toFixed(1)} dB` +
+          `   (paper: ${PAPER_TABLE_2[steps]})`,
+      );
+      row.push(result.reconstruction);
+    }
+    inversionRows.push(row);
+    rowTitles.push(inversionRows.length === 1 ? "model draw" : "data image");
+  }
+  if (isDefault) {
+    io.log("   (off the components, the exact mixture's eps* switches sharply between them, so more steps need not");
+    io.log("   help: the round trip can land on another shape; on the model's own draws the error falls with S)");
+  }
+  io.log(`   ${seconds(start)}`);
+  add("inversion.png", encodePng(imageGrid(inversionRows, {
+    rowTitles,
+    colTitles: ["original", "10 steps", "20 steps", "50 steps", "100 steps"],
+  })));
+
+  // 4. an interpolation row between two seeds' x_T
+  start = performance.now();
+  const latents: [Tensor, Tensor] = [new TorchGenerator(seed).randn(shape), new TorchGenerator(seed + 1).randn(shape)];
+  const row = await interpolationRow(ddim, latents, { count: 8, numInferenceSteps: 50, progress });
+  io.log(`4. slerp interpolation between the x_T of seeds ${seed} and ${seed + 1}, 8 points: ${seconds(start)}`);
+  add("interpolation.png", encodePng(compareImages(splitBatch(row.samples), row.alphas.map((a) => a.toFixed(2)))));
+
+  // 5. trajectories: pixel values of x_t along the DDIM eta 0 run, and 2-D paths on the ring model
+  start = performance.now();
+  add("trajectory_pixels.png", await svgToPng(plotPixelTraces(eta0.trajectory ?? [], {
+    title: "DDIM eta 0, 50 steps: six pixels of x_t along the run",
+    field: "x",
+  })));
+  if (model === DEFAULT_MODEL) {
+    const ring = await DDIMPipeline.fromPretrained("builtin:ring2d");
+    const ringDdpm = await DDPMPipeline.fromPretrained("builtin:ring2d");
+    const ringEta0 = await ring.sample({ numInferenceSteps: 50, eta: 0, seed, batchSize: 48, trajectory: true, progress });
+    const ringDdpmRun = await ringDdpm.sample({ seed, batchSize: 48, trajectory: 20, progress });
+    const data = builtinMixture("ring2d").sample(400, new TorchGenerator(seed + 7)).samples;
+    add("trajectories_ring2d.png", await svgToPng(plotTrajectories2D({
+      "DDIM eta 0, 50 steps": ringEta0.trajectory ?? [],
+      "DDPM, 1000 steps": ringDdpmRun.trajectory ?? [],
+    }, { title: "builtin:ring2d: 48 paths from the same x_T", data, start: ringEta0.xT })));
+  }
+  io.log(`5. trajectory plots: ${seconds(start)}`);
+
+  await writeOutputs(files, io);
+  io.log(`demo done in ${seconds(started)}`);
+}
+
+function splitBatch(x: Tensor): Tensor[] {
+  const [batch, ...rest] = x.shape;
+  const size = x.size / batch;
+  return Array.from({ length: batch }, (_, b) => new Tensor(x.data.slice(b * size, (b + 1) * size), [1, ...rest]));
+}
+
+function consoleIO(): CliIO {
+  return { log: (line) => console.log(line), error: (line) => console.error(line) };
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -94,3 +94,26 @@ describe("loadPipelineParts", () => {
     await expect(loadPipelineParts("/nonexistent/checkpoint")).rejects.toThrow(/\/nonexistent\/checkpoint/);
   });
 });
+
+describe("progress", () => {
+  test("createProgress draws steps, rate and time left on its stream, and quiet mode draws nothing", async () => {
+    const { createProgress } = await import("../lib/progress.ts");
+    const written: string[] = [];
+    const stream = { write: (chunk: string) => void written.push(chunk), isTTY: false };
+    const bar = createProgress({ stream, drawWhenNotTerminal: true });
+    bar.start(4, "DDIM eta 0");
+    for (let k = 0; k < 4; k++) bar.tick();
+    bar.stop();
+    const text = written.join("");
+    expect(text).toContain("DDIM eta 0");
+    expect(text).toContain("4/4 steps");
+    expect(text).toMatch(/\d+\.\d steps\/s/);
+    expect(text).toContain("left");
+    const silent: string[] = [];
+    const quiet = createProgress({ quiet: true, stream: { write: (c: string) => void silent.push(c) } });
+    quiet.start(3);
+    quiet.tick();
+    quiet.stop();
+    expect(silent).toEqual([]);
+  });
+});

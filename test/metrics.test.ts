@@ -95,6 +95,20 @@ describe("slicedWasserstein", () => {
     expect(Math.abs(ab - ba)).toBeLessThan(1e-12);
   });
 
+  test("fixed directions along one axis give that coordinate's 1-D distance: N(0, 1) against N(0, 9) is 2", () => {
+    const a = gaussianSamples(14, 4000, [0, 0], 1);
+    const wide = gaussianSamples(15, 4000, [0, 0], 1);
+    for (let i = 0; i < wide.size; i += 2) wide.data[i] *= 3; // only the first coordinate widens to std 3
+    const axis = slicedWasserstein(a, wide, { directions: Tensor.from([2, 0], [1, 2]) });
+    expect(axis.projections).toBe(1);
+    expect(Math.abs(axis.distance - 2)).toBeLessThan(4 * Math.sqrt(1 / 8000 + 9 / 8000));
+    const other = slicedWasserstein(a, wide, { directions: Tensor.from([0, 1], [1, 2]) });
+    expect(other.distance).toBeLessThan(0.1);
+    expect(() => slicedWasserstein(a, wide, { directions: Tensor.zeros([1, 3]) })).toThrow(
+      "directions must have shape [L, 2], got [1, 3]",
+    );
+  });
+
   test("slicedWasserstein refuses mismatched sample sizes and bad projection counts", () => {
     const a = Tensor.zeros([4, 3]);
     expect(() => slicedWasserstein(a, Tensor.zeros([4, 2]))).toThrow("have 3 values each but samples of b have 2");

@@ -111,17 +111,23 @@ export function linePlot(
     width: 720,
     height: 420,
     marginRight: 150,
+    marginLeft: 60,
     style: { background: "white", color: "black" },
     x: { type: options.logX ? "log" : "linear", label: options.xLabel, grid: true },
-    y: { type: options.logY ? "log" : "linear", label: options.yLabel, grid: true },
+    y: { type: options.logY ? "log" : "linear", label: options.yLabel, grid: true, tickFormat: "~g" },
     color: { domain: names, scheme: "tableau10" },
     marks: [
       Plot.line(solid, { x: "x", y: "y", z: "name", stroke: "name", strokeWidth: 1.8 }),
       Plot.line(dashed, { x: "x", y: "y", z: "name", stroke: "name", strokeDasharray: "5,4" }),
       Plot.dot(rows, { x: "x", y: "y", stroke: "name", r: 2.5 }),
       Plot.text(
-        rows,
+        solid,
         Plot.selectLast({ x: "x", y: "y", z: "name", text: "name", fill: "name", dx: 6, textAnchor: "start" }),
+      ),
+      // dashed series (floors, fits, references) are labelled at their first point, above it, to avoid overlaps
+      Plot.text(
+        dashed,
+        Plot.selectFirst({ x: "x", y: "y", z: "name", text: "name", fill: "name", dy: -10, textAnchor: "start" }),
       ),
     ],
     // deno-lint-ignore no-explicit-any

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { loadavg } from "node:os";
 import { DDIMScheduler } from "../lib/ddim.ts";
 import { DDPMScheduler } from "../lib/ddpm.ts";
 import { Tensor } from "../lib/tensor.ts";
@@ -78,6 +79,7 @@ export async function benchSchedulers(options: { repetitions?: number } = {}): P
 }
 
 if (import.meta.main) {
+  const loadBefore = loadavg()[0];
   const rows = await benchSchedulers();
   console.log("case                     shape          median ms   diffusers ms");
   for (const row of rows) {
@@ -85,4 +87,6 @@ if (import.meta.main) {
       `${row.case.padEnd(25)}${row.shape.padEnd(15)}${row.medianMs.toFixed(3).padStart(9)}   ${row.diffusersMs.toFixed(3).padStart(12)}`,
     );
   }
+  // The machine's 1-minute load average: figures taken above about 1 on two cores are inflated by other work.
+  console.log(`load average (1 min): ${loadBefore.toFixed(2)} before, ${loadavg()[0].toFixed(2)} after`);
 }

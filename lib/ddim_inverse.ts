@@ -260,21 +260,10 @@ export class DDIMInverseScheduler {
     const size = sample.size;
     const prev = new Float32Array(size);
     const predX0 = new Float32Array(size);
-    let check = 0;
-    for (let i = 0; i < size; i++) {
-      const xi = x[i];
-      const mi = m[i];
-      // 4. clip predX0
-      let x0 = x0FromSample * xi + x0FromOutput * mi;
-      if (x0 > clipRange) x0 = clipRange;
-      else if (x0 < -clipRange) x0 = -clipRange;
-      const eps = epsFromSample * xi + epsFromOutput * mi;
-      // 5-6. direction pointing to x_t plus the scaled x0, eq. (12) with sigma = 0
-      const out = sqrtAlphaBarTo * x0 + sqrtBetaBarTo * eps;
-      predX0[i] = x0;
-      prev[i] = out;
-      if ((mi - mi) + (out - out) !== 0) check = NaN;
-    }
+    // 4-6. clip predX0; direction pointing to x_t plus the scaled x0, eq. (12) with sigma = 0
+    const check = inverseFused(
+      m, x, predX0, prev, x0FromSample, x0FromOutput, epsFromSample, epsFromOutput, clipRange, sqrtAlphaBarTo, sqrtBetaBarTo,
+    );
     const prevSample = new Tensor(prev, sample.shape);
     if (Number.isNaN(check)) reportNonFinite([[modelOutput, "modelOutput"], [sample, "sample"]], prevSample);
     return { prevSample, predOriginalSample: new Tensor(predX0, sample.shape) };
@@ -329,4 +318,43 @@ export class DDIMInverseScheduler {
     }
     return index;
   }
+}
+
+/**
+ * The fused inverse step over every element: predX0 (clipped) and x_{t+1} = sqrt(alphaBarTo) predX0 +
+ * sqrt(1 - alphaBarTo) eps in one pass. Returns NaN when the model output or the result has a non-finite element,
+ * else 0.
+ *
+ * The clamp is branch-free: the value goes to slot 1 of [lower, value, upper] and slot
+ * 1 + (value > upper) - (value < lower) is read back, so random data costs no mispredicted branches.
+ */
+function inverseFused(
+  m: Float32Array,
+  x: Float32Array,
+  predX0: Float32Array,
+  prev: Float32Array,
+  x0FromSample: number,
+  x0FromOutput: number,
+  epsFromSample: number,
+  epsFromOutput: number,
+  clipRange: number,
+  sqrtAlphaBarTo: number,
+  sqrtBetaBarTo: number,
+): number {
+  const size = x.length;
+  const lower = -clipRange;
+  const slots = new Float64Array([lower, 0, clipRange]);
+  let check = 0;
+  for (let i = 0; i < size; i++) {
+    const xi = x[i];
+    const mi = m[i];
+    const unclipped = x0FromSample * xi + x0FromOutput * mi;
+    slots[1] = unclipped;
+    const x0 = slots[1 + ((unclipped > clipRange) as unknown as number | 0) - ((unclipped < lower) as unknown as number | 0)];
+    const out = sqrtAlphaBarTo * x0 + sqrtBetaBarTo * (epsFromSample * xi + epsFromOutput * mi);
+    predX0[i] = x0;
+    prev[i] = out;
+    check += (mi - mi) + (out - out);
+  }
+  return check;
 }

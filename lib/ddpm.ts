@@ -123,6 +123,7 @@ export class DDPMScheduler {
   #timesteps: readonly number[];
   #indexOf: Map<number, number>;
   #coefficients: DDPMCoefficients[] = [];
+  #noise = new Float32Array(0);
 
   /**
    * Build a scheduler from a diffusers config (snake_case; absent keys take diffusers' defaults).
@@ -301,7 +302,8 @@ export class DDPMScheduler {
         checkModelOutputShape(options.varianceNoise, sample);
         noise = options.varianceNoise.data;
       } else if (options.generator !== undefined) {
-        noise = options.generator.randn(sample.shape).data;
+        // the same draw as randn(sample.shape), into a buffer kept between steps
+        noise = options.generator.fillRandn(this.#noiseBuffer(sample.size));
       } else {
         throw new RangeError("DDPM step at t > 0 needs a generator or varianceNoise (randomness is injected)");
       }
@@ -336,56 +338,33 @@ export class DDPMScheduler {
     }
     const shape = sample.shape;
     const size = sample.size;
-    const batch = shape.length > 0 ? shape[0] : 1;
-    const itemSize = batch > 0 ? size / batch : 0;
     const prev = new Float32Array(size);
     const predX0 = new Float32Array(size);
-    const m = modelOutput.data;
-    const x = sample.data;
-    // where item b's prediction and (learned) variance channels start in modelOutput
-    const outputStride = learned ? 2 * itemSize : itemSize;
-    let check = 0;
     // 3. clip or threshold predX0
     const clipRange = !config.thresholding && config.clip_sample ? config.clip_sample_range : Infinity;
-    for (let item = 0; item < batch; item++) {
-      const xStart = item * itemSize;
-      const mStart = item * outputStride;
-      for (let i = 0; i < itemSize; i++) {
-        let x0 = x0FromSample * x[xStart + i] + x0FromOutput * m[mStart + i];
-        if (x0 > clipRange) x0 = clipRange;
-        else if (x0 < -clipRange) x0 = -clipRange;
-        predX0[xStart + i] = x0;
-      }
-    }
-    if (config.thresholding) thresholdInPlace(predX0, batch, config.dynamic_thresholding_ratio, config.sample_max_value);
     // 4-5. the posterior mean mu~_t (eq. 7), plus sigma_t z
     const { predX0Coeff, sampleCoeff } = c;
-    const learnedKind = varianceType === "learned_range" ? 1 : varianceType === "learned" ? 2 : 0;
-    const minLog = f32(Math.log(c.posteriorVariance));
-    const maxLog = f32(Math.log(c.betaT));
-    for (let item = 0; item < batch; item++) {
-      const xStart = item * itemSize;
-      const mStart = item * outputStride;
-      const vStart = mStart + itemSize;
-      for (let i = 0; i < itemSize; i++) {
-        const xi = x[xStart + i];
-        let out = predX0Coeff * predX0[xStart + i] + sampleCoeff * xi;
-        if (noise !== null) {
-          let sigma = sigmaT;
-          if (learnedKind === 1) {
-            // log sigma^2 = frac ln beta_t + (1 - frac) ln beta~_t, frac = (v + 1)/2 (Nichol and Dhariwal, eq. 15)
-            const frac = (m[vStart + i] + 1) / 2;
-            sigma = Math.exp(0.5 * (frac * maxLog + (1 - frac) * minLog));
-          } else if (learnedKind === 2) {
-            sigma = Math.exp(0.5 * m[vStart + i]);
-          }
-          out += sigma * noise[xStart + i];
-        }
-        prev[xStart + i] = out;
-        if (out - out !== 0) check = NaN;
-      }
+    let check: number;
+    if (!learned && !config.thresholding) {
+      check = noise !== null
+        ? ddpmWithNoise(modelOutput.data, sample.data, noise, predX0, prev, x0FromSample, x0FromOutput, clipRange, predX0Coeff, sampleCoeff, sigmaT)
+        : ddpmWithoutNoise(modelOutput.data, sample.data, predX0, prev, x0FromSample, x0FromOutput, clipRange, predX0Coeff, sampleCoeff);
+    } else {
+      check = ddpmGeneral(modelOutput.data, sample.data, noise, predX0, prev, shape, {
+        x0FromSample,
+        x0FromOutput,
+        clipRange,
+        predX0Coeff,
+        sampleCoeff,
+        sigmaT,
+        learnedKind: varianceType === "learned_range" ? 1 : varianceType === "learned" ? 2 : 0,
+        minLog: f32(Math.log(c.posteriorVariance)),
+        maxLog: f32(Math.log(c.betaT)),
+        threshold: config.thresholding
+          ? { ratio: config.dynamic_thresholding_ratio, maxValue: config.sample_max_value }
+          : null,
+      });
     }
-    for (let i = 0; i < m.length; i++) if (m[i] - m[i] !== 0) check = NaN;
     const prevSample = new Tensor(prev, shape);
     if (Number.isNaN(check)) {
       reportNonFinite([[modelOutput, "modelOutput"], [sample, "sample"], [options.varianceNoise, "varianceNoise"]], prevSample);
@@ -443,6 +422,12 @@ export class DDPMScheduler {
     return index;
   }
 
+  /** A scratch buffer of `size` elements for the step's noise z, reused from step to step. */
+  #noiseBuffer(size: number): Float32Array {
+    if (this.#noise.length !== size) this.#noise = new Float32Array(size);
+    return this.#noise;
+  }
+
   #coefficientsAt(index: number): DDPMCoefficients {
     const cached = this.#coefficients[index];
     if (cached !== undefined) return cached;
@@ -467,4 +452,154 @@ export class DDPMScheduler {
     this.#coefficients[index] = coefficients;
     return coefficients;
   }
+}
+
+/**
+ * Branch-free clamp slots: [lower, value, upper]. A clamp writes the value into slot 1 and reads slot
+ * 1 + (value > upper) - (value < lower), so random data costs no mispredicted branches. NaN reads slot 1.
+ */
+function clampSlots(range: number): Float64Array {
+  return new Float64Array([-range, 0, range]);
+}
+
+/**
+ * The fused DDPM step at t > 0 (fixed variance, no thresholding): predX0 (clipped, float32) and
+ * x_{t'} = predX0Coeff predX0 + sampleCoeff x_t + sigma_t z in one pass. Returns NaN when the model output or the
+ * result has a non-finite element, else 0.
+ */
+function ddpmWithNoise(
+  m: Float32Array,
+  x: Float32Array,
+  noise: Float32Array,
+  predX0: Float32Array,
+  prev: Float32Array,
+  x0FromSample: number,
+  x0FromOutput: number,
+  clipRange: number,
+  predX0Coeff: number,
+  sampleCoeff: number,
+  sigmaT: number,
+): number {
+  const size = x.length;
+  const lower = -clipRange;
+  const slots = clampSlots(clipRange);
+  const fround = Math.fround;
+  let check = 0;
+  for (let i = 0; i < size; i++) {
+    const xi = x[i];
+    const mi = m[i];
+    const unclipped = x0FromSample * xi + x0FromOutput * mi;
+    slots[1] = unclipped;
+    const x0 = fround(slots[1 + ((unclipped > clipRange) as unknown as number | 0) - ((unclipped < lower) as unknown as number | 0)]);
+    const out = predX0Coeff * x0 + sampleCoeff * xi + sigmaT * noise[i];
+    predX0[i] = x0;
+    prev[i] = out;
+    check += (mi - mi) + (out - out);
+  }
+  return check;
+}
+
+/** The fused DDPM step at t = 0 (no noise), otherwise as `ddpmWithNoise`. */
+function ddpmWithoutNoise(
+  m: Float32Array,
+  x: Float32Array,
+  predX0: Float32Array,
+  prev: Float32Array,
+  x0FromSample: number,
+  x0FromOutput: number,
+  clipRange: number,
+  predX0Coeff: number,
+  sampleCoeff: number,
+): number {
+  const size = x.length;
+  const lower = -clipRange;
+  const slots = clampSlots(clipRange);
+  const fround = Math.fround;
+  let check = 0;
+  for (let i = 0; i < size; i++) {
+    const xi = x[i];
+    const mi = m[i];
+    const unclipped = x0FromSample * xi + x0FromOutput * mi;
+    slots[1] = unclipped;
+    const x0 = fround(slots[1 + ((unclipped > clipRange) as unknown as number | 0) - ((unclipped < lower) as unknown as number | 0)]);
+    const out = predX0Coeff * x0 + sampleCoeff * xi;
+    predX0[i] = x0;
+    prev[i] = out;
+    check += (mi - mi) + (out - out);
+  }
+  return check;
+}
+
+/** Per-step scalars of the general DDPM step (learned variance or thresholding). */
+interface DDPMGeneralCoefficients {
+  x0FromSample: number;
+  x0FromOutput: number;
+  clipRange: number;
+  predX0Coeff: number;
+  sampleCoeff: number;
+  sigmaT: number;
+  /** 0: fixed sigma_t, 1: `learned_range`, 2: `learned`. */
+  learnedKind: number;
+  /** ln beta~_t and ln beta_t, float32 (for `learned_range`). */
+  minLog: number;
+  maxLog: number;
+  threshold: { ratio: number; maxValue: number } | null;
+}
+
+/**
+ * The DDPM step for a learned variance (extra model output channels) or dynamic thresholding: predX0 per batch
+ * item, thresholded, then the posterior mean plus sigma_t z. Returns NaN when the model output or the result has a
+ * non-finite element, else 0.
+ */
+function ddpmGeneral(
+  m: Float32Array,
+  x: Float32Array,
+  noise: Float32Array | null,
+  predX0: Float32Array,
+  prev: Float32Array,
+  shape: readonly number[],
+  k: DDPMGeneralCoefficients,
+): number {
+  const size = x.length;
+  const batch = shape.length > 0 ? shape[0] : 1;
+  const itemSize = batch > 0 ? size / batch : 0;
+  // where item b's prediction and (learned) variance channels start in modelOutput
+  const outputStride = m.length === size ? itemSize : 2 * itemSize;
+  const { x0FromSample, x0FromOutput, clipRange, predX0Coeff, sampleCoeff, sigmaT, learnedKind, minLog, maxLog } = k;
+  let check = 0;
+  for (let item = 0; item < batch; item++) {
+    const xStart = item * itemSize;
+    const mStart = item * outputStride;
+    for (let i = 0; i < itemSize; i++) {
+      let x0 = x0FromSample * x[xStart + i] + x0FromOutput * m[mStart + i];
+      if (x0 > clipRange) x0 = clipRange;
+      else if (x0 < -clipRange) x0 = -clipRange;
+      predX0[xStart + i] = x0;
+    }
+  }
+  if (k.threshold !== null) thresholdInPlace(predX0, batch, k.threshold.ratio, k.threshold.maxValue);
+  for (let item = 0; item < batch; item++) {
+    const xStart = item * itemSize;
+    const mStart = item * outputStride;
+    const vStart = mStart + itemSize;
+    for (let i = 0; i < itemSize; i++) {
+      const xi = x[xStart + i];
+      let out = predX0Coeff * predX0[xStart + i] + sampleCoeff * xi;
+      if (noise !== null) {
+        let sigma = sigmaT;
+        if (learnedKind === 1) {
+          // log sigma^2 = frac ln beta_t + (1 - frac) ln beta~_t, frac = (v + 1)/2 (Nichol and Dhariwal, eq. 15)
+          const frac = (m[vStart + i] + 1) / 2;
+          sigma = Math.exp(0.5 * (frac * maxLog + (1 - frac) * minLog));
+        } else if (learnedKind === 2) {
+          sigma = Math.exp(0.5 * m[vStart + i]);
+        }
+        out += sigma * noise[xStart + i];
+      }
+      prev[xStart + i] = out;
+      if (out - out !== 0) check = NaN;
+    }
+  }
+  for (let i = 0; i < m.length; i++) if (m[i] - m[i] !== 0) check = NaN;
+  return check;
 }

@@ -60,7 +60,10 @@ const SIN_OF_QUADRANT = new Float64Array([0, 1, 0, -1, 0]);
  * ```
  */
 export class TorchGenerator {
-  #state = new Uint32Array(STATE_SIZE);
+  // Int32Array, not Uint32Array: words above 2^31 would read as doubles and slow every bit operation
+  #state = new Int32Array(STATE_SIZE);
+  /** The 16 uniforms of the block being transformed. */
+  #block = new Float64Array(16);
   #index = STATE_SIZE;
   #seed = 0;
   #cachedNormal: number | null = null;
@@ -166,11 +169,14 @@ export class TorchGenerator {
   fillRandn(data: Float32Array): Float32Array {
     const size = data.length;
     if (size >= 16) {
-      this.#fillFloatUniforms(data, 0, size);
-      for (let i = 0; i + 16 <= size; i += 16) boxMuller16(data, i);
-      if (size % 16 !== 0) {
-        this.#fillFloatUniforms(data, size - 16, size);
-        boxMuller16(data, size - 16);
+      // PyTorch first draws one uniform per element, transforms every full block of 16, and, when size is not a
+      // multiple of 16, draws 16 fresh uniforms for the last 16 positions and transforms them again. Drawing each
+      // block's uniforms just before transforming it consumes the stream in the same order.
+      const tail = size % 16;
+      this.#fillNormalBlocks(data, 0, size - tail);
+      if (tail !== 0) {
+        this.#skip(tail); // the tail's first uniforms, overwritten below
+        this.#fillNormalBlocks(data, size - 16, size);
       }
     } else {
       for (let i = 0; i < size; i++) data[i] = this.#nextDoubleNormal();
@@ -178,27 +184,38 @@ export class TorchGenerator {
     return data;
   }
 
-  /** data[i] = (r_i & 0xFFFFFF) / 2^24 for i in [start, end), one mt19937 output r_i each, tempered inline. */
-  #fillFloatUniforms(data: Float32Array, start: number, end: number): void {
+  /**
+   * For each block of 16 in [start, end): 16 uniforms u_k = (r_k & 0xFFFFFF) / 2^24 from successive mt19937
+   * outputs r_k (tempered inline), then Box-Muller on them (`boxMuller16`).
+   */
+  #fillNormalBlocks(data: Float32Array, start: number, end: number): void {
     const state = this.#state;
+    const uniforms = this.#block;
     let index = this.#index;
-    let i = start;
-    while (i < end) {
-      if (index >= STATE_SIZE) {
-        this.#twist();
-        index = 0;
-      }
-      const stop = Math.min(end, i + STATE_SIZE - index);
-      for (; i < stop; i++) {
+    for (let offset = start; offset + 16 <= end; offset += 16) {
+      for (let k = 0; k < 16; k++) {
+        if (index >= STATE_SIZE) {
+          this.#twist();
+          index = 0;
+        }
         let y = state[index++];
         y ^= y >>> 11;
         y ^= (y << 7) & 0x9d2c5680;
         y ^= (y << 15) & 0xefc60000;
         y ^= y >>> 18;
-        data[i] = (y & 0xffffff) * TWO_POW_24_INV;
+        uniforms[k] = (y & 0xffffff) * TWO_POW_24_INV;
       }
+      boxMuller16(uniforms, data, offset);
     }
     this.#index = index;
+  }
+
+  /** Advance the stream by `count` outputs without using them. */
+  #skip(count: number): void {
+    for (let k = 0; k < count; k++) {
+      if (this.#index >= STATE_SIZE) this.#twist();
+      this.#index++;
+    }
   }
 
   #nextDoubleUniform(): number {
@@ -221,37 +238,47 @@ export class TorchGenerator {
     return rho * Math.cos(theta);
   }
 
+  /** The mt19937 state transition: all 624 words at once, in three loops so that no index wraps inside a loop. */
   #twist(): void {
     const state = this.#state;
-    for (let i = 0; i < STATE_SIZE; i++) {
-      const next = i + 1 === STATE_SIZE ? 0 : i + 1;
-      const shifted = i + SHIFT_SIZE < STATE_SIZE ? i + SHIFT_SIZE : i + SHIFT_SIZE - STATE_SIZE;
-      const y = (state[i] & UPPER_MASK) | (state[next] & LOWER_MASK);
-      state[i] = state[shifted] ^ (y >>> 1) ^ ((y & 1) * MATRIX_A);
+    const wrap = STATE_SIZE - SHIFT_SIZE; // 227
+    let i = 0;
+    for (; i < wrap; i++) {
+      const y = (state[i] & UPPER_MASK) | (state[i + 1] & LOWER_MASK);
+      state[i] = state[i + SHIFT_SIZE] ^ (y >>> 1) ^ (-(y & 1) & MATRIX_A);
     }
+    for (; i < STATE_SIZE - 1; i++) {
+      const y = (state[i] & UPPER_MASK) | (state[i + 1] & LOWER_MASK);
+      state[i] = state[i - wrap] ^ (y >>> 1) ^ (-(y & 1) & MATRIX_A);
+    }
+    const y = (state[STATE_SIZE - 1] & UPPER_MASK) | (state[0] & LOWER_MASK);
+    state[STATE_SIZE - 1] = state[SHIFT_SIZE - 1] ^ (y >>> 1) ^ (-(y & 1) & MATRIX_A);
     this.#index = 0;
   }
 }
 
 /**
- * Box-Muller on 16 uniforms in place: for j < 8, rho = sqrt(-2 ln(1 - d[j])), theta = 2 pi d[j + 8].
+ * Box-Muller on 16 uniforms u, written to data[offset..offset + 16): for j < 8, rho = sqrt(-2 ln(1 - u[j])),
+ * theta = 2 pi u[j + 8], data[offset + j] = rho cos theta, data[offset + j + 8] = rho sin theta.
  *
  * theta = 2 pi u is evaluated as a quarter turn q plus a remainder a in [-pi/4, pi/4] (exact, since u has 24 bits),
- * so cos and sin come from short Taylor series (error below 2e-9) instead of two library calls.
+ * so cos and sin come from short Taylor series (error below 2e-9) instead of two library calls; the series are
+ * summed in Estrin's form (pairs of terms, then powers of a^4), which shortens the chain of dependent operations.
  */
-function boxMuller16(data: Float32Array, offset: number): void {
-  for (let j = offset; j < offset + 8; j++) {
-    const rho = Math.sqrt(-2 * Math.log(1 - data[j]));
-    const quarterTurns = 4 * data[j + 8];
+function boxMuller16(u: Float64Array, data: Float32Array, offset: number): void {
+  for (let j = 0; j < 8; j++) {
+    const rho = Math.sqrt(-2 * Math.log(1 - u[j]));
+    const quarterTurns = 4 * u[j + 8];
     const quadrant = (quarterTurns + 0.5) | 0;
     const a = (quarterTurns - quadrant) * HALF_PI;
     const a2 = a * a;
-    const sinA = a * (1 + a2 * (SIN_3 + a2 * (SIN_5 + a2 * (SIN_7 + a2 * (SIN_9 + a2 * SIN_11)))));
-    const cosA = 1 + a2 * (COS_2 + a2 * (COS_4 + a2 * (COS_6 + a2 * (COS_8 + a2 * (COS_10 + a2 * COS_12)))));
+    const a4 = a2 * a2;
+    const sinA = a * ((1 + SIN_3 * a2) + a4 * (SIN_5 + SIN_7 * a2) + a4 * a4 * (SIN_9 + SIN_11 * a2));
+    const cosA = (1 + COS_2 * a2) + a4 * (COS_4 + COS_6 * a2) + a4 * a4 * ((COS_8 + COS_10 * a2) + a4 * COS_12);
     // rotate by the quarter turns: theta = quadrant * pi/2 + a
     const cosQuadrant = COS_OF_QUADRANT[quadrant];
     const sinQuadrant = SIN_OF_QUADRANT[quadrant];
-    data[j] = rho * (cosQuadrant * cosA - sinQuadrant * sinA);
-    data[j + 8] = rho * (sinQuadrant * cosA + cosQuadrant * sinA);
+    data[offset + j] = rho * (cosQuadrant * cosA - sinQuadrant * sinA);
+    data[offset + j + 8] = rho * (sinQuadrant * cosA + cosQuadrant * sinA);
   }
 }

@@ -106,12 +106,14 @@ export function markdownTable(
   if (!Number.isInteger(digits) || digits < 1 || digits > 17) {
     throw new RangeError(`digits must be an integer in [1, 17], got ${digits}`);
   }
+  // A "|" inside a cell would end it: escape it as Markdown does.
+  const escape = (text: string) => text.replaceAll("|", "\\|");
   const keys = Object.keys(rows[0]);
-  const cell = (v: unknown) => typeof v === "number" && !Number.isInteger(v) ? formatNumber(v, digits) : String(v);
+  const cell = (v: unknown) => escape(typeof v === "number" && !Number.isInteger(v) ? formatNumber(v, digits) : String(v));
   const cells = rows.map((row) => keys.map((k) => cell(row[k])));
-  const widths = keys.map((k, j) => Math.max(3, k.length, ...cells.map((r) => r[j].length)));
+  const widths = keys.map((k, j) => Math.max(3, escape(k).length, ...cells.map((r) => r[j].length)));
   const line = (values: string[]) => `| ${values.map((v, j) => v.padEnd(widths[j])).join(" | ")} |`;
-  return [line(keys), `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`, ...cells.map(line)].join("\n");
+  return [line(keys.map(escape)), `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`, ...cells.map(line)].join("\n");
 }
 
 /**

@@ -122,7 +122,7 @@ export function plotCurves(series: Readonly<Record<string, ArrayLike<number>>>, 
   }
   if (options.x) checkNumbers(options.x, "options.x");
   const height = options.height ?? 320;
-  const labels = endLabels(rows, names, options.yType === "log" ? 0 : 12 / Math.max(1, height - 50));
+  const labels = endLabels(rows, names, 12 / Math.max(1, height - 50), options.yType === "log");
   const marks: Plot.Markish[] = [
     Plot.lineY(rows, { x: "x", y: "y", stroke: "name", z: "name", strokeWidth: 1.5 }),
     Plot.text(labels, { x: "x", y: "y", text: "name", fill: "name", dx: 5, textAnchor: "start" }),
@@ -132,8 +132,8 @@ export function plotCurves(series: Readonly<Record<string, ArrayLike<number>>>, 
   return render(options, {
     height,
     marginRight: Math.min(220, 16 + 6 * longest),
-    x: { label: options.xLabel ?? null, type: options.xType ?? "linear" },
-    y: { label: options.yLabel ?? null, type: options.yType ?? "linear", grid: true },
+    x: { label: options.xLabel ?? null, type: options.xType ?? "linear", ...logTicks(options.xType) },
+    y: { label: options.yLabel ?? null, type: options.yType ?? "linear", grid: true, ...logTicks(options.yType) },
     color: { domain: names, range: palette(names.length) },
     marks,
   });
@@ -523,11 +523,12 @@ export async function saveFigure(figure: Figure, path: string, options: PngOptio
 function render(options: FigureOptions, plotOptions: Plot.PlotOptions): Figure {
   const marks = [...(plotOptions.marks ?? [])];
   const hasFacets = plotOptions.fx !== undefined;
-  const marginTop = (plotOptions.marginTop ?? 20) + (options.title !== undefined ? 16 : 0);
+  // The title gets its own line, below the y-axis label that Plot draws at the very top of the figure.
+  const marginTop = (plotOptions.marginTop ?? 20) + (options.title !== undefined ? 30 : 0);
   if (options.title !== undefined) {
     marks.push(Plot.text([options.title], {
       frameAnchor: "top",
-      dy: -(marginTop - 9),
+      dy: -(marginTop - 17),
       fontSize: 12,
       fontWeight: "bold",
       facet: hasFacets ? "super" : undefined,
@@ -549,18 +550,29 @@ function endLabels(
   rows: readonly { x: number; y: number; name: string }[],
   names: readonly string[],
   gap: number,
+  log: boolean,
 ): { x: number; y: number; name: string }[] {
   const ends = names.map((name) => {
     let end: { x: number; y: number; name: string } | undefined;
     for (const row of rows) if (row.name === name && (end === undefined || row.x >= end.x)) end = row;
     return end;
   }).filter((end) => end !== undefined).map((end) => ({ ...end }));
-  if (gap <= 0 || ends.length < 2) return ends;
-  const ys = rows.map((r) => r.y);
+  if (ends.length < 2) return ends;
+  // On a log axis, spacing is even in log10(y).
+  const forward = (y: number) => (log ? Math.log10(y) : y);
+  const ys = rows.map((r) => forward(r.y)).filter(Number.isFinite);
   const step = gap * (Math.max(...ys) - Math.min(...ys));
   const sorted = [...ends].sort((a, b) => a.y - b.y);
-  for (let k = 1; k < sorted.length; k++) sorted[k].y = Math.max(sorted[k].y, sorted[k - 1].y + step);
+  for (let k = 1; k < sorted.length; k++) {
+    const lowest = forward(sorted[k - 1].y) + step;
+    if (forward(sorted[k].y) < lowest) sorted[k].y = log ? 10 ** lowest : lowest;
+  }
   return ends;
+}
+
+// Log axes label their ticks as plain numbers (0.001, 1e-6) rather than with SI prefixes (1m, 1µ).
+function logTicks(type: string | undefined): { tickFormat?: string } {
+  return type === "log" ? { tickFormat: "~g" } : {};
 }
 
 // A colour per curve: Tableau 10, repeated when there are more curves.

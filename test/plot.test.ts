@@ -267,6 +267,12 @@ describe("notebook helpers", () => {
     expect(() => mimeBundle(new Uint8Array([1, 2, 3, 4]))).toThrow("show takes PNG bytes, but these start with 1, 2, 3, 4");
   });
 
+  test("markdownTable escapes a | inside a cell so the row keeps its columns", () => {
+    const [header, , row] = markdownTable([{ "max |A - B|": 0.5, run: "a|b" }]).split("\n");
+    expect(header).toBe("| max \\|A - B\\| | run  |");
+    expect(row.split(/(?<!\\)\|/).length).toBe(4); // "", two cells, ""
+  });
+
   test("markdownTable lines up columns and keeps the given significant digits", () => {
     const table = markdownTable([{ steps: 10, error: 0.014 }, { steps: 1000, error: 0.00012345 }], { digits: 2 });
     expect(table.split("\n")).toEqual([

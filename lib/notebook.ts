@@ -51,8 +51,10 @@ export function inJupyter(): boolean {
 export async function show(item: Displayable): Promise<void> {
   const bundle = mimeBundle(item);
   const api = jupyter();
-  if (api !== null) await api.display(bundle, { raw: true });
-  else {
+  if (api !== null) {
+    await api.display(bundle, { raw: true });
+    await settle();
+  } else {
     const [mime, data] = Object.entries(bundle)[0];
     const bytes = mime === "image/png" ? Math.floor((data.length * 3) / 4) : data.length;
     console.log(`[figure: ${mime === "image/png" ? "png" : "svg"}, ${bytes} bytes]`);
@@ -79,7 +81,10 @@ export async function showTable(
 ): Promise<void> {
   const markdown = markdownTable(rows, options);
   const api = jupyter();
-  if (api !== null) await api.display({ "text/markdown": markdown, "text/plain": markdown }, { raw: true });
+  if (api !== null) {
+    await api.display({ "text/markdown": markdown, "text/plain": markdown }, { raw: true });
+    await settle();
+  }
   else console.log(markdown);
 }
 
@@ -150,6 +155,12 @@ function jupyter(): JupyterApi | null {
   } catch {
     return null;
   }
+}
+
+// Let the kernel send the display message before the cell can finish: under load, an output sent as the last act
+// of a cell was seen to arrive after the cell's end and be dropped by a headless runner.
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 function base64(bytes: Uint8Array): string {

@@ -332,7 +332,7 @@ export function plotTrajectories2D(
 export interface PixelTraceOptions extends FigureOptions {
   /** Which tensor of each step to trace (default "x"). */
   field?: "x" | "predX0";
-  /** Flat element indices within one batch item (default: 6 evenly spaced elements). */
+  /** Flat element indices within one batch item (default: the centre and quarter points of an image, channels in turn). */
   pixels?: readonly number[];
   /** Which batch item to trace (default 0). */
   batchIndex?: number;
@@ -367,8 +367,7 @@ export function plotPixelTraces(steps: readonly StepRecord[], options: PixelTrac
   if (!Number.isInteger(batchIndex) || batchIndex < 0 || batchIndex >= batch) {
     throw new RangeError(`batchIndex must be an integer in [0, ${batch - 1}], got ${batchIndex}`);
   }
-  const count = Math.min(6, perItem);
-  const pixels = options.pixels ?? Array.from({ length: count }, (_, k) => Math.floor(((k + 0.5) * perItem) / count));
+  const pixels = options.pixels ?? defaultPixels(first.shape, perItem);
   for (const p of pixels) {
     if (!Number.isInteger(p) || p < 0 || p >= perItem) {
       throw new RangeError(`Pixel index must be an integer in [0, ${perItem - 1}], got ${p}`);
@@ -587,6 +586,19 @@ function rasterFriendly(svg: string): string {
   return svg
     .replace(/\b(x|y|dx|dy)="(-?[\d.]+)em"/g, (_, name: string, em: string) => `${name}="${(Number(em) * 10).toFixed(2)}"`)
     .replace(/system-ui,\s*/g, "");
+}
+
+// Six pixels spread over an image (centre, then the quarter points), taking the channels in turn; for other shapes,
+// six evenly spaced elements.
+function defaultPixels(shape: readonly number[], perItem: number): number[] {
+  if (shape.length === 4 && shape[2] >= 4 && shape[3] >= 4) {
+    const [, channels, height, width] = shape;
+    const spots = [[0.5, 0.5], [0.25, 0.25], [0.75, 0.75], [0.25, 0.75], [0.75, 0.25], [0.5, 0.25]];
+    return spots.map(([fy, fx], k) =>
+      (k % channels) * height * width + Math.floor(fy * height) * width + Math.floor(fx * width));
+  }
+  const count = Math.min(6, perItem);
+  return Array.from({ length: count }, (_, k) => Math.floor(((k + 0.5) * perItem) / count));
 }
 
 function pixelName(p: number, shape: readonly number[]): string {

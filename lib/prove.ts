@@ -15,19 +15,27 @@
  *    sqrt becomes a symbol r with r^2 equal to its radicand.
  * 3. Bring lhs - rhs to one fraction N / D with exact rational coefficients, and clear radicals from D by
  *    multiplying N and D by D's conjugate (D with r replaced by -r).
- * 4. Reduce N with every relation r^2 = A, so each radical appears at most to the first power, and expand.
- * 5. If N is the zero polynomial the identity holds wherever both sides are defined (proved). Otherwise it is
- *    "not proved": for radicals of distinct irreducible positive factors that also means it is false.
+ * 4. Reduce N with every relation r^2 = A, so each radical appears at most to the first power, and expand: the exact
+ *    verdict.
+ * 5. Bring each side alone to its root-free normal form N_side / D_side (steps 2-4, then the factors numerator and
+ *    denominator share among the positive factors and single variables divided out), radicals written as symbols
+ *    r1, r2, ... The root-free difference is N_lhs - N_rhs when the denominators agree, else
+ *    N_lhs D_rhs - N_rhs D_lhs.
+ * 6. mathjs `rationalize(difference, {}, true)` brings it to one fraction.
+ * 7. mathjs `simplify` reduces that numerator. The identity is proved only when mathjs returns the constant 0 and
+ *    the exact numerator of step 4 is 0 too; if the two disagree it is not proved, and the last step says so.
+ *    Constants with a denominator reach mathjs as n / q_d with a symbol q_d that is replaced by d only after
+ *    `rationalize`, whose constant folding is floating point.
  *
- * The arithmetic is exact (BigInt fractions), so a proof never rests on floating-point rounding.
+ * The exact arithmetic uses BigInt fractions, so a proof never rests on floating-point rounding.
  *
  * @module
  */
-import { parse } from "mathjs";
+import { parse, rationalize, simplify } from "mathjs";
 
 /** The result of {@link proveIdentity}: whether the identity was proved, and the derivation. */
 export interface Proof {
-  /** True when lhs - rhs reduced to exactly 0. */
+  /** True when mathjs simplified the root-free difference's numerator to 0 and the exact arithmetic agrees. */
   proved: boolean;
   /** The derivation, one readable line per step (mathjs syntax for the formulas). */
   steps: string[];
@@ -44,7 +52,8 @@ export interface ProveOptions {
 /**
  * Prove `lhs = rhs` symbolically, clearing square roots of the expressions assumed positive.
  *
- * Decides lhs - rhs = N / D = 0 by reducing N modulo sqrt(A)^2 = A for each radical and checking N = 0 exactly.
+ * Decides lhs - rhs = N / D = 0: with the square roots cleared (sqrt(A) = r, r^2 = A), mathjs's
+ * simplify(rationalize(N_lhs D_rhs - N_rhs D_lhs).numerator) must be 0, and so must the exact reduction of N.
  *
  * @param lhs the left side, a mathjs expression string (`+ - * / ^`, `sqrt`, numbers, any variable names)
  * @param rhs the right side, in the same syntax
@@ -98,10 +107,155 @@ export function proveIdentity(lhs: string, rhs: string, options: ProveOptions = 
   if (algebra.radicals.length > 0) {
     steps.push(`numerator reduced with ${algebra.radicals.map((r) => `${r.name}^2 = ${r.square}`).join(", ")}`);
   }
-  // 5. decide
-  const proved = difference.num.size === 0;
-  steps.push(proved ? "numerator = 0, so lhs = rhs: proved" : `numerator = ${show(difference.num)} ≠ 0: not proved`);
+  const exactZero = difference.num.size === 0;
+  steps.push(`exact arithmetic: numerator = ${exactZero ? "0" : show(difference.num)}`);
+
+  // 5-7. the decisive step is mathjs's: the root-free difference, rationalize, simplify
+  const decision = decideWithMathjs(lhs, rhs, algebra, maxLength);
+  steps.push(...decision.steps);
+  let proved = false;
+  if (decision.numerator === undefined) {
+    steps.push(`mathjs could not bring the difference to one fraction: not proved`);
+  } else if (decision.zero && exactZero) {
+    proved = true;
+    steps.push("numerator = 0, so lhs = rhs: proved");
+  } else if (decision.zero !== exactZero) {
+    steps.push(decision.zero
+      ? `mathjs's numerator is 0 but the exact numerator = ${show(difference.num)} ≠ 0: not proved`
+      : `the exact numerator is 0 but mathjs's numerator = ${abbreviate(decision.numerator, maxLength)} ≠ 0: not proved`);
+  } else {
+    steps.push(`numerator = ${abbreviate(decision.numerator, maxLength)} ≠ 0: not proved`);
+  }
   return { proved, steps };
+}
+
+/** What mathjs decided: its simplified numerator (undefined if mathjs failed) and whether that is the constant 0. */
+interface MathjsDecision {
+  steps: string[];
+  // deno-lint-ignore no-explicit-any
+  numerator?: any;
+  zero: boolean;
+}
+
+/**
+ * Steps 5-7 in mathjs. Each side in its root-free normal form N / D (step 5) gives the root-free difference
+ * N_lhs D_rhs - N_rhs D_lhs (or N_lhs - N_rhs when the denominators agree); mathjs `rationalize`s it and `simplify`s
+ * the numerator, and the sides are equal exactly when that is the constant 0 (the denominators are nonzero wherever
+ * both sides are defined).
+ */
+function decideWithMathjs(lhs: string, rhs: string, algebra: RadicalAlgebra, maxLength: number): MathjsDecision {
+  const steps: string[] = [];
+  const left = normalForm(fromNode(parse(lhs), algebra), algebra);
+  const right = normalForm(fromNode(parse(rhs), algebra), algebra);
+
+  // fresh names for the radicals (r1, r2, ...) and for constant denominators (q10 stands for 10, which keeps
+  // mathjs's floating-point constant folding away from fractions such as 1/10)
+  const used = new Set<string>();
+  for (const f of [left, right, ...algebra.radicals.map((r) => r.value)]) {
+    for (const t of [...f.num.values(), ...f.den.values()]) for (const [v] of t.m) used.add(v);
+  }
+  const fresh = (base: string) => {
+    let name = base;
+    for (let k = 0; used.has(name); k++) name = `${base}_${k}`;
+    used.add(name);
+    return name;
+  };
+  const symbols = new Map(algebra.radicals.map((r, i) => [r.name, fresh(`r${i + 1}`)]));
+  const denominators = new Map<bigint, string>();
+  const constant = (c: Rational) => {
+    if (c.d === 1n) return `${c.n}`;
+    if (!denominators.has(c.d)) denominators.set(c.d, fresh(`q${c.d}`));
+    return `${c.n} / ${denominators.get(c.d)}`;
+  };
+  const text = (p: Poly) => `(${polyToMathjs(p, symbols, constant)})`;
+
+  // 5. the root-free difference, radicals as symbols
+  const sameDenominator = polyToString(left.den) === polyToString(right.den);
+  const rootFree = parse(sameDenominator
+    ? `${text(left.num)} - ${text(right.num)}`
+    : `${text(left.num)} * ${text(right.den)} - ${text(right.num)} * ${text(left.den)}`);
+  const legend = [
+    ...algebra.radicals.map((r) => `${symbols.get(r.name)} = ${r.name}`),
+    ...[...denominators].map(([d, name]) => `${name} = ${d}`),
+  ];
+  if (legend.length > 0) steps.push(`root-free symbols: ${legend.join(", ")}`);
+  steps.push(`lhs root-free: ${summarize(`${text(left.num)} / ${text(left.den)}`, left.num.size, maxLength)}`);
+  steps.push(`rhs root-free: ${summarize(`${text(right.num)} / ${text(right.den)}`, right.num.size, maxLength)}`);
+  steps.push(`root-free difference${sameDenominator ? " of the numerators over the common denominator" : ", cross-multiplied"}: ` +
+    abbreviate(rootFree, maxLength));
+
+  // 6. one rational function (mathjs rationalize)
+  // deno-lint-ignore no-explicit-any
+  let fraction: { numerator: any; denominator?: any };
+  try {
+    // deno-lint-ignore no-explicit-any
+    fraction = rationalize(rootFree, {}, true) as any;
+  } catch (error) {
+    steps.push(`mathjs rationalize failed: ${(error as Error).message}`);
+    return { steps, zero: false };
+  }
+  steps.push(`mathjs rationalize: numerator = ${abbreviate(fraction.numerator, maxLength)}, ` +
+    `denominator = ${fraction.denominator ? abbreviate(fraction.denominator, maxLength) : "1"}`);
+
+  // 7. the numerator, with the constant denominators put back, simplified (mathjs simplify)
+  const values = new Map([...denominators].map(([d, name]) => [name, `${d}`]));
+  // deno-lint-ignore no-explicit-any
+  const numerator = fraction.numerator.transform((n: any) => (n.type === "SymbolNode" && values.has(n.name) ? parse(values.get(n.name)!) : n));
+  const simplified = simplify(numerator);
+  const zero = simplified.type === "ConstantNode" && Number((simplified as unknown as { value: unknown }).value) === 0;
+  steps.push(`mathjs simplify(numerator) = ${abbreviate(simplified, maxLength)}`);
+  return { steps, numerator: simplified, zero };
+}
+
+/** One side's root-free normal form: reduced with r^2 = A, radicals cleared from the denominator, divided out. */
+function normalForm(f: RatFunc, algebra: RadicalAlgebra): RatFunc {
+  let { num, den } = algebra.reduce(algebra.rationalizeDenominator(f));
+  const exact = divideExact(num, den);
+  if (exact) return { num: exact, den: polyConst(q(1n)) };
+  // cancel the factors numerator and denominator share among the positive factors and the single variables
+  const variables = new Set<string>();
+  for (const t of den.values()) for (const [v] of t.m) variables.add(v);
+  for (const factor of [...algebra.positiveFactors(), ...[...variables].map(polyVar)]) {
+    for (;;) {
+      const n = divideExact(num, factor), d = divideExact(den, factor);
+      if (!n || !d) break;
+      [num, den] = [n, d];
+    }
+  }
+  const lead = qInv(leadingTerm(den).c);
+  [num, den] = [scale(num, lead), scale(den, lead)];
+  return { num, den };
+}
+
+/** A mathjs node printed, or summarized by its number of top-level terms when longer than maxLength. */
+// deno-lint-ignore no-explicit-any
+function abbreviate(node: any, maxLength: number): string {
+  const text = node.toString();
+  if (text.length <= maxLength) return text;
+  let terms = 1;
+  // deno-lint-ignore no-explicit-any
+  const count = (n: any) => {
+    if (n.type === "OperatorNode" && (n.op === "+" || n.op === "-") && n.args.length === 2) {
+      terms++;
+      count(n.args[0]);
+    }
+  };
+  count(node);
+  return `<expression of ${terms} terms, ${text.length} characters>`;
+}
+
+/** A polynomial as a mathjs expression string, radicals by their symbols and constants through `constant`. */
+function polyToMathjs(p: Poly, symbols: Map<string, string>, constant: (c: Rational) => string): string {
+  if (p.size === 0) return "0";
+  let out = "";
+  for (const { m, c } of [...p.values()].sort((s, t) => -compareMonomials(s.m, t.m))) {
+    const magnitude = c.n < 0n ? qNeg(c) : c;
+    const factors = m.map(([v, e]) => (e === 1 ? symbols.get(v) ?? v : `${symbols.get(v) ?? v}^${e}`));
+    const number = magnitude.d === 1n ? constant(magnitude) : `(${constant(magnitude)})`;
+    const body = factors.length === 0 ? number : [...(magnitude.n === 1n && magnitude.d === 1n ? [] : [number]), ...factors].join(" * ");
+    out += out === "" ? (c.n < 0n ? `-${body}` : body) : c.n < 0n ? ` - ${body}` : ` + ${body}`;
+  }
+  return out;
 }
 
 function parseOrThrow(text: string, what: string) {
@@ -362,6 +516,10 @@ class RadicalAlgebra {
 
   radicalNames(): Set<string> {
     return new Set(this.radicals.map((r) => r.name));
+  }
+
+  positiveFactors(): Poly[] {
+    return this.positives.map((p) => p.poly);
   }
 
   addPositive(poly: Poly, text: string): void {

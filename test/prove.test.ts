@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { allIdentities } from "../lib/equations.ts";
 import { proveIdentity } from "../lib/prove.ts";
 
 const positive = ["a", "b", "c"];
@@ -92,5 +93,45 @@ describe("proveIdentity reports its derivation and rejects bad input", () => {
     expect(() => proveIdentity("sqrt(-4)", "2")).toThrow(/square root of a negative quantity: -4/);
     expect(() => proveIdentity("a / (b - b)", "a")).toThrow(/division by an expression that is identically 0/);
     expect(() => proveIdentity("a", "a", { positive: ["sqrt(a)"] })).toThrow(/only assume polynomials .* "sqrt\(a\)"/);
+  });
+});
+
+describe("mathjs takes the final decision", () => {
+  test("a proof carries mathjs's rationalized and simplified numerator, and that numerator is 0", () => {
+    const { proved, steps } = proveIdentity("1 / (sqrt(a) + sqrt(b))", "(sqrt(a) - sqrt(b)) / (a - b)", { positive });
+    expect(proved).toBe(true);
+    expect(steps).toContain("root-free symbols: r1 = sqrt(a), r2 = sqrt(b)");
+    expect(steps).toContain("lhs root-free: (r1 - r2) / (a - b)");
+    expect(steps.some((s) => s.startsWith("mathjs rationalize: numerator = "))).toBe(true);
+    expect(steps.at(-2)).toBe("mathjs simplify(numerator) = 0");
+  });
+
+  test("the key identity (7) at eta = 1 is decided by mathjs simplify returning 0", () => {
+    const { identity } = allIdentities().find(({ identity }) => identity.id === "7-eta-one")!;
+    const { proved, steps } = proveIdentity(identity.lhs, identity.rhs, { positive: identity.positive });
+    expect(proved).toBe(true);
+    expect(steps).toContain("mathjs simplify(numerator) = 0");
+  });
+
+  test("a failed proof reports mathjs's simplified numerator", () => {
+    const { steps } = proveIdentity("sqrt(a * b)", "a * sqrt(b)", { positive });
+    expect(steps.at(-2)).toMatch(/^mathjs simplify\(numerator\) = /);
+    expect(steps.at(-2)).not.toBe("mathjs simplify(numerator) = 0");
+  });
+
+  test("decimal constants stay exact for mathjs: 1/10 + 2/10 = 3/10 is proved, 1/3 + 1/3 = 0.6667 is not", () => {
+    const proof = proveIdentity("1/10 + 2/10", "3/10");
+    expect(proof.proved).toBe(true);
+    expect(proof.steps).toContain("root-free symbols: q10 = 10");
+    expect(proveIdentity("1/3 + 1/3", "0.6667").proved).toBe(false);
+  });
+
+  test("when mathjs's floating-point constants say 0 but the exact numerator does not, it is not proved", () => {
+    // 3 * 3002399751580331 = 2^53 + 1 exactly, which is not a float64: mathjs reads the product as 2^53, so its
+    // numerator is 0, while the exact difference is a
+    const { proved, steps } = proveIdentity("3 * 3002399751580331 * a", "9007199254740992 * a");
+    expect(steps).toContain("mathjs simplify(numerator) = 0");
+    expect(proved).toBe(false);
+    expect(steps.at(-1)).toBe("mathjs's numerator is 0 but the exact numerator = a ≠ 0: not proved");
   });
 });

@@ -289,7 +289,7 @@ export async function benchGpu(options: GpuBenchOptions = {}): Promise<GpuBenchR
         let unet: OnnxUNet;
         const t0 = performance.now();
         try {
-          unet = await loadUNet(model.path, { executionProvider: provider, cacheDir: false });
+          unet = await loadUNet(model.path, { executionProvider: provider });
         } catch (error) {
           if (provider === "webgpu") {
             fail(name, "session", error);
@@ -430,7 +430,7 @@ function probeWebGpu(log: (line: string) => void): string[] {
 
 async function runProbe(): Promise<void> {
   ort.env.logLevel = "verbose";
-  const model = await builtinModel("shapes32", { cacheDir: false });
+  const model = await builtinModel("shapes32");
   try {
     const session = await ort.InferenceSession.create(model.onnx, {
       executionProviders: ["webgpu"],

@@ -3,14 +3,16 @@
 #
 #   bash bench/gpu/run.sh [bench/gpu.ts options, e.g. --quick or --models shapes32]
 #
-# with .gpu/ (from bench/gpu/pack.sh) and .gl/ (the Vulkan loader .deb files) beside the repository's files.
+# with .gpu/ (from bench/gpu/pack.sh) and .gl/ (the Vulkan loader .deb files) beside the repository's files
+# (carry both; about 49 MiB). A full run takes about 3 to 6 minutes; --quick shortens it.
 # It unpacks the Bun runtime and node_modules, installs the Vulkan loader when none is there, points the loader at
 # the NVIDIA ICD, prints nvidia-smi and vulkaninfo --summary (when present), then runs bench/gpu.ts (WebGPU and
 # CPU providers) and bench/gpu_torch.py (the PyTorch peer). Results go to $OUT when set, else out/gpu:
 # run.log, gpu.json, gpu.md, torch.json, torch.md.
 #
 # Environment: DDIMLAB_GPU_HOME (where Bun is unpacked, default /tmp/ddimlab-gpu), GPU_TS_TIMEOUT (s, default
-# 360), GPU_TORCH_TIMEOUT (s, default 150).
+# 360), GPU_TORCH_TIMEOUT (s, default 150), DDIMLAB_GPU_NO_GL (set: never unpack .gl/*.deb into /, for trying the
+# script on a machine of one's own).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out_dir=${OUT:-out/gpu}
@@ -21,7 +23,7 @@ started=$SECONDS
 section() { printf '\n== %s (%ss) ==\n' "$1" "$((SECONDS - started))"; }
 
 section "unpack"
-for f in .gpu/bun.tar.xz .gpu/node_modules.tar.xz .gpu/google-ddpm-celebahq-256.json; do
+for f in .gpu/bun.tar.xz .gpu/node_modules.tar.xz .gpu/builtin-cache.tar.xz .gpu/google-ddpm-celebahq-256.json; do
   [[ -f "$f" ]] || { echo "run.sh: $f is missing: run bash bench/gpu/pack.sh on a machine with node_modules and carry .gpu"; exit 1; }
 done
 mkdir -p "$home"
@@ -36,9 +38,17 @@ else
   echo "node_modules unpacked: $(ls node_modules | tr '\n' ' ')"
 fi
 
+cache="$home/cache"
+mkdir -p "$cache"
+tar -C "$cache" -xJf .gpu/builtin-cache.tar.xz
+export DDIMLAB_CACHE="$cache/ddimlab"
+echo "DDIMLAB_CACHE=$DDIMLAB_CACHE: $(ls "$DDIMLAB_CACHE/builtin" | tr '\n' ' ')"
+
 section "Vulkan"
 if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
   echo "Vulkan loader already installed"
+elif [[ -n "${DDIMLAB_GPU_NO_GL:-}" ]]; then
+  echo "DDIMLAB_GPU_NO_GL is set: not installing .gl/*.deb"
 elif compgen -G ".gl/*.deb" >/dev/null; then
   if [[ $(id -u) -eq 0 ]]; then
     # The device notes' recipe: these Debian packages unpack into / safely; no other package should.

@@ -324,7 +324,7 @@ function sectionEndToEnd(r: EndToEndResult): string {
   return [r.description, "", table, "", ...r.notes.map((line) => `- ${line}`)].join("\n");
 }
 
-/** Render what another engineer's benchmark returned: its own markdown if it has one, else a table or JSON. */
+/** Render what a section's benchmark returned: its own markdown if it has one, else a table or JSON. */
 function sectionGeneric(result: unknown): string {
   if (typeof result === "string") return result;
   if (result && typeof result === "object") {

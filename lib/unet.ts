@@ -88,6 +88,11 @@ export interface UNetFacts {
   config?: Record<string, unknown>;
   /** Height and width must be multiples of this (2^downsamplings for a UNet); default 1. */
   sizeMultiple?: number;
+  /**
+   * When set, timesteps must be integers in [0, timestepCount): the graph looks them up in a table of that length
+   * (the embedded exact models hold the scheduler's alphaBar table). A UNet's sinusoidal embedding takes any value.
+   */
+  timestepCount?: number;
 }
 
 /** How an ONNX UNet wants its inputs, read from the file. */
@@ -139,6 +144,7 @@ export class OnnxUNet implements DenoisingModel {
   /** The onnxruntime session (for advanced use: profiling, IO binding). */
   readonly session: ort.InferenceSession;
   readonly #sizeMultiple: number;
+  readonly #timestepCount: number | undefined;
   #disposed = false;
 
   private constructor(session: ort.InferenceSession, signature: OnnxUNetSignature, facts: UNetFacts) {
@@ -164,6 +170,7 @@ export class OnnxUNet implements DenoisingModel {
     this.sampleSize = sampleSize;
     this.config = facts.config ?? {};
     this.#sizeMultiple = facts.sizeMultiple ?? 1;
+    this.#timestepCount = facts.timestepCount;
   }
 
   /**
@@ -324,6 +331,10 @@ export class OnnxUNet implements DenoisingModel {
       const integral = this.signature.timestepType === "int64" || this.signature.timestepType === "int32";
       if (integral && !Number.isInteger(t)) {
         throw new RangeError(`This UNet takes ${this.signature.timestepType} timesteps but got ${t}`);
+      }
+      const count = this.#timestepCount;
+      if (count !== undefined && !(Number.isInteger(t) && t >= 0 && t < count)) {
+        throw new RangeError(`This model takes integer timesteps from 0 to ${count - 1}, got ${t}`);
       }
     }
     return list.length === batch ? list : Array.from({ length: batch }, () => list[0]);
@@ -578,6 +589,7 @@ async function loadBuiltin(path: string, options: LoadUNetOptions) {
     inChannels: model.config.in_channels,
     outChannels: model.config.out_channels,
     config: model.config,
+    timestepCount: model.schedulerConfig.num_train_timesteps,
   }, options);
   return { unet, schedulerConfig: model.schedulerConfig as Record<string, unknown> };
 }

@@ -53,6 +53,16 @@ describe("builtin models", () => {
     );
   });
 
+  test("a timestep outside the model's alphaBar table is refused before it reaches the graph", async () => {
+    const unet = await loadUNet("builtin:ring2d");
+    const x = Tensor.zeros([2, 2, 1, 1]);
+    for (const t of [-1, 1000, 1e9]) {
+      await expect(unet.predict(x, t)).rejects.toThrow(`takes integer timesteps from 0 to 999, got ${t}`);
+    }
+    await expect(unet.predict(x, [0, 999])).resolves.toBeInstanceOf(Tensor);
+    unet.dispose();
+  });
+
   test("each model carries diffusers' DDPM scheduler config and image-shaped facts", async () => {
     for (const name of NAMES) {
       const model = await builtinModel(`builtin:${name}`, { cacheDir: false });

@@ -229,6 +229,32 @@ export function checkTrainTimestep(timestep: number, numTrainTimesteps: number, 
 }
 
 /**
+ * The position of t in the schedule set by `setTimesteps`, or a clear error naming t and the schedule.
+ *
+ * @param indexOf each scheduled timestep's position
+ * @param timesteps the schedule, in the order the loop visits it
+ * @param timestep t
+ * @param numTrainTimesteps T
+ * @returns the index i with timesteps[i] = t
+ */
+export function scheduleIndex(
+  indexOf: ReadonlyMap<number, number>,
+  timesteps: readonly number[],
+  timestep: number,
+  numTrainTimesteps: number,
+): number {
+  const index = indexOf.get(timestep);
+  if (index === undefined) {
+    checkTrainTimestep(timestep, numTrainTimesteps);
+    throw new RangeError(
+      `timestep ${timestep} is not in the schedule set by setTimesteps (${timesteps.length} steps: ` +
+        `${timesteps.slice(0, 4).join(", ")}${timesteps.length > 4 ? ", ..." : ""})`,
+    );
+  }
+  return index;
+}
+
+/**
  * Check a custom timestep list: integers in [0, T), strictly monotone in the given direction.
  *
  * @param timesteps the list

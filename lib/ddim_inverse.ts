@@ -25,6 +25,7 @@ import {
   mixWithAlphaBar,
   reportNonFinite,
   resolveConfig,
+  scheduleIndex,
 } from "./_scheduler_config.ts";
 import type { SchedulerStepOutput } from "./ddim.ts";
 
@@ -308,15 +309,7 @@ export class DDIMInverseScheduler {
   }
 
   #index(timestep: number): number {
-    const index = this.#indexOf.get(timestep);
-    if (index === undefined) {
-      checkTrainTimestep(timestep, this.numTrainTimesteps);
-      throw new RangeError(
-        `timestep ${timestep} is not in the schedule set by setTimesteps (${this.#timesteps.length} steps: ` +
-          `${this.#timesteps.slice(0, 4).join(", ")}${this.#timesteps.length > 4 ? ", ..." : ""})`,
-      );
-    }
-    return index;
+    return scheduleIndex(this.#indexOf, this.#timesteps, timestep, this.numTrainTimesteps);
   }
 }
 

@@ -29,6 +29,7 @@ import {
   mixWithAlphaBar,
   reportNonFinite,
   resolveConfig,
+  scheduleIndex,
   thresholdInPlace,
   THRESHOLDING_DEFAULTS,
   type ThresholdingConfig,
@@ -411,15 +412,7 @@ export class DDPMScheduler {
   }
 
   #index(timestep: number): number {
-    const index = this.#indexOf.get(timestep);
-    if (index === undefined) {
-      checkTrainTimestep(timestep, this.numTrainTimesteps);
-      throw new RangeError(
-        `timestep ${timestep} is not in the schedule set by setTimesteps (${this.#timesteps.length} steps: ` +
-          `${this.#timesteps.slice(0, 4).join(", ")}${this.#timesteps.length > 4 ? ", ..." : ""})`,
-      );
-    }
-    return index;
+    return scheduleIndex(this.#indexOf, this.#timesteps, timestep, this.numTrainTimesteps);
   }
 
   /** A scratch buffer of `size` elements for the step's noise z, reused from step to step. */

@@ -158,7 +158,7 @@ export function shapeSize(shape: readonly number[]): number {
  *
  * @param a the first tensor
  * @param b the second tensor
- * @param names how to call them in the error, e.g. `["modelOutput", "sample"]`
+ * @param names how to call them in the error, e.g. `["modelOutput", "sample"]` (optional)
  * @throws RangeError when the shapes differ
  * @example
  * ```ts
@@ -166,7 +166,11 @@ export function shapeSize(shape: readonly number[]): number {
  * assertSameShape(Tensor.zeros([2]), Tensor.zeros([2]), ["a", "b"]);
  * ```
  */
-export function assertSameShape(a: Tensor, b: Tensor, names: readonly [string, string]): void {
+export function assertSameShape(
+  a: Tensor,
+  b: Tensor,
+  names: readonly [string, string] = ["the first tensor", "the second tensor"],
+): void {
   if (!a.sameShape(b)) {
     throw new RangeError(
       `${names[0]} has shape [${a.shape.join(", ")}] but ${names[1]} has shape [${b.shape.join(", ")}]`,

@@ -231,6 +231,8 @@ export class OnnxUNet implements DenoisingModel {
    * @returns the prediction, shape [batch, outChannels, height, width]
    * @example
    * ```ts
+   * import { loadUNet, Tensor } from "../mod.ts";
+   * const unet = await loadUNet("builtin:shapes32");
    * const eps = await unet.predict(Tensor.zeros([2, 3, 32, 32]), [10, 725]);
    * ```
    */
@@ -286,6 +288,8 @@ export class OnnxUNet implements DenoisingModel {
    *
    * @example
    * ```ts
+   * import { loadUNet } from "../mod.ts";
+   * const unet = await loadUNet("builtin:ring2d");
    * unet.dispose();
    * ```
    */

@@ -57,6 +57,25 @@ function alphaBars(scheduler: DDIMScheduler, t: number, steps: number) {
   return { alphaBarT, alphaBarPrev };
 }
 
+/**
+ * A DDIM and a DDPM scheduler on the same schedule, one of its timesteps, a drawn sample and model output, and the
+ * float32 scale of the step's intermediates (see `float32Tolerance`).
+ */
+function ddimDdpmPair(
+  clipSample: boolean,
+  { steps, position, seed, sampleScale }: { steps: number; position: number; seed: number; sampleScale: number },
+) {
+  const ddim = DDIMScheduler.fromConfig({ num_train_timesteps: T, clip_sample: clipSample });
+  const ddpm = DDPMScheduler.fromConfig({ num_train_timesteps: T, clip_sample: clipSample });
+  ddim.setTimesteps(steps);
+  ddpm.setTimesteps(steps);
+  const t = ddim.timesteps[Math.floor(position * steps)];
+  const { sample, modelOutput, noiseSeed } = draw(seed, sampleScale);
+  const { alphaBarT, alphaBarPrev } = alphaBars(ddim, t, steps);
+  const scale = (maxAbs(sample) + maxAbs(modelOutput)) * Math.sqrt(alphaBarPrev / alphaBarT) + 5;
+  return { ddim, ddpm, t, sample, modelOutput, noiseSeed, alphaBarT, alphaBarPrev, scale };
+}
+
 describe("DDIM at eta = 1 equals DDPM given the same noise, eq. (8)", () => {
   for (const [label, stepCounts] of [
     ["consecutive timesteps", [1000]],
@@ -64,17 +83,10 @@ describe("DDIM at eta = 1 equals DDPM given the same noise, eq. (8)", () => {
   ] as const) {
     test(`ddim step with eta = 1 equals the DDPM step, no clipping, ${label}`, () => {
       fc.assert(
-        fc.property(stepInputs(stepCounts), ({ steps, position, seed, sampleScale }) => {
-          const ddim = DDIMScheduler.fromConfig({ num_train_timesteps: T, clip_sample: false });
-          const ddpm = DDPMScheduler.fromConfig({ num_train_timesteps: T, clip_sample: false });
-          ddim.setTimesteps(steps);
-          ddpm.setTimesteps(steps);
-          const t = ddim.timesteps[Math.floor(position * steps)];
-          const { sample, modelOutput, noiseSeed } = draw(seed, sampleScale);
+        fc.property(stepInputs(stepCounts), (inputs) => {
+          const { ddim, ddpm, t, sample, modelOutput, noiseSeed, alphaBarT, alphaBarPrev, scale } = ddimDdpmPair(false, inputs);
           const fromDdim = ddim.step(modelOutput, t, sample, { eta: 1, generator: new TorchGenerator(noiseSeed) });
           const fromDdpm = ddpm.step(modelOutput, t, sample, { generator: new TorchGenerator(noiseSeed) });
-          const { alphaBarT, alphaBarPrev } = alphaBars(ddim, t, steps);
-          const scale = (maxAbs(sample) + maxAbs(modelOutput)) * Math.sqrt(alphaBarPrev / alphaBarT) + 5;
           expect(maxAbsDiff(fromDdim.prevSample, fromDdpm.prevSample)).toBeLessThanOrEqual(float32Tolerance(scale));
         }),
         RUNS,
@@ -84,21 +96,14 @@ describe("DDIM at eta = 1 equals DDPM given the same noise, eq. (8)", () => {
 
   test("ddim step with eta = 1, clipping and useClippedModelOutput equals the clipped DDPM step, eq. (10)", () => {
     fc.assert(
-      fc.property(stepInputs(STEP_COUNTS), ({ steps, position, seed, sampleScale }) => {
-        const ddim = DDIMScheduler.fromConfig({ num_train_timesteps: T, clip_sample: true });
-        const ddpm = DDPMScheduler.fromConfig({ num_train_timesteps: T, clip_sample: true });
-        ddim.setTimesteps(steps);
-        ddpm.setTimesteps(steps);
-        const t = ddim.timesteps[Math.floor(position * steps)];
-        const { sample, modelOutput, noiseSeed } = draw(seed, sampleScale);
+      fc.property(stepInputs(STEP_COUNTS), (inputs) => {
+        const { ddim, ddpm, t, sample, modelOutput, noiseSeed, alphaBarT, alphaBarPrev, scale } = ddimDdpmPair(true, inputs);
         const fromDdim = ddim.step(modelOutput, t, sample, {
           eta: 1,
           useClippedModelOutput: true,
           generator: new TorchGenerator(noiseSeed),
         });
         const fromDdpm = ddpm.step(modelOutput, t, sample, { generator: new TorchGenerator(noiseSeed) });
-        const { alphaBarT, alphaBarPrev } = alphaBars(ddim, t, steps);
-        const scale = (maxAbs(sample) + maxAbs(modelOutput)) * Math.sqrt(alphaBarPrev / alphaBarT) + 5;
         expect(maxAbsDiff(fromDdim.prevSample, fromDdpm.prevSample)).toBeLessThanOrEqual(float32Tolerance(scale));
       }),
       RUNS,
@@ -108,16 +113,10 @@ describe("DDIM at eta = 1 equals DDPM given the same noise, eq. (8)", () => {
   test("without useClippedModelOutput the clipped samplers differ by (1 - alphaBar_{t-1}) sqrt(alpha_t) / sqrt(1 - alphaBar_t) (eps - eps_clipped), eq. (10)", () => {
     let clippedSomewhere = 0;
     fc.assert(
-      fc.property(stepInputs(STEP_COUNTS), ({ steps, position, seed, sampleScale }) => {
-        const ddim = DDIMScheduler.fromConfig({ num_train_timesteps: T, clip_sample: true });
-        const ddpm = DDPMScheduler.fromConfig({ num_train_timesteps: T, clip_sample: true });
-        ddim.setTimesteps(steps);
-        ddpm.setTimesteps(steps);
-        const t = ddim.timesteps[Math.floor(position * steps)];
-        const { sample, modelOutput, noiseSeed } = draw(seed, sampleScale);
+      fc.property(stepInputs(STEP_COUNTS), (inputs) => {
+        const { ddim, ddpm, t, sample, modelOutput, noiseSeed, alphaBarT, alphaBarPrev, scale } = ddimDdpmPair(true, inputs);
         const fromDdim = ddim.step(modelOutput, t, sample, { eta: 1, generator: new TorchGenerator(noiseSeed) });
         const fromDdpm = ddpm.step(modelOutput, t, sample, { generator: new TorchGenerator(noiseSeed) });
-        const { alphaBarT, alphaBarPrev } = alphaBars(ddim, t, steps);
         const alpha = alphaBarT / alphaBarPrev;
         // the clipped x0 and the noise re-derived from it, eq. (10)
         const x0Clipped = fromDdim.predOriginalSample;
@@ -127,7 +126,6 @@ describe("DDIM at eta = 1 equals DDPM given the same noise, eq. (8)", () => {
         });
         if (maxAbs(mismatch) > 1e-3) clippedSomewhere++;
         const difference = map(fromDdim.prevSample, (v, i) => v - fromDdpm.prevSample.data[i]);
-        const scale = (maxAbs(sample) + maxAbs(modelOutput)) * Math.sqrt(alphaBarPrev / alphaBarT) + 5;
         expect(maxAbsDiff(difference, mismatch)).toBeLessThanOrEqual(float32Tolerance(scale));
       }),
       RUNS,

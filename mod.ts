@@ -40,6 +40,7 @@ export * from "./lib/gaussian_mixture.ts";
 export * from "./lib/toy_data.ts";
 export * from "./lib/shapes_dataset.ts";
 export * from "./lib/metrics.ts";
+export * from "./lib/eps_error.ts";
 export * from "./lib/image.ts";
 export * from "./lib/plot.ts";
 export * from "./lib/notebook.ts";

@@ -137,11 +137,13 @@ export function linePlot(
   return svg.outerHTML.replace(/plot-[0-9a-f]{6}/g, "plot-ddimlab");
 }
 
-interface Writer {
+/** Where a section puts its figures: returns the Markdown that shows one. */
+export interface Writer {
   figure(name: string, svg: string, caption: string): string;
 }
 
-function sectionQuality(r: QualityResult, w: Writer): string {
+/** The Table 1 analogue as Markdown: tables, figures and the ordering findings. */
+export function sectionQuality(r: QualityResult, w: Writer): string {
   const variants = [...new Set(r.rows.map((row) => row.variant))];
   const cell = (variant: string, steps: number, pick: (row: QualityResult["rows"][number]) => string) => {
     const row = r.rows.find((x) => x.variant === variant && x.steps === steps);
@@ -236,7 +238,8 @@ function sectionQuality(r: QualityResult, w: Writer): string {
   ].join("\n");
 }
 
-function sectionReconstruction(r: ReconstructionBenchResult, w: Writer): string {
+/** The Table 2 analogue as Markdown: the table, the figure and the notes. */
+export function sectionReconstruction(r: ReconstructionBenchResult, w: Writer): string {
   const table = markdownTable(
     ["S", ...r.rows.map((x) => String(x.steps))],
     [

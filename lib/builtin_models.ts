@@ -23,12 +23,18 @@
  * - `ring2d`, `grid2d`, `moons2d`: 2-D mixtures (lib/toy_data.ts) as tensors [batch, 2, 1, 1]: two channels, one
  *   pixel, so they go through the same image-shaped model interface.
  *
+ * Beside the exact models the package ships trained networks (`kind: "learned"`): diffusers UNet2DModel checkpoint
+ * folders under `lib/pretrained/`, made by `tools/train_ddpm.py` on fresh draws from an exact law above, and loaded by
+ * the same compiler as a downloaded checkpoint (`builtinCheckpointDir` gives the folder):
+ * - `ddpm-shapes32`: a 0.69M-parameter DDPM UNet trained on the `shapes32` law.
+ *
  * @module
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { DDPMScheduler } from "./ddpm.ts";
 import { GaussianMixture, probabilityFlowSolution } from "./gaussian_mixture.ts";
 import { OnnxGraphBuilder } from "./onnx_graph.ts";
@@ -118,24 +124,118 @@ const RECIPES: Record<string, BuiltinRecipe> = {
   },
 };
 
+/** A trained checkpoint shipped with the package: its folder under lib/ and the exact law it was trained on. */
+interface LearnedRecipe {
+  description: string;
+  folder: string;
+  dataLaw: string;
+}
+
+const LEARNED: Record<string, LearnedRecipe> = {
+  "ddpm-shapes32": {
+    description:
+      "a DDPM UNet (0.69M parameters, diffusers UNet2DModel) trained on the shapes32 law; its data law is exact",
+    folder: "pretrained/ddpm-shapes32",
+    dataLaw: "shapes32",
+  },
+};
+
+/** What `listBuiltinModels` says of each embedded model. */
+export interface BuiltinModelInfo {
+  /** The short name: load it as `builtin:NAME`. */
+  name: string;
+  /** One line saying what it models. */
+  description: string;
+  /** `"exact"`: a closed-form ideal denoiser eps*; `"learned"`: a trained network shipped as a checkpoint. */
+  kind: "exact" | "learned";
+}
+
 /**
- * The names and one-line descriptions of the embedded models.
+ * The names, kinds and one-line descriptions of the embedded models: the exact ones, then the trained ones.
+ *
+ * eps*(x_t, t) = E[eps | x_t] for `kind: "exact"`; eps_theta(x_t, t) fitted by L_simple for `kind: "learned"`
  *
  * @returns one entry per model, the default image model (`shapes32`) first
  * @example
  * ```ts
  * import { listBuiltinModels } from "../mod.ts";
- * for (const { name, description } of listBuiltinModels()) console.log(`builtin:${name}  ${description}`);
+ * const names = listBuiltinModels().map(({ name, kind }) => `builtin:${name} (${kind})`);
+ * if (!names.includes("builtin:ddpm-shapes32 (learned)")) throw new Error("the trained model is missing");
  * ```
  */
-export function listBuiltinModels(): { name: string; description: string }[] {
-  return Object.entries(RECIPES).map(([name, r]) => ({ name, description: r.description }));
+export function listBuiltinModels(): BuiltinModelInfo[] {
+  return [
+    ...Object.entries(RECIPES).map(([name, r]) => ({ name, description: r.description, kind: "exact" as const })),
+    ...Object.entries(LEARNED).map(([name, r]) => ({ name, description: r.description, kind: "learned" as const })),
+  ];
+}
+
+/**
+ * The folder of a trained checkpoint shipped with the package, or `undefined` for an exact model.
+ *
+ * folder = lib/pretrained/NAME (config.json, diffusion_pytorch_model.safetensors, scheduler_config.json, README.md)
+ *
+ * @param name a builtin's name, with or without the `builtin:` prefix
+ * @returns the absolute folder path for `kind: "learned"` models, `undefined` for exact ones
+ * @throws Error listing the known names when `name` is not one
+ * @example
+ * ```ts
+ * import { builtinCheckpointDir } from "../mod.ts";
+ * const dir = builtinCheckpointDir("builtin:ddpm-shapes32"); // a diffusers UNet2DModel folder
+ * if (builtinCheckpointDir("shapes32") !== undefined) throw new Error("shapes32 is exact");
+ * ```
+ */
+export function builtinCheckpointDir(name: string): string | undefined {
+  const key = recipeName(name);
+  const learned = LEARNED[key];
+  return learned && fileURLToPath(new URL(`./${learned.folder}`, import.meta.url));
+}
+
+/** One logged step of a trained checkpoint's `training_log.csv`. */
+export interface TrainingLogRow {
+  /** The optimiser step. */
+  step: number;
+  /** The running mean of L_simple per dimension. */
+  loss: number;
+  /** The learning rate at that step. */
+  lr: number;
+  /** Wall time since training started, in seconds. */
+  seconds: number;
+}
+
+/**
+ * The training record shipped with a learned builtin model (`training_log.csv`, written by tools/train_ddpm.py).
+ *
+ * loss = running mean of |eps - eps_theta(x_t, t)|^2 / d over the steps so far (decay 0.98)
+ *
+ * @param name a learned builtin's name, with or without the `builtin:` prefix
+ * @returns one row per logged step
+ * @throws Error for an exact model (it was never trained) or an unknown name
+ * @example
+ * ```ts
+ * import { builtinTrainingLog } from "../mod.ts";
+ * const log = builtinTrainingLog("builtin:ddpm-shapes32");
+ * if (!(log[log.length - 1].loss < log[0].loss)) throw new Error("the loss did not fall");
+ * ```
+ */
+export function builtinTrainingLog(name: string): TrainingLogRow[] {
+  const dir = builtinCheckpointDir(name);
+  if (dir === undefined) throw new Error(`builtin:${recipeName(name)} is an exact model: it has no training log`);
+  const [header, ...lines] = readFileSync(join(dir, "training_log.csv"), "utf8").trim().split("\n");
+  if (header.trim() !== "step,loss,lr,seconds") {
+    throw new Error(`${dir}/training_log.csv has an unexpected header: ${header}`);
+  }
+  return lines.map((line) => {
+    const [step, loss, lr, seconds] = line.split(",").map(Number);
+    return { step, loss, lr, seconds };
+  });
 }
 
 const mixtureMemo = new Map<string, GaussianMixture>();
 
 /**
- * The exact data distribution behind a builtin model, for direct evaluation in TypeScript.
+ * The exact data distribution behind a builtin model, for direct evaluation in TypeScript; for a learned model, the
+ * law it was trained on.
  *
  * p(x_0) = sum_k pi_k N(x_0; mu_k, Q_k diag(lambda_k) Q_k^T + s2_k I)
  *
@@ -149,7 +249,8 @@ const mixtureMemo = new Map<string, GaussianMixture>();
  * ```
  */
 export function builtinMixture(name: string): GaussianMixture {
-  const key = recipeName(name);
+  const recipe = recipeName(name);
+  const key = LEARNED[recipe]?.dataLaw ?? recipe;
   let mixture = mixtureMemo.get(key);
   if (!mixture) {
     mixture = RECIPES[key].mixture();
@@ -185,6 +286,11 @@ export interface BuiltinModelOptions {
  */
 export async function builtinModel(name: string, options: BuiltinModelOptions = {}): Promise<BuiltinModel> {
   const key = recipeName(name);
+  if (Object.hasOwn(LEARNED, key)) {
+    throw new Error(
+      `builtin:${key} is a trained checkpoint, not an exact model: load it with loadUNet or fromPretrained("builtin:${key}")`,
+    );
+  }
   const recipe = RECIPES[key];
   const schedulerConfig = { ...BUILTIN_SCHEDULER_CONFIG };
   const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
@@ -426,12 +532,9 @@ export function gaussian32OdeSolution(xt: Tensor, options: { t: number; s: numbe
 function recipeName(name: string): string {
   if (typeof name !== "string") throw new TypeError(`A builtin model name must be a string, got ${typeof name}`);
   const key = name.startsWith("builtin:") ? name.slice("builtin:".length) : name;
-  if (!Object.hasOwn(RECIPES, key)) {
-    throw new Error(
-      `Unknown builtin model "${name}"; the known ones are ${
-        Object.keys(RECIPES).map((k) => `builtin:${k}`).join(", ")
-      }`,
-    );
+  if (!Object.hasOwn(RECIPES, key) && !Object.hasOwn(LEARNED, key)) {
+    const known = [...Object.keys(RECIPES), ...Object.keys(LEARNED)].map((k) => `builtin:${k}`).join(", ");
+    throw new Error(`Unknown builtin model "${name}"; the known ones are ${known}`);
   }
   return key;
 }

@@ -12,7 +12,8 @@
  * | `interpolate` | slerp between two seeds' x_T, decoded with eta = 0                  | the row as a PNG     |
  * | `fuse`        | invert two images, slerp their latents, decode                      | the fusion as a PNG  |
  * | `grid`        | the same x_T sampled for every eta and step count                   | the grid as a PNG    |
- * | `demo`        | all of the above on the default embedded model, with a plot         | a folder of PNGs     |
+ * | `demo`        | the learned model's few-step samples and eta x steps grid, then all  | a folder of PNGs     |
+ * |               | of the above on the default exact model, with plots                 |                      |
  *
  * Every argument is checked before any model runs, and every file is written whole through a rename, so a bad
  * argument or a failure leaves nothing half-written.
@@ -32,13 +33,16 @@ import { interpolationRow } from "./interpolation.ts";
 import { invert, reconstruct } from "./inversion.ts";
 import { plotPixelTraces, plotTrajectories2D, svgToPng } from "./plot.ts";
 import { createProgress, type ProgressReporter } from "./progress.ts";
-import { checkEta, checkInferenceSteps, latentShape } from "./sampling.ts";
+import { checkEta, checkInferenceSteps, latentShape, loadPipelineParts } from "./sampling.ts";
 import { drawShapes } from "./shapes_dataset.ts";
 import { Tensor } from "./tensor.ts";
 import { TorchGenerator } from "./torch_generator.ts";
 
 /** The model every command uses unless `--model` says otherwise. */
 export const DEFAULT_MODEL = "builtin:shapes32";
+
+/** The trained image model the demo starts with: what DDIM buys on a real network. */
+export const LEARNED_MODEL = "builtin:ddpm-shapes32";
 
 /** Where the command line prints: standard output and error, or stand-ins in tests. */
 export interface CliIO {
@@ -464,7 +468,7 @@ async function etaStepsGrid(
 
 function modelsCommand(args: ParsedArgs, io: CliIO): Promise<void> {
   noPositionals(args);
-  for (const { name, description } of listBuiltinModels()) io.log(`builtin:${name}  ${description}`);
+  for (const { name, kind, description } of listBuiltinModels()) io.log(`builtin:${name}  (${kind}) ${description}`);
   return Promise.resolve();
 }
 
@@ -490,6 +494,7 @@ async function demoCommand(args: ParsedArgs, io: CliIO, progress: ProgressReport
   }
   const ddpm = await DDPMPipeline.fromPretrained(model);
   const batchSize = 4;
+  if (model === DEFAULT_MODEL) await learnedDemo(seed, io, progress, add);
 
   // 1. DDPM with 1000 steps against DDIM eta = 1 and eta = 0 with 50 steps, all from the same x_T
   let start = performance.now();
@@ -611,6 +616,50 @@ async function demoCommand(args: ParsedArgs, io: CliIO, progress: ProgressReport
 
   await writeOutputs(files, io);
   io.log(`demo done in ${seconds(started)}`);
+}
+
+/**
+ * The demo's first part, on the trained network: DDPM with 1000 steps against DDIM (eta = 0) with 50 and 10 steps
+ * from the same x_T, then the eta x steps grid. On a trained network few-step DDIM keeps its quality while few-step
+ * stochastic sampling does not, which is the paper's headline result (its Table 1).
+ */
+async function learnedDemo(
+  seed: number,
+  io: CliIO,
+  progress: ProgressReporter,
+  add: (name: string, bytes: Uint8Array) => void,
+): Promise<void> {
+  const { unet, scheduler } = await loadPipelineParts(LEARNED_MODEL);
+  const ddim = new DDIMPipeline({ unet, scheduler });
+  const ddpm = new DDPMPipeline({ unet, scheduler });
+  const batchSize = 4;
+  io.log(`0. the trained network ${LEARNED_MODEL} (docs/learned-models.md measures it against its exact law):`);
+  let start = performance.now();
+  const ddpmRun = await ddpm.sample({ numInferenceSteps: trainSteps(ddpm), seed, batchSize, progress });
+  io.log(`   DDPM, ${trainSteps(ddpm)} steps, ${batchSize} samples: ${seconds(start)}`);
+  const rows = [splitBatch(ddpmRun.samples)];
+  const rowTitles = [`DDPM, ${trainSteps(ddpm)} steps`];
+  for (const steps of [50, 10]) {
+    start = performance.now();
+    const run = await ddim.sample({ numInferenceSteps: steps, eta: 0, seed, batchSize, progress });
+    io.log(`   DDIM eta 0, ${steps} steps, same seed: ${seconds(start)}`);
+    rows.push(splitBatch(run.samples));
+    rowTitles.push(`DDIM eta 0, ${steps} steps`);
+  }
+  add("learned_ddpm_vs_ddim.png", encodePng(imageGrid(rows, { rowTitles })));
+  start = performance.now();
+  const etas = [0, 0.5, 1];
+  const stepsList = [10, 20, 50, 100];
+  const grid = await etaStepsGrid(ddim, { etas, stepsList, seed, batchSize: 1, progress });
+  io.log(`   eta x steps grid, eta ${etas.join(", ")} x steps ${stepsList.join(", ")}: ${seconds(start)}`);
+  add(
+    "learned_eta_steps_grid.png",
+    encodePng(imageGrid(grid, {
+      rowTitles: etas.map((eta) => `eta ${eta}`),
+      colTitles: stepsList.map((s) => `${s} steps`),
+    })),
+  );
+  (unet as { dispose?: () => void }).dispose?.();
 }
 
 function splitBatch(x: Tensor): Tensor[] {

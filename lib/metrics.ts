@@ -321,7 +321,21 @@ function squaredWasserstein1DSorted(a: Float64Array, b: Float64Array): number {
   return total;
 }
 
-function meanAndError(values: Float64Array): { mean: number; standardError: number } {
+/**
+ * The mean of a sample and its standard error.
+ *
+ * se = sqrt(sum_i (v_i - mean)^2 / (n - 1) / n), 0 for a single value
+ *
+ * @param values the sample
+ * @returns `{ mean, standardError }`
+ * @example
+ * ```ts
+ * import { meanAndError } from "../mod.ts";
+ * const { mean, standardError } = meanAndError(Float64Array.from([1, 2, 3]));
+ * if (mean !== 2 || Math.abs(standardError - 1 / Math.sqrt(3)) > 1e-12) throw new Error("wrong");
+ * ```
+ */
+export function meanAndError(values: Float64Array): { mean: number; standardError: number } {
   const n = values.length;
   let mean = 0;
   for (const v of values) mean += v;

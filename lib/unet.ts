@@ -29,7 +29,7 @@ import {
 } from "node:fs";
 import { availableParallelism, homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { builtinModel } from "./builtin_models.ts";
+import { builtinCheckpointDir, builtinModel } from "./builtin_models.ts";
 import { DDIMScheduler } from "./ddim.ts";
 import { DDIMInverseScheduler } from "./ddim_inverse.ts";
 import { DDPMScheduler } from "./ddpm.ts";
@@ -635,6 +635,13 @@ export function exportUNetOnnx(dir: string, outPath: string): string {
 }
 
 async function loadBuiltin(path: string, options: LoadUNetOptions) {
+  const checkpoint = builtinCheckpointDir(path);
+  if (checkpoint !== undefined) {
+    // A shipped trained checkpoint: the same compiler as a downloaded folder, its graph cached outside the package.
+    const cacheDir = options.cacheDir ?? userCacheDir(checkpoint);
+    const unet = await loadUNet(checkpoint, { ...options, cacheDir });
+    return { unet, schedulerConfig: readJson(join(checkpoint, "scheduler_config.json")) };
+  }
   const model = await builtinModel(path, options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir });
   const unet = await OnnxUNet.fromBytes(model.onnx, {
     sampleSize: model.config.sample_size,
@@ -744,9 +751,14 @@ function resolveCacheDir(option: string | false | undefined, checkpointDir: stri
     accessSync(checkpointDir, constants.W_OK);
     return checkpointDir;
   } catch {
-    const base = process.env.DDIMLAB_CACHE ?? join(homedir(), ".cache", "ddimlab");
-    return join(base, "unet", basename(checkpointDir));
+    return userCacheDir(checkpointDir);
   }
+}
+
+/** The per-user cache folder of a checkpoint's compiled graph: `$DDIMLAB_CACHE/unet/NAME` or `~/.cache/ddimlab/...`. */
+function userCacheDir(checkpointDir: string): string {
+  const base = process.env.DDIMLAB_CACHE ?? join(homedir(), ".cache", "ddimlab");
+  return join(base, "unet", basename(checkpointDir));
 }
 
 function readJson(path: string): Record<string, unknown> {

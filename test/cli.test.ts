@@ -96,12 +96,16 @@ describe("ddimlab commands", () => {
       "eta_steps_grid.png",
       "interpolation.png",
       "inversion.png",
+      "learned_ddpm_vs_ddim.png",
+      "learned_eta_steps_grid.png",
       "trajectories_ring2d.png",
       "trajectory_pixels.png",
     ]);
+    expect(out).toContain("the trained network builtin:ddpm-shapes32");
+    expect(out).toContain("DDIM eta 0, 10 steps, same seed");
     expect(out).toContain("DDPM, 1000 steps");
     expect(out).toContain("all three started from the same x_T: yes");
-  }, 120_000);
+  }, 300_000);
 });
 
 describe("bad arguments are refused with a clear message and nothing is written", () => {

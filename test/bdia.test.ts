@@ -54,7 +54,7 @@ describe("BDIA-DDIM's step", () => {
     expect(k).toBe(20);
   });
 
-  test("the first sampling step from noise is a plain DDIM step, for any gamma", async () => {
+  test("the first sampling step from noise is a plain DDIM step, for any gamma", () => {
     const ddim = DDIMScheduler.fromConfig(config);
     ddim.setTimesteps(10);
     const xT = new TorchGenerator(2).randn(SHAPE);

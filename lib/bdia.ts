@@ -512,7 +512,18 @@ export async function* bdiaInversionLoop(
   // B0' with the model at (z_0, t_1), then B1' with the model at (z_i, t_i) for t_1, ..., t_{S-1}
   const modelTimesteps = [timesteps[last], ...[...timesteps].reverse().slice(0, last)];
   for (const [i, t] of modelTimesteps.entries()) {
-    const { output } = await predictAt(model, state.sample, state.shape, t);
+    let output: Float32Array;
+    try {
+      ({ output } = await predictAt(model, state.sample, state.shape, t));
+    } catch (error) {
+      if (scheduler.gamma === 1 || !(error instanceof RangeError)) throw error;
+      const growth = Math.pow(1 / scheduler.gamma, timesteps.length - 1);
+      throw new RangeError(
+        `${error.message}. BDIA's inversion with gamma = ${scheduler.gamma} multiplies rounding errors by about ` +
+          `gamma^-(S - 1) = ${growth.toExponential(1)} over ${timesteps.length} steps; use gamma closer to 1, fewer ` +
+          `steps, or a float64 state`,
+      );
+    }
     const { predX0, ...next } = scheduler.inverseStep(new Tensor(output, state.shape), t, state);
     state = next;
     yield { i, t, x: stateTensor(state.sample, state.shape), predX0, state };

@@ -21,6 +21,8 @@ export * from "./lib/schedules.ts";
 export * from "./lib/ddpm.ts";
 export * from "./lib/ddim.ts";
 export * from "./lib/ddim_inverse.ts";
+export * from "./lib/edict.ts";
+export * from "./lib/bdia.ts";
 export * from "./lib/equations.ts";
 export * from "./lib/prove.ts";
 export * from "./lib/sampling.ts";

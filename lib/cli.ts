@@ -7,7 +7,7 @@
  * | command       | what it runs                                                        | writes               |
  * |---------------|---------------------------------------------------------------------|----------------------|
  * | `sample`      | DDIM (eta, S steps) or DDPM from a seed                             | a PNG of the batch   |
- * | `invert`      | DDIM inversion x_0 -> x_T of an image                               | the latents as JSON  |
+ * | `invert`      | inversion x_0 -> x_T of an image (DDIM, EDICT or BDIA: `--method`)  | the latents as JSON  |
  * | `reconstruct` | inversion then decoding, with MSE on [0, 1] and PSNR                | original vs decode   |
  * | `interpolate` | slerp between two seeds' x_T, decoded with eta = 0                  | the row as a PNG     |
  * | `fuse`        | invert two images, slerp their latents, decode                      | the fusion as a PNG  |
@@ -30,7 +30,15 @@ import { DDPMPipeline } from "./ddpm_pipeline.ts";
 import { fuse } from "./fuse.ts";
 import { compareImages, encodePng, imageGrid, loadImageTensor, type Picture, writeFileAtomic } from "./image.ts";
 import { interpolationRow } from "./interpolation.ts";
-import { invert, reconstruct } from "./inversion.ts";
+import {
+  decodeLatents,
+  INVERSION_METHODS,
+  type InversionMethod,
+  invert,
+  type LatentState,
+  type MethodOptions,
+  reconstruct,
+} from "./inversion.ts";
 import { plotPixelTraces, plotTrajectories2D, svgToPng } from "./plot.ts";
 import { createProgress, type ProgressReporter } from "./progress.ts";
 import { checkEta, checkInferenceSteps, latentShape, loadPipelineParts } from "./sampling.ts";
@@ -69,7 +77,7 @@ Usage: ddimlab COMMAND [options]   (bun lib/cli.ts ... or deno run -A lib/cli.ts
 
 Commands:
   sample                 sample a batch (DDIM by default; --scheduler ddpm for ancestral DDPM)
-  invert IMAGE           DDIM-invert an image to its latents x_T (written as JSON)
+  invert IMAGE           invert an image to its latents x_T (written as JSON with the state that decodes them)
   reconstruct IMAGE      invert and decode an image; prints MSE on [0, 1] and PSNR
   interpolate            slerp between the x_T of --seed and --seed2, decoded with eta = 0
   fuse IMAGE_A IMAGE_B   invert both images, slerp their latents at --alpha, decode
@@ -86,7 +94,10 @@ Options:
   --batch N                   samples per run (default 4 for sample, 1 for grid)
   --count N                   images in an interpolation row (default 8)
   --alpha A                   fusion position in [0, 1] (default 0.5)
-  --latents FILE.json         start "sample" from latents written by "invert"
+  --method ddim|edict|bdia    inversion for invert, reconstruct and fuse (default ddim; edict and bdia are exact)
+  --p P                       EDICT's mixing weight in (0, 1) (default 0.93; --method edict only)
+  --gamma G                   BDIA's gamma in (0, 1] (default 1; --method bdia only)
+  --latents FILE.json         start "sample" from latents written by "invert" (decoded with their method)
   --out PATH                  output file (or folder for demo; default under out/)
   --quiet                     no progress bars
   -h, --help                  this text`;
@@ -150,6 +161,9 @@ function parse(argv: readonly string[]): ParsedArgs {
         count: { type: "string" },
         alpha: { type: "string" },
         latents: { type: "string" },
+        method: { type: "string" },
+        p: { type: "string" },
+        gamma: { type: "string" },
         out: { type: "string" },
         quiet: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -249,6 +263,41 @@ function alphaOption(args: ParsedArgs): number {
   return alpha;
 }
 
+/** --method, --p and --gamma, checked: p only with edict, gamma only with bdia, each in range. */
+function methodOptions(args: ParsedArgs): MethodOptions & { method: InversionMethod } {
+  const method = stringOption(args, "method", "ddim") as InversionMethod;
+  if (!INVERSION_METHODS.includes(method)) {
+    throw new UsageError(`--method must be "ddim", "edict" or "bdia", got "${method}"`);
+  }
+  const single = (name: "p" | "gamma") => {
+    const [value, ...rest] = numberList(args, name, [NaN]);
+    if (rest.length > 0) throw new UsageError(`--${name} takes one number, got "${args.values[name]}"`);
+    return value;
+  };
+  const options: MethodOptions & { method: InversionMethod } = { method };
+  if (args.values.p !== undefined) {
+    if (method !== "edict") {
+      throw new UsageError(`--p is EDICT's mixing weight and needs --method edict, got --method ${method}`);
+    }
+    const p = single("p");
+    if (!(p > 0 && p < 1)) throw new UsageError(`--p must be in (0, 1) (EDICT uses 0.93), got "${args.values.p}"`);
+    options.p = p;
+  }
+  if (args.values.gamma !== undefined) {
+    if (method !== "bdia") {
+      throw new UsageError(`--gamma is BDIA's parameter and needs --method bdia, got --method ${method}`);
+    }
+    const gamma = single("gamma");
+    if (!(gamma > 0 && gamma <= 1)) {
+      throw new UsageError(
+        `--gamma must be in (0, 1] for inversion (gamma = 0 is DDIM, whose inversion is not exact), got "${args.values.gamma}"`,
+      );
+    }
+    options.gamma = gamma;
+  }
+  return options;
+}
+
 function outOption(args: ParsedArgs, fallback: string, extension: string): string {
   const out = stringOption(args, "out", fallback);
   if (!out.toLowerCase().endsWith(extension)) throw new UsageError(`--out must name a ${extension} file, got "${out}"`);
@@ -318,12 +367,42 @@ async function sampleCommand(args: ParsedArgs, io: CliIO, progress: ProgressRepo
     ? await DDPMPipeline.fromPretrained(model)
     : await DDIMPipeline.fromPretrained(model);
   const steps = stepsOption(args, scheduler === "ddpm" ? trainSteps(pipe) : 50, trainSteps(pipe));
-  const xT = latentsPath === undefined ? undefined : await readLatents(latentsPath, pipe.unet);
+  const saved = latentsPath === undefined ? undefined : await readLatents(latentsPath, pipe.unet);
+  if (args.values.method !== undefined && saved === undefined) {
+    throw new UsageError(`--method applies to "sample" only with --latents (the method that made them)`);
+  }
+  if (saved && args.values.method !== undefined && args.values.method !== saved.method) {
+    throw new UsageError(
+      `The latents in ${latentsPath} were made with --method ${saved.method} and decode only with it, got --method ${args.values.method}`,
+    );
+  }
+  const exact = saved !== undefined && saved.method !== "ddim";
+  if (exact && scheduler === "ddpm") {
+    throw new UsageError(`${saved.method} latents decode with their own sampler, not DDPM`);
+  }
+  if (exact && (args.values.eta !== undefined && eta !== 0)) {
+    throw new UsageError(`${saved.method} latents decode deterministically; --eta must be 0, got ${eta}`);
+  }
+  if (exact && args.values.steps !== undefined && steps !== saved.numInferenceSteps) {
+    throw new UsageError(
+      `The ${saved.method} latents in ${latentsPath} were made with ${saved.numInferenceSteps} steps and decode on that ` +
+        `schedule, got --steps ${steps}`,
+    );
+  }
+  const xT = saved === undefined ? undefined : new Tensor(Float32Array.from(saved.state[0]), saved.shape);
   const batchSize = integerOption(args, "batch", xT?.shape[0] ?? 4, 1, 256);
   if (xT && xT.shape[0] !== batchSize) {
     throw new UsageError(`--batch ${batchSize} disagrees with the ${xT.shape[0]} latents in ${latentsPath}`);
   }
   const start = performance.now();
+  if (exact) {
+    const { samples } = await decodeLatents(pipe as DDIMPipeline, saved, { progress });
+    io.log(
+      `${saved.method} decoding of ${latentsPath}, ${saved.numInferenceSteps} steps with ${model} in ${seconds(start)}`,
+    );
+    await writeOutputs([{ path: out, bytes: encodePng(samples) }], io);
+    return;
+  }
   const { samples } = pipe instanceof DDIMPipeline
     ? await pipe.sample({ numInferenceSteps: steps, eta, seed, batchSize, xT, progress })
     : await pipe.sample({ numInferenceSteps: steps, seed, batchSize, xT, progress });
@@ -332,15 +411,16 @@ async function sampleCommand(args: ParsedArgs, io: CliIO, progress: ProgressRepo
   await writeOutputs([{ path: out, bytes: encodePng(samples) }], io);
 }
 
-async function readLatents(path: string, model: DDIMPipeline["unet"]): Promise<Tensor> {
-  let parsed: { shape?: unknown; data?: unknown };
+async function readLatents(path: string, model: DDIMPipeline["unet"]): Promise<LatentState> {
+  let parsed: Record<string, unknown>;
   try {
     parsed = JSON.parse(await readFile(path, "utf8"));
   } catch (error) {
     throw new UsageError(`Cannot read latents from ${path}: ${(error as Error).message}`);
   }
   const { shape, data } = parsed;
-  if (!Array.isArray(shape) || !Array.isArray(data) || !data.every((v) => typeof v === "number")) {
+  const isNumbers = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "number");
+  if (!Array.isArray(shape) || !isNumbers(data)) {
     throw new UsageError(`${path} does not hold latents ({ "shape": [...], "data": [...] } as "invert" writes)`);
   }
   let latents: Tensor;
@@ -356,32 +436,67 @@ async function readLatents(path: string, model: DDIMPipeline["unet"]): Promise<T
         `[${expected.join(", ")}]`,
     );
   }
-  return latents;
+  const method = (parsed.method ?? "ddim") as InversionMethod;
+  if (!INVERSION_METHODS.includes(method)) {
+    throw new UsageError(`${path} names an unknown method ${JSON.stringify(parsed.method)}`);
+  }
+  const numInferenceSteps = Number(parsed.numInferenceSteps ?? 50);
+  if (method === "ddim") {
+    return { method, numInferenceSteps, clipSample: false, state: [latents.data], shape: latents.shape.slice() };
+  }
+  const state = parsed.state;
+  const arrays = 2; // EDICT: (x_T, y_T); BDIA: (z_S, z_{S-1})
+  if (
+    !Array.isArray(state) || state.length !== arrays || !state.every((a) => isNumbers(a) && a.length === latents.size)
+  ) {
+    throw new UsageError(
+      `${path} holds ${method} latents without their state (${arrays} arrays of ${latents.size} numbers)`,
+    );
+  }
+  return {
+    method,
+    numInferenceSteps,
+    clipSample: false,
+    ...(method === "edict" ? { p: Number(parsed.p) } : { gamma: Number(parsed.gamma) }),
+    state: state.map((a) => Float32Array.from(a as number[])),
+    shape: latents.shape.slice(),
+  };
 }
 
 async function invertCommand(args: ParsedArgs, io: CliIO, progress: ProgressReporter): Promise<void> {
   noPositionals(args, 1);
   const out = outOption(args, "out/latents.json", ".json");
+  const methodOptionsGiven = methodOptions(args);
   const pipe = await loadPipeline(args);
   const steps = stepsOption(args, 50, trainSteps(pipe));
   const image = await readImageArgument(args.positionals[0], pipe);
   const start = performance.now();
-  const { latents } = await invert(pipe, image, { numInferenceSteps: steps, progress });
-  io.log(`DDIM inversion of ${args.positionals[0]} in ${steps} steps (${seconds(start)})`);
-  const json = JSON.stringify({ shape: latents.shape, data: Array.from(latents.data), numInferenceSteps: steps });
+  const inversion = await invert(pipe, image, { ...methodOptionsGiven, numInferenceSteps: steps, progress });
+  const { method, latents } = inversion;
+  io.log(`${method} inversion of ${args.positionals[0]} in ${steps} steps (${seconds(start)})`);
+  const json = JSON.stringify({
+    shape: latents.shape,
+    data: Array.from(latents.data),
+    numInferenceSteps: steps,
+    method,
+    ...(inversion.p === undefined ? {} : { p: inversion.p }),
+    ...(inversion.gamma === undefined ? {} : { gamma: inversion.gamma }),
+    ...(method === "ddim" ? {} : { state: inversion.state.map((a) => Array.from(a)) }),
+  });
   await writeOutputs([{ path: out, bytes: json }], io);
 }
 
 async function reconstructCommand(args: ParsedArgs, io: CliIO, progress: ProgressReporter): Promise<void> {
   noPositionals(args, 1);
   const out = outOption(args, "out/reconstruction.png", ".png");
+  const method = methodOptions(args);
   const pipe = await loadPipeline(args);
   const steps = stepsOption(args, 50, trainSteps(pipe));
   const image = await readImageArgument(args.positionals[0], pipe);
   const start = performance.now();
-  const result = await reconstruct(pipe, image, { numInferenceSteps: steps, progress });
+  const result = await reconstruct(pipe, image, { ...method, numInferenceSteps: steps, progress });
   io.log(
-    `DDIM inversion and reconstruction in ${steps} steps each way (${seconds(start)}): ` +
+    `${method.method} inversion and reconstruction in ${steps} steps each way (${seconds(start)}): ` +
       `MSE on [0, 1] ${result.mse.toExponential(3)}, PSNR ${result.psnr.toFixed(2)} dB`,
   );
   const picture = compareImages([image, result.reconstruction], ["original", `reconstruction, ${steps} steps`]);
@@ -412,14 +527,16 @@ async function fuseCommand(args: ParsedArgs, io: CliIO, progress: ProgressReport
   noPositionals(args, 2);
   const out = outOption(args, "out/fuse.png", ".png");
   const alpha = alphaOption(args);
+  const method = methodOptions(args);
   const pipe = await loadPipeline(args);
   const steps = stepsOption(args, 50, trainSteps(pipe));
   const a = await readImageArgument(args.positionals[0], pipe);
   const b = await readImageArgument(args.positionals[1], pipe);
   const start = performance.now();
-  const { fused } = await fuse(pipe, [a, b], { alpha, numInferenceSteps: steps, progress });
+  const { fused } = await fuse(pipe, [a, b], { ...method, alpha, numInferenceSteps: steps, progress });
   io.log(
-    `fused ${args.positionals[0]} and ${args.positionals[1]} at alpha ${alpha} (${steps} steps, ${seconds(start)})`,
+    `fused ${args.positionals[0]} and ${args.positionals[1]} at alpha ${alpha} with ${method.method} inversion ` +
+      `(${steps} steps, ${seconds(start)})`,
   );
   const picture = compareImages([a, fused, b], ["A", `fused, alpha ${alpha}`, "B"]);
   await writeOutputs([{ path: out, bytes: encodePng(picture) }], io);

@@ -1,6 +1,7 @@
 /**
- * The registry of the DDIM paper's equations, numbered (1)-(10) as docs/math.md numbers them, as mathjs expression
- * strings, with the identities that {@link proveIdentity} proves about them.
+ * The registry of the DDIM paper's equations, numbered (1)-(10) as docs/math.md numbers them, and of the exactly
+ * invertible steps built on them, (11) EDICT and (12) BDIA-DDIM, as mathjs expression strings, with the identities
+ * that {@link proveIdentity} proves about them.
  *
  * | Paper symbol              | Code name      | Meaning                                                         |
  * | ------------------------- | -------------- | --------------------------------------------------------------- |
@@ -14,6 +15,12 @@
  * | sigma_t                   | `sigma`        | the step's noise scale                                          |
  * | eta                       | `eta`          | interpolates DDIM (0) and DDPM (1), paper eq. (16)              |
  * | clip(x0_hat)              | `x0Clipped`    | the predicted x0 after clipping (diffusers' `clip_sample`)      |
+ * | x_t, y_t (EDICT)          | `xt`, `yt`     | EDICT's coupled pair at t                                       |
+ * | eps(y_t), eps(x^inter)    | `epsY`, `epsX` | the two noise predictions of an EDICT step                      |
+ * | p                         | `p`            | EDICT's mixing weight                                           |
+ * | z_{i+1}, z_i, z_{i-1}     | `zNext`, `zi`, `zPrev` | BDIA's three consecutive samples (z_i at alphaBar_t)    |
+ * | alphaBar_{i+1}            | `alphaNext * alpha * alphaBarPrev` | alphaBar one schedule entry noisier         |
+ * | gamma                     | `gamma`        | BDIA's weight of the backward DDIM step                         |
  *
  * DDPM notation (Ho et al. 2020): alphaBar_t = alpha_1 ... alpha_t. The DDIM paper writes alpha_t for this
  * cumulative product; here it is always `alphaBar`.
@@ -55,9 +62,29 @@ export interface Identity {
   positive: readonly string[];
 }
 
+/**
+ * The assumptions of the BDIA identities: those of POSITIVE_SCHEDULE, a third level alphaBar_{i+1} = alphaNext alphaBar_t
+ * in (0, 1), and gamma > 0 (the inverse divides by it).
+ *
+ * alphaNext > 0, 1 - alphaNext > 0, 1 - alphaNext alpha alphaBarPrev > 0, gamma > 0
+ *
+ * @example
+ * ```ts
+ * import { BDIA_POSITIVE } from "./equations.ts";
+ * BDIA_POSITIVE.includes("gamma"); // true
+ * ```
+ */
+export const BDIA_POSITIVE: readonly string[] = Object.freeze([
+  ...POSITIVE_SCHEDULE,
+  "alphaNext",
+  "1 - alphaNext",
+  "1 - alphaNext * alpha * alphaBarPrev",
+  "gamma",
+]);
+
 /** One numbered equation of docs/math.md. */
 export interface Equation {
-  /** The number docs/math.md gives it, 1 to 10. */
+  /** The number docs/math.md gives it, 1 to 12. */
   number: number;
   /** A short title. */
   title: string;
@@ -122,6 +149,30 @@ const odeStepReversed = `sqrt(${alphaBarT}) * (xPrev / sqrt(alphaBarPrev) + ` +
 const epsFromClipped = `(xt - sqrt(${alphaBarT}) * x0Clipped) / sqrt(1 - ${alphaBarT})`;
 
 const withSigmaPositive = [...POSITIVE_SCHEDULE, "1 - alphaBarPrev - sigma^2"];
+
+/** DDIM with sigma = 0 from alphaBar `from` to alphaBar `to` applied to `x` with noise `e`: eq. (4) in general form. */
+const ddimFromTo = (x: string, e: string, from: string, to: string) =>
+  `sqrt(${to}) * ((${x}) - sqrt(1 - ${from}) * (${e})) / sqrt(${from}) + sqrt(1 - ${to}) * (${e})`;
+/** That step as x_s = a x_t + b eps from alphaBar_t to alphaBar_{t-1} (EDICT's a_t and b_t). */
+const edictA = `sqrt(alphaBarPrev / (${alphaBarT}))`;
+const edictB = `(sqrt(1 - alphaBarPrev) - sqrt(alphaBarPrev / (${alphaBarT})) * sqrt(1 - ${alphaBarT}))`;
+/** (11) EDICT's denoising step E1-E4 (Wallace et al. 2022), eps(y_t) = epsY and eps(x^inter) = epsX. */
+const edictXInter = `${edictA} * xt + ${edictB} * epsY`;
+const edictYInter = `${edictA} * yt + ${edictB} * epsX`;
+const edictXNew = `p * (${edictXInter}) + (1 - p) * (${edictYInter})`;
+const edictYNew = `p * (${edictYInter}) + (1 - p) * (${edictXNew})`;
+/** (11) its inversion E4'-E1', from (xNew, yNew). */
+const edictYInterBack = "(yNew - (1 - p) * xNew) / p";
+const edictXInterBack = `(xNew - (1 - p) * (${edictYInterBack})) / p`;
+const edictYBack = `((${edictYInterBack}) - ${edictB} * epsX) / ${edictA}`;
+const edictXBack = `((${edictXInterBack}) - ${edictB} * epsY) / ${edictA}`;
+/** (12) BDIA's increments from z_i: DDIM to alphaBar_{i-1} and back to alphaBar_{i+1}, minus z_i. */
+const alphaBarNext = `alphaNext * ${alphaBarT}`;
+const bdiaForward = `(${ddimFromTo("zi", "eps", alphaBarT, "alphaBarPrev")} - zi)`;
+const bdiaBackward = `(${ddimFromTo("zi", "eps", alphaBarT, alphaBarNext)} - zi)`;
+/** (12) the BDIA-DDIM update B1 (Zhang et al. 2023) and B1' solved for z_{i+1}. */
+const bdiaStep = `zNext - (1 - gamma) * (zNext - zi) - gamma * ${bdiaBackward} + ${bdiaForward}`;
+const bdiaInverse = `(zPrev - (1 - gamma) * zi - ${bdiaForward}) / gamma + ${bdiaBackward}`;
 
 // The registry; exported frozen as EQUATIONS below.
 const equations: Equation[] = [
@@ -335,10 +386,102 @@ const equations: Equation[] = [
       },
     ],
   },
+  {
+    number: 11,
+    title: "EDICT's coupled step and its exact inverse",
+    paperEquation: "EDICT (Wallace, Gokul and Naik 2022, arXiv 2211.12446), denoising step and inversion",
+    expressions: {
+      xInter: edictXInter,
+      yInter: edictYInter,
+      xNew: edictXNew,
+      yNew: edictYNew,
+      yBack: edictYBack,
+      xBack: edictXBack,
+    },
+    identities: [
+      {
+        id: "11-half-step-is-ddim",
+        statement: "EDICT's half-step a_t x_t + b_t eps is the DDIM update (4) at sigma = 0",
+        lhs: `${edictA} * xt + ${edictB} * eps`,
+        rhs: substitute(ddimStep, { sigma: "0" }),
+        positive: POSITIVE_SCHEDULE,
+      },
+      {
+        id: "11-mixing-undone-y",
+        statement: "Undoing the averaging layers gives y^inter back: (y_{t-1} - (1 - p) x_{t-1}) / p = y^inter",
+        lhs: substitute(edictYInterBack, {
+          xNew: "p * xInter + (1 - p) * yInter",
+          yNew: "p * yInter + (1 - p) * (p * xInter + (1 - p) * yInter)",
+        }),
+        rhs: "yInter",
+        positive: ["p"],
+      },
+      {
+        id: "11-mixing-undone-x",
+        statement: "Undoing the averaging layers gives x^inter back, so the inverse evaluates eps at the same x^inter",
+        lhs: substitute(edictXInterBack, {
+          xNew: "p * xInter + (1 - p) * yInter",
+          yNew: "p * yInter + (1 - p) * (p * xInter + (1 - p) * yInter)",
+        }),
+        rhs: "xInter",
+        positive: ["p"],
+      },
+      {
+        id: "11-inverse-undoes-y",
+        statement:
+          "The inversion composed with the denoising step returns y_t, with eps(x^inter) the same value both ways",
+        lhs: substitute(edictYBack, { xNew: edictXNew, yNew: edictYNew }),
+        rhs: "yt",
+        positive: [...POSITIVE_SCHEDULE, "p"],
+      },
+      {
+        id: "11-inverse-undoes-x",
+        statement: "The inversion composed with the denoising step returns x_t, with eps(y_t) the same value both ways",
+        lhs: substitute(edictXBack, { xNew: edictXNew, yNew: edictYNew }),
+        rhs: "xt",
+        positive: [...POSITIVE_SCHEDULE, "p"],
+      },
+    ],
+  },
+  {
+    number: 12,
+    title: "BDIA-DDIM's update, its inverse, and gamma = 0 as DDIM",
+    paperEquation: "BDIA-DDIM (Zhang, Lewis and Kleijn 2023, arXiv 2307.10829), the update of z_{i-1}",
+    expressions: {
+      prevSample: bdiaStep,
+      nextSample: bdiaInverse,
+      forwardIncrement: bdiaForward,
+      backwardIncrement: bdiaBackward,
+    },
+    identities: [
+      {
+        id: "12-inverse-undoes",
+        statement: "B1 solved for z_{i+1} (B1') applied to B1's output returns z_{i+1}, for gamma > 0",
+        lhs: substitute(bdiaInverse, { zPrev: bdiaStep }),
+        rhs: "zNext",
+        positive: BDIA_POSITIVE,
+      },
+      {
+        id: "12-step-undoes-inverse",
+        statement:
+          "B1 applied to B1''s output returns z_{i-1}: the step and its inverse are inverse maps of z_{i+1} and z_{i-1}",
+        lhs: substitute(bdiaStep, { zNext: bdiaInverse }),
+        rhs: "zPrev",
+        positive: BDIA_POSITIVE,
+      },
+      {
+        id: "12-gamma-zero-is-ddim",
+        statement: "With gamma = 0, BDIA's update is the DDIM update (4) at sigma = 0 from z_i",
+        lhs: substitute(bdiaStep, { gamma: "0" }),
+        rhs: substitute(ddimStep, { sigma: "0", xt: "zi" }),
+        positive: BDIA_POSITIVE,
+      },
+    ],
+  },
 ];
 
 /**
- * The equations (1)-(10) of docs/math.md with the identities proved about each.
+ * The equations (1)-(12) of docs/math.md with the identities proved about each.
  *
  * Each identity is `lhs = rhs` in the variables of the module's notation table, with alphaBar_t = alpha alphaBar_{t-1}.
  *
@@ -355,7 +498,7 @@ export const EQUATIONS: readonly Equation[] = Object.freeze(equations);
 /**
  * Every identity of the registry, in order, with the number of the equation it belongs to.
  *
- * identities() = concat over (1)-(10) of each equation's identities.
+ * identities() = concat over (1)-(12) of each equation's identities.
  *
  * @returns `{ equation, identity }` pairs
  * @example

@@ -1,8 +1,10 @@
 /**
- * Image fusion through the latent space: invert two images to their DDIM latents, slerp between them, and decode
- * with eta = 0. This combines the DDIM paper's inversion (section 5.4) and interpolation (section 5.3); because
- * the DDIM decode is deterministic and the latent space is shared, a point between two encodings decodes to an
- * image that mixes them.
+ * Image fusion through the latent space: invert two images to their latents, slerp between them, and decode.
+ * This combines the DDIM paper's inversion (section 5.4) and interpolation (section 5.3); because the decode is
+ * deterministic and the latent space is shared, a point between two encodings decodes to an image that mixes them.
+ * The inversion is plain DDIM (default), EDICT or BDIA-DDIM (`method`); for the exact methods every array of the
+ * state (EDICT's x_T and y_T, BDIA's z_S and z_{S-1}) is slerped with the same alpha, so alpha = 0 and 1 give the
+ * images back up to float rounding.
  *
  * | paper                                      | code        | meaning                                 |
  * |--------------------------------------------|-------------|-----------------------------------------|
@@ -14,7 +16,14 @@
  * @module
  */
 import { interpolateLatents } from "./interpolation.ts";
-import { invert, type InvertiblePipeline } from "./inversion.ts";
+import {
+  decodeLatents,
+  INVERSION_METHODS,
+  type InversionMethod,
+  invert,
+  type InvertiblePipeline,
+  type LatentState,
+} from "./inversion.ts";
 import type { ProgressReporter } from "./progress.ts";
 import { Tensor } from "./tensor.ts";
 
@@ -24,8 +33,14 @@ export interface FuseOptions {
   alpha?: number | readonly number[];
   /** Steps of inversion and of decoding (default 50). */
   numInferenceSteps?: number;
+  /** How to invert and decode: "ddim" (default), "edict" or "bdia". */
+  method?: InversionMethod;
+  /** EDICT's mixing weight p (default 0.93); only with method "edict". */
+  p?: number;
+  /** BDIA's gamma in (0, 1] (default 1); only with method "bdia". */
+  gamma?: number;
   /** `"slerp"` (default, as the paper) or `"lerp"`. */
-  method?: "slerp" | "lerp";
+  interpolation?: "slerp" | "lerp";
   /** Draw progress bars (true) or not (false, the default), or report to your own reporter. */
   progress?: boolean | ProgressReporter;
 }
@@ -38,26 +53,31 @@ export interface FuseResult {
   alphas: number[];
   /** The two images' latents x_T, each [1, C, H, W]. */
   latents: [Tensor, Tensor];
+  /** The two images' whole states with their method (what `decodeLatents` takes). */
+  states: [LatentState, LatentState];
 }
 
 /**
- * Fuse two images: invert both with DDIM, slerp their latents at `alpha`, decode with eta = 0.
+ * Fuse two images: invert both (DDIM, EDICT or BDIA), slerp their latent states at `alpha`, decode with the method.
  *
- * fused = DDIM_{eta=0}(slerp(invert(x_0^(a)), invert(x_0^(b)), alpha))
+ * fused = decode(slerp(invert(x_0^(a)), invert(x_0^(b)), alpha)), each array of the state slerped alike
  *
  * Both images are checked before any model call: they must be single images of one shape that the model takes.
  *
  * @param pipeline a DDIM pipeline
  * @param images the two images, each [1, C, H, W] in [-1, 1]
- * @param options `alpha` (default 0.5), `numInferenceSteps` (default 50), `method`, `progress`
- * @returns the fused images, the alphas and both latents
- * @throws RangeError when the images differ in shape, are not single images, or alpha is outside [0, 1]
+ * @param options `alpha` (default 0.5), `numInferenceSteps` (default 50), `method`, `p`, `gamma`, `interpolation`,
+ *   `progress`
+ * @returns the fused images, the alphas and both latents with their states
+ * @throws RangeError when the images differ in shape, are not single images, alpha is outside [0, 1], or the
+ *   method or its parameter is not valid
  * @example
  * ```ts
  * import { DDIMPipeline, fuse, Tensor } from "../mod.ts";
  * const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
  * const a = Tensor.zeros([1, 3, 32, 32]), b = Tensor.zeros([1, 3, 32, 32]);
  * const { fused } = await fuse(pipe, [a, b], { alpha: 0.5, numInferenceSteps: 20 });
+ * const exact = await fuse(pipe, [a, b], { alpha: [0, 0.5, 1], method: "edict", numInferenceSteps: 20 });
  * ```
  */
 export async function fuse(
@@ -84,20 +104,50 @@ export async function fuse(
     }
   }
   if (alphas.length === 0) throw new RangeError("fuse needs at least one alpha, got none");
+  const interpolation = options.interpolation ?? "slerp";
+  if (interpolation !== "slerp" && interpolation !== "lerp") {
+    throw new RangeError(
+      `fuse interpolates with "slerp" or "lerp", got interpolation ${JSON.stringify(interpolation)}`,
+    );
+  }
+  const method = options.method ?? "ddim";
+  if (!INVERSION_METHODS.includes(method)) {
+    const hint = (method as string) === "slerp" || (method as string) === "lerp"
+      ? `; the interpolation is chosen with interpolation: "${method}"`
+      : "";
+    throw new RangeError(`fuse inverts with method "ddim", "edict" or "bdia", got ${JSON.stringify(method)}${hint}`);
+  }
   const numInferenceSteps = options.numInferenceSteps ?? 50;
-  // 1. invert both images in one batch: x_T^(a), x_T^(b)
+  // 1. invert both images in one batch: x_T^(a), x_T^(b) (and the rest of the state for EDICT and BDIA)
   const pair = new Tensor(new Float32Array([...a.data, ...b.data]), [2, ...a.shape.slice(1)]);
-  const { latents } = await invert(pipeline, pair, { numInferenceSteps, progress: options.progress });
-  const latentA = new Tensor(latents.data.slice(0, a.size), a.shape);
-  const latentB = new Tensor(latents.data.slice(a.size), a.shape);
-  // 2. slerp between the encodings, 3. decode each mixed latent with eta = 0
-  const xT = interpolateLatents(latentA, latentB, { alphas, method: options.method });
-  const { samples } = await pipeline.sample({
-    xT,
+  const inversion = await invert(pipeline, pair, {
     numInferenceSteps,
-    eta: 0,
-    clipSample: false,
+    method,
+    ...(options.p === undefined ? {} : { p: options.p }),
+    ...(options.gamma === undefined ? {} : { gamma: options.gamma }),
     progress: options.progress,
   });
-  return { fused: samples, alphas, latents: [latentA, latentB] };
+  const half = (array: Float32Array | Float64Array, k: number) =>
+    new Tensor(Float32Array.from(array.subarray(k * a.size, (k + 1) * a.size)), a.shape);
+  const parts = inversion.state.map((array) => [half(array, 0), half(array, 1)] as const);
+  const methodFields = {
+    method,
+    numInferenceSteps,
+    clipSample: false,
+    ...(inversion.p === undefined ? {} : { p: inversion.p }),
+    ...(inversion.gamma === undefined ? {} : { gamma: inversion.gamma }),
+  };
+  const stateOf = (k: number): LatentState => ({
+    ...methodFields,
+    state: parts.map((p) => p[k].data),
+    shape: [...a.shape],
+  });
+  // 2. slerp every array of the state between the encodings, 3. decode each mixed state with the same method
+  const mixed = parts.map(([partA, partB]) => interpolateLatents(partA, partB, { alphas, method: interpolation }).data);
+  const { samples } = await decodeLatents(pipeline, {
+    ...methodFields,
+    state: mixed,
+    shape: [alphas.length, ...a.shape.slice(1)],
+  }, { progress: options.progress });
+  return { fused: samples, alphas, latents: [parts[0][0], parts[0][1]], states: [stateOf(0), stateOf(1)] };
 }

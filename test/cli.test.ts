@@ -5,7 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtinMixture } from "../lib/builtin_models.ts";
 import { main } from "../lib/cli.ts";
-import { decodeImage, savePng } from "../lib/image.ts";
+import { decodeImage, loadImageTensor, savePng } from "../lib/image.ts";
+import { imageError } from "../lib/inversion.ts";
+import { drawShapes } from "../lib/shapes_dataset.ts";
 import { quietProgress } from "../lib/progress.ts";
 import { Tensor } from "../lib/tensor.ts";
 import { TorchGenerator } from "../lib/torch_generator.ts";
@@ -143,6 +145,70 @@ describe("bad arguments are refused with a clear message and nothing is written"
     expect(missing.status).toBe(1);
     expect(missing.err).toMatch(/missing\.png/);
     expect(existsSync(join(folder, "never"))).toBe(false);
+  });
+
+  test("invert --method edict and bdia write the state; sample --latents decodes it back to the image", async () => {
+    const image = join(folder, "data.png");
+    await savePng(drawShapes(1, { seed: 8 }).images, image);
+    const original = await loadImageTensor(image, { size: 32, channels: 3 });
+    for (const [method, extra] of [["edict", ["--p", "0.9"]], ["bdia", ["--gamma", "1"]]] as const) {
+      const latents = join(folder, `${method}.json`);
+      const run = await cli("invert", image, "--method", method, ...extra, "--steps", "10", "--out", latents);
+      expect(run.status).toBe(0);
+      const saved = JSON.parse(readFileSync(latents, "utf8"));
+      expect([saved.method, saved.numInferenceSteps, saved.state.length]).toEqual([method, 10, 2]);
+      const decoded = join(folder, `${method}-decoded.png`);
+      const sample = await cli("sample", "--latents", latents, "--out", decoded);
+      expect(sample.status).toBe(0);
+      // the decode is written as 8-bit PNG: it comes back to within one grey level of the original's pixels
+      const back = await loadImageTensor(decoded, { size: 32, channels: 3 });
+      expect(imageError(back, original).mse).toBeLessThan(1e-4);
+      const mixed = await cli(
+        "sample",
+        "--latents",
+        latents,
+        "--method",
+        "ddim",
+        "--out",
+        join(folder, "never3", "x.png"),
+      );
+      expect(mixed.status).toBe(2);
+      expect(mixed.err).toContain(`were made with --method ${method} and decode only with it, got --method ddim`);
+      const steps = await cli(
+        "sample",
+        "--latents",
+        latents,
+        "--steps",
+        "20",
+        "--out",
+        join(folder, "never3", "x.png"),
+      );
+      expect(steps.status).toBe(2);
+      expect(steps.err).toContain("were made with 10 steps and decode on that schedule, got --steps 20");
+    }
+    const result = await cli("reconstruct", image, "--method", "bdia", "--steps", "10", "--out", join(folder, "r.png"));
+    expect(result.status).toBe(0);
+    expect(result.out).toMatch(/^bdia inversion and reconstruction in 10 steps/);
+    expect(existsSync(join(folder, "never3"))).toBe(false);
+  }, 60_000);
+
+  test("a bad --method, --p or --gamma exits 2 naming the value", async () => {
+    const image = await modelImage("m.png", 3);
+    const out = join(folder, "never4", "x.json");
+    const cases: [string[], string][] = [
+      [["--method", "dpm"], `--method must be "ddim", "edict" or "bdia", got "dpm"`],
+      [["--method", "edict", "--p", "1"], `--p must be in (0, 1) (EDICT uses 0.93), got "1"`],
+      [["--p", "0.9"], "--p is EDICT's mixing weight and needs --method edict, got --method ddim"],
+      [["--method", "bdia", "--gamma", "0"], "--gamma must be in (0, 1] for inversion (gamma = 0 is DDIM"],
+      [["--method", "bdia", "--gamma", "1.5"], `got "1.5"`],
+      [["--method", "edict", "--gamma", "0.5"], "--gamma is BDIA's parameter and needs --method bdia"],
+    ];
+    for (const [options, message] of cases) {
+      const { status, err } = await cli("invert", image, ...options, "--out", out);
+      expect(status).toBe(2);
+      expect(err).toContain(message);
+    }
+    expect(existsSync(join(folder, "never4"))).toBe(false);
   });
 
   test("latents of the wrong shape are refused", async () => {

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { evaluate } from "mathjs";
-import { allIdentities, EQUATIONS, POSITIVE_SCHEDULE, substitute } from "../lib/equations.ts";
+import { allIdentities, BDIA_POSITIVE, EQUATIONS, POSITIVE_SCHEDULE, substitute } from "../lib/equations.ts";
 import { proveIdentity } from "../lib/prove.ts";
 
-/** A point inside the domain: 0 < alpha, alphaBarPrev < 1, sigma^2 < 1 - alphaBarPrev. */
+/** A point inside the domain: 0 < alpha, alphaBarPrev, alphaNext < 1, sigma^2 < 1 - alphaBarPrev, 0 < p, gamma < 1. */
 function point(seed: number): Record<string, number> {
   const u = (k: number) => (Math.sin(seed * 12.9898 + k * 78.233) * 43758.5453) % 1;
   const r = (k: number) => Math.abs(u(k));
@@ -19,14 +19,27 @@ function point(seed: number): Record<string, number> {
     xPrev: 3 * u(8),
     eps: 2 * u(9),
     z: 2 * u(10),
+    yt: 3 * u(11),
+    epsX: 2 * u(12),
+    epsY: 2 * u(13),
+    xInter: 3 * u(14),
+    yInter: 3 * u(15),
+    xNew: 3 * u(16),
+    yNew: 3 * u(17),
+    p: 0.05 + 0.9 * r(18),
+    alphaNext: 0.05 + 0.9 * r(19),
+    gamma: 0.05 + 0.95 * r(20),
+    zi: 3 * u(21),
+    zNext: 3 * u(22),
+    zPrev: 3 * u(23),
   };
 }
 
 const evaluateAt = (expression: string, scope: Record<string, number>) => evaluate(expression, { ...scope }) as number;
 
 describe("the registry", () => {
-  test("numbers the equations 1 to 10, each with a title, the paper's number and at least one identity", () => {
-    expect(EQUATIONS.map((e) => e.number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  test("numbers the equations 1 to 12, each with a title, the paper's number and at least one identity", () => {
+    expect(EQUATIONS.map((e) => e.number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     for (const equation of EQUATIONS) {
       expect(equation.title.length).toBeGreaterThan(5);
       expect(equation.paperEquation.length).toBeGreaterThan(0);
@@ -61,7 +74,7 @@ const find = (id: string) => allIdentities().find(({ identity }) => identity.id 
 const sigmaOne = substitute(EQUATIONS[4].expressions.sigma, { eta: "1" });
 
 /** Plausible but false variants of the registry's identities: each must come back not proved. */
-const falseVariants: { name: string; lhs: string; rhs: string }[] = [
+const falseVariants: { name: string; lhs: string; rhs: string; positive?: readonly string[] }[] = [
   {
     name: "(7) with alpha_t where alphaBar_t belongs in the denominator",
     lhs: find("7-eta-one").lhs,
@@ -124,6 +137,46 @@ const falseVariants: { name: string; lhs: string; rhs: string }[] = [
     rhs: find("10-clipped-model-output").rhs,
   },
   {
+    name: "(11) EDICT's inversion undoing E1 before E2 (y_t from eps(y) in place of eps(x^inter))",
+    lhs: substitute(EQUATIONS[10].expressions.yBack.replace("epsX", "epsY"), {
+      xNew: EQUATIONS[10].expressions.xNew,
+      yNew: EQUATIONS[10].expressions.yNew,
+    }),
+    rhs: "yt",
+    positive: [...POSITIVE_SCHEDULE, "p"],
+  },
+  {
+    name: "(11) EDICT's averaging layers undone in the wrong order (x^inter first)",
+    lhs: "(xNew - (1 - p) * yNew) / p",
+    rhs: "xInter",
+    positive: ["p"],
+  },
+  {
+    name: "(12) BDIA's inverse with the sign of (1 - gamma) z_i flipped",
+    lhs: substitute(
+      EQUATIONS[11].expressions.nextSample.replace("(zPrev - (1 - gamma) * zi", "(zPrev + (1 - gamma) * zi"),
+      {
+        zPrev: EQUATIONS[11].expressions.prevSample,
+      },
+    ),
+    rhs: "zNext",
+    positive: BDIA_POSITIVE,
+  },
+  {
+    name: "(12) BDIA's inverse without the division by gamma",
+    lhs: substitute(EQUATIONS[11].expressions.nextSample.replace(") / gamma +", ") +"), {
+      zPrev: EQUATIONS[11].expressions.prevSample,
+    }),
+    rhs: "zNext",
+    positive: BDIA_POSITIVE,
+  },
+  {
+    name: "(12) BDIA at gamma = 0.5 against the DDIM update",
+    lhs: substitute(EQUATIONS[11].expressions.prevSample, { gamma: "0.5" }),
+    rhs: find("12-gamma-zero-is-ddim").rhs,
+    positive: BDIA_POSITIVE,
+  },
+  {
     name: "(1) the variance without the sigma_t^2 term",
     lhs: "(sqrt(1 - alphaBarPrev - sigma^2) / sqrt(1 - alpha * alphaBarPrev))^2 * (1 - alpha * alphaBarPrev)",
     rhs: "1 - alphaBarPrev",
@@ -138,9 +191,8 @@ describe("plausible but false variants are not proved", () => {
         Math.abs(evaluateAt(variant.lhs, point(seed)) - evaluateAt(variant.rhs, point(seed)))
       );
       expect(Math.max(...gaps)).toBeGreaterThan(1e-6);
-      const proof = proveIdentity(variant.lhs, variant.rhs, {
-        positive: [...POSITIVE_SCHEDULE, "1 - alphaBarPrev - sigma^2"],
-      });
+      const positive = variant.positive ?? [...POSITIVE_SCHEDULE, "1 - alphaBarPrev - sigma^2"];
+      const proof = proveIdentity(variant.lhs, variant.rhs, { positive });
       expect(proof.proved).toBe(false);
       expect(proof.steps.at(-1)).toMatch(/≠ 0: not proved$/);
     });

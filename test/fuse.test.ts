@@ -4,6 +4,7 @@ import { DDIMPipeline } from "../lib/ddim_pipeline.ts";
 import { fuse } from "../lib/fuse.ts";
 import { imageError } from "../lib/inversion.ts";
 import { modelFromFunction } from "../lib/model.ts";
+import { drawShapes } from "../lib/shapes_dataset.ts";
 import { Tensor } from "../lib/tensor.ts";
 import { TorchGenerator } from "../lib/torch_generator.ts";
 
@@ -31,6 +32,21 @@ describe("fuse", () => {
     expect(imageError(item(1), item(2)).mse).toBeGreaterThan(imageError(item(2), b).mse);
   }, 60_000);
 
+  test("with EDICT and BDIA, alpha 0 and 1 give the two data images back within 1e-4 MSE", async () => {
+    const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
+    const images = drawShapes(2, { seed: 8 }).images;
+    const a = new Tensor(images.data.slice(0, 3072), [1, 3, 32, 32]);
+    const b = new Tensor(images.data.slice(3072), [1, 3, 32, 32]);
+    for (const method of ["edict", "bdia"] as const) {
+      const { fused, states } = await fuse(pipe, [a, b], { alpha: [0, 0.5, 1], numInferenceSteps: 20, method });
+      const item = (k: number) => new Tensor(fused.data.slice(k * 3072, (k + 1) * 3072), [1, 3, 32, 32]);
+      expect(imageError(item(0), a).mse).toBeLessThan(1e-4);
+      expect(imageError(item(2), b).mse).toBeLessThan(1e-4);
+      expect(imageError(item(1), a).mse).toBeGreaterThan(1e-4);
+      expect(states.map((s) => [s.method, s.state.length])).toEqual([[method, 2], [method, 2]]);
+    }
+  }, 60_000);
+
   test("images of different shapes, batches, and alpha outside [0, 1] are refused before the model runs", async () => {
     let calls = 0;
     const unet = modelFromFunction((x) => {
@@ -48,6 +64,13 @@ describe("fuse", () => {
     await expect(fuse(pipe, [image, image], { alpha: 1.5 })).rejects.toThrow(/alpha in \[0, 1\], got 1.5/);
     await expect(fuse(pipe, [Tensor.zeros([1, 3, 4, 4]), Tensor.zeros([1, 3, 4, 4])])).rejects.toThrow(
       /image has shape \[2, 3, 4, 4\] but the model takes \[2, 3, 8, 8\]/,
+    );
+    // deno-lint-ignore no-explicit-any
+    await expect(fuse(pipe, [image, image], { method: "lerp" as any })).rejects.toThrow(
+      `fuse inverts with method "ddim", "edict" or "bdia", got "lerp"; the interpolation is chosen with interpolation: "lerp"`,
+    );
+    await expect(fuse(pipe, [image, image], { method: "bdia", gamma: 0 })).rejects.toThrow(
+      "BDIA with gamma = 0 is DDIM",
     );
     expect(calls).toBe(0);
   });

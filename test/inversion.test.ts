@@ -1,11 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { createCanvas } from "@napi-rs/canvas";
-import { builtinMixture } from "../lib/builtin_models.ts";
+import { BUILTIN_SCHEDULER_CONFIG, builtinMixture } from "../lib/builtin_models.ts";
 import { DDIMScheduler } from "../lib/ddim.ts";
 import { DDIMInverseScheduler } from "../lib/ddim_inverse.ts";
 import { DDIMPipeline } from "../lib/ddim_pipeline.ts";
 import { imageToTensor } from "../lib/image.ts";
-import { imageError, invert, reconstruct } from "../lib/inversion.ts";
+import { decodeLatents, imageError, invert, latentsFromNoise, reconstruct } from "../lib/inversion.ts";
+import { drawShapes } from "../lib/shapes_dataset.ts";
 import { modelFromFunction } from "../lib/model.ts";
 import { Tensor } from "../lib/tensor.ts";
 import { TorchGenerator } from "../lib/torch_generator.ts";
@@ -110,6 +111,146 @@ describe("bad input is refused before the model runs", () => {
     await expect(reconstruct(pipe, Tensor.zeros([1, 1, 8, 8]))).rejects.toThrow(/\[1, 1, 8, 8\]/);
     await expect(invert(pipe, Tensor.zeros([1, 3, 8, 8]), { numInferenceSteps: 0 })).rejects.toThrow(/got 0/);
     await expect(invert(pipe, Tensor.zeros([1, 3, 8, 8]), { numInferenceSteps: 1001 })).rejects.toThrow(/got 1001/);
+    expect(calls).toBe(0);
+  });
+});
+
+describe("exact inversion: EDICT and BDIA-DDIM give the image back where DDIM does not", () => {
+  // the images the issue names: rendered by the shapes data set, off the mixture's components, where DDIM's round
+  // trip lands on another shape
+  const images = drawShapes(6, { seed: 8 }).images;
+
+  for (const S of [10, 50]) {
+    test(
+      `on rendered data images through builtin:shapes32 at S = ${S}: EDICT and BDIA within 1e-4 MSE, DDIM above 1e-2`,
+      async () => {
+        const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
+        const ddim = await reconstruct(pipe, images, { numInferenceSteps: S });
+        const edict = await reconstruct(pipe, images, { method: "edict", numInferenceSteps: S });
+        const bdia = await reconstruct(pipe, images, { method: "bdia", numInferenceSteps: S });
+        expect(ddim.mse).toBeGreaterThan(1e-2);
+        expect(edict.mse).toBeLessThan(1e-4);
+        expect(bdia.mse).toBeLessThan(1e-4);
+        expect([edict.method, edict.p, bdia.method, bdia.gamma]).toEqual(["edict", 0.93, "bdia", 1]);
+      },
+      60_000,
+    );
+  }
+
+  test("with a float64 state the round trip through builtin:shapes32 keeps the image to 1e-9 (S = 20)", async () => {
+    const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
+    for (const method of ["edict", "bdia"] as const) {
+      const result = await reconstruct(pipe, images, { method, numInferenceSteps: 20, precision: "float64" });
+      expect(result.reconstructionState).toBeInstanceOf(Float64Array);
+      expect(maxAbsDiff(result.reconstructionState, images.data)).toBeLessThan(1e-9);
+    }
+  }, 60_000);
+
+  test("through a stand-in model at S = 10 and 50: EDICT and BDIA within 1e-4 MSE, DDIM above 1e-3", async () => {
+    const unet = modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 32, inChannels: 3 });
+    const pipe = new DDIMPipeline({ unet, scheduler: DDIMScheduler.fromConfig(BUILTIN_SCHEDULER_CONFIG) });
+    const pair = drawShapes(2, { seed: 8 }).images;
+    for (const S of [10, 50]) {
+      expect((await reconstruct(pipe, pair, { numInferenceSteps: S })).mse).toBeGreaterThan(1e-3);
+      expect((await reconstruct(pipe, pair, { method: "edict", numInferenceSteps: S })).mse).toBeLessThan(1e-4);
+      expect((await reconstruct(pipe, pair, { method: "bdia", numInferenceSteps: S })).mse).toBeLessThan(1e-4);
+    }
+  });
+
+  test("model calls: DDIM S + S, EDICT 2S + 2S, BDIA S + (S - 1); reconstruct of an inversion decodes it alone", async () => {
+    let calls = 0;
+    const unet = modelFromFunction((x, t) => {
+      calls++;
+      return standInModel(x, t as number);
+    }, { sampleSize: 4, inChannels: 3 });
+    const pipe = new DDIMPipeline({ unet, scheduler: DDIMScheduler.fromConfig(BUILTIN_SCHEDULER_CONFIG) });
+    const image = fixtureSample([1, 3, 4, 4]);
+    for (const [method, inverse, decode] of [["ddim", 10, 10], ["edict", 20, 20], ["bdia", 10, 9]] as const) {
+      calls = 0;
+      const result = await reconstruct(pipe, image, { method, numInferenceSteps: 10 });
+      expect([result.modelCalls, result.decodeModelCalls, calls]).toEqual([inverse, decode, inverse + decode]);
+      calls = 0;
+      const again = await reconstruct(pipe, result);
+      expect(calls).toBe(decode);
+      expect(again.reconstruction.data).toEqual(result.reconstruction.data);
+    }
+  });
+
+  test("latentsFromNoise and decodeLatents sample from noise with each method", async () => {
+    const unet = modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
+    const pipe = new DDIMPipeline({ unet, scheduler: DDIMScheduler.fromConfig(BUILTIN_SCHEDULER_CONFIG) });
+    const xT = new TorchGenerator(0).randn([2, 3, 4, 4]);
+    const ddim = await pipe.sample({ xT, numInferenceSteps: 10, clipSample: false });
+    const viaDecode = await decodeLatents(pipe, latentsFromNoise(xT, { numInferenceSteps: 10 }));
+    expect(viaDecode.samples.data).toEqual(ddim.samples.data);
+    // BDIA with gamma = 0 is DDIM (up to DDIM's float32 coefficients)
+    const bdia0 = await decodeLatents(pipe, latentsFromNoise(xT, { method: "bdia", gamma: 0, numInferenceSteps: 10 }));
+    expect(maxAbsDiff(bdia0.samples.data, ddim.samples.data)).toBeLessThan(1e-4);
+    const edict = await decodeLatents(pipe, latentsFromNoise(xT, { method: "edict", numInferenceSteps: 10 }));
+    expect([edict.state.length, edict.modelCalls]).toEqual([2, 20]);
+  });
+});
+
+describe("an inversion decodes only with the method that made it", () => {
+  test("another method, p, gamma or step count is refused with the values named", async () => {
+    const unet = modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
+    const pipe = new DDIMPipeline({ unet, scheduler: DDIMScheduler.fromConfig(BUILTIN_SCHEDULER_CONFIG) });
+    const image = fixtureSample([1, 3, 4, 4]);
+    const edict = await invert(pipe, image, { method: "edict", numInferenceSteps: 10 });
+    const bdia = await invert(pipe, image, { method: "bdia", gamma: 0.9, numInferenceSteps: 10 });
+    await expect(reconstruct(pipe, edict, { method: "bdia" })).rejects.toThrow(
+      `These latents were made with method "edict" and decode only with it, got method "bdia"`,
+    );
+    await expect(reconstruct(pipe, bdia, { method: "ddim" })).rejects.toThrow(`made with method "bdia"`);
+    await expect(decodeLatents(pipe, edict, { p: 0.9 })).rejects.toThrow(
+      "These latents were made by EDICT with p = 0.93 and decode exactly only with it, got p = 0.9",
+    );
+    await expect(decodeLatents(pipe, bdia, { gamma: 1 })).rejects.toThrow("with gamma = 0.9 and decode exactly only");
+    await expect(decodeLatents(pipe, edict, { numInferenceSteps: 20 })).rejects.toThrow(
+      "made with 10 steps and decode on that schedule, got numInferenceSteps 20",
+    );
+    await expect(decodeLatents(pipe, { ...edict, state: [edict.state[0]] })).rejects.toThrow(
+      "EDICT latents hold 2 arrays, got 1",
+    );
+  });
+});
+
+describe("bad method parameters are refused before the model runs", () => {
+  test("p outside (0, 1), gamma outside [0, 1], gamma = 0 to invert, a parameter of another method, clipping", async () => {
+    let calls = 0;
+    const unet = modelFromFunction((x) => {
+      calls++;
+      return Tensor.zeros(x.shape);
+    }, { sampleSize: 8, inChannels: 3 });
+    const pipe = new DDIMPipeline({ unet });
+    const image = Tensor.zeros([1, 3, 8, 8]);
+    for (const p of [0, 1, 1.2]) {
+      await expect(invert(pipe, image, { method: "edict", p })).rejects.toThrow(
+        `EDICT's mixing weight p must be in (0, 1) (the paper uses 0.93), got ${p}`,
+      );
+    }
+    for (const gamma of [-0.5, 2]) {
+      await expect(reconstruct(pipe, image, { method: "bdia", gamma })).rejects.toThrow(
+        `BDIA's gamma must be in [0, 1] (0 is DDIM), got ${gamma}`,
+      );
+    }
+    await expect(invert(pipe, image, { method: "bdia", gamma: 0 })).rejects.toThrow(
+      "BDIA with gamma = 0 is DDIM: its step does not depend on z_{i+1}",
+    );
+    await expect(invert(pipe, image, { p: 0.9 })).rejects.toThrow(
+      `p is EDICT's mixing weight and applies to method "edict" only`,
+    );
+    await expect(invert(pipe, image, { method: "edict", gamma: 1 })).rejects.toThrow(`gamma is BDIA's parameter`);
+    await expect(invert(pipe, image, { method: "edict", clipSample: true })).rejects.toThrow(
+      "edict runs without clipping",
+    );
+    await expect(invert(pipe, image, { precision: "float64" })).rejects.toThrow(
+      `precision "float64" applies to the exact methods`,
+    );
+    // deno-lint-ignore no-explicit-any
+    await expect(invert(pipe, image, { method: "ddpm" as any })).rejects.toThrow(
+      `method must be "ddim", "edict" or "bdia", got "ddpm"`,
+    );
     expect(calls).toBe(0);
   });
 });

@@ -124,7 +124,7 @@ export interface OnnxUNetSignature {
  * ```ts
  * import { OnnxUNet, Tensor } from "../mod.ts";
  * import { readFileSync } from "node:fs";
- * const bytes = readFileSync("../shared/fixtures/unet/tiny-ddpm/model.onnx");
+ * const bytes = readFileSync("test/fixtures/unet/tiny-ddpm/model.onnx");
  * const unet = await OnnxUNet.fromBytes(bytes, { sampleSize: 16 });
  * const eps = await unet.predict(Tensor.zeros([1, 3, 16, 16]), 999);
  * unet.dispose();
@@ -484,7 +484,7 @@ const WEIGHT_FILES = ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_
  * @example
  * ```ts
  * import { loadUNet, Tensor } from "../mod.ts";
- * const unet = await loadUNet("../shared/fixtures/unet/tiny-ddpm", { cacheDir: false });
+ * const unet = await loadUNet("test/fixtures/unet/tiny-ddpm", { cacheDir: false });
  * const eps = await unet.predict(Tensor.zeros([1, 3, 16, 16]), 999);
  * unet.dispose();
  * ```
@@ -572,7 +572,7 @@ export async function fromPretrained(dir: string, options: LoadUNetOptions = {})
  * @example
  * ```ts
  * import { exportUNetOnnx, loadUNet } from "../mod.ts";
- * const file = exportUNetOnnx("../shared/fixtures/unet/tiny-ddpm", "/tmp/tiny/unet.onnx");
+ * const file = exportUNetOnnx("test/fixtures/unet/tiny-ddpm", "/tmp/tiny/unet.onnx");
  * const unet = await loadUNet(file);
  * ```
  */

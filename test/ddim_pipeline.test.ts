@@ -18,7 +18,7 @@ function standIn(): DenoisingModel & { calls: number } {
 }
 
 describe("DDIMPipeline reproduces diffusers' seeded loops", () => {
-  // ../shared/fixtures/diffusers-schedulers.json, seeded_loops: x = torch.randn(shape, generator=g), then
+  // test/fixtures/diffusers-schedulers.json, seeded_loops: x = torch.randn(shape, generator=g), then
   // DDIMScheduler().step(model(x, t), t, x, eta, generator=g) for each t, as diffusers' DDIMPipeline draws noise
   for (const loop of schedulerFixtures().seeded_loops.filter((l) => l.scheduler === "ddim")) {
     test(`seed ${loop.seed}, eta ${loop.eta}, ${loop.n} steps matches diffusers within 1e-4`, async () => {

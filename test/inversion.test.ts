@@ -27,7 +27,7 @@ function expectFalling(errors: number[]): void {
 }
 
 describe("invert follows diffusers' DDIM inversion", () => {
-  // ../shared/fixtures/diffusers-schedulers.json, loops with scheduler "ddim_inverse": DDIMInverseScheduler(config)
+  // test/fixtures/diffusers-schedulers.json, loops with scheduler "ddim_inverse": DDIMInverseScheduler(config)
   // run over its ascending timesteps from the fixture's sample, model(x, t) the stand-in, no noise
   for (const loop of schedulerFixtures().loops.filter((l) => l.scheduler === "ddim_inverse")) {
     test(`reproduces the ddim_inverse loop ${JSON.stringify(loop.config)}, ${loop.n} steps, within 1e-4`, async () => {

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { bfloat16ToFloat, halfToFloat, parseSafetensors, readSafetensors } from "../lib/safetensors.ts";
 
-const fixture = fileURLToPath(new URL("../../shared/fixtures/unet/tiny-ddpm/", import.meta.url));
+const fixture = fileURLToPath(new URL("./fixtures/unet/tiny-ddpm/", import.meta.url));
 
 /** Build a safetensors file from a header object and a data section. */
 function build(header: unknown, data: Uint8Array): Uint8Array {

@@ -17,7 +17,7 @@ import { fixtureSample, maxAbsDiff, schedulerFixtures, standInModel } from "./_f
 const standIn = () => modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
 
 describe("samplingLoop", () => {
-  // ../shared/fixtures/diffusers-schedulers.json, loops: DDIM with clip_sample false, 10 steps, eta 0, from the
+  // test/fixtures/diffusers-schedulers.json, loops: DDIM with clip_sample false, 10 steps, eta 0, from the
   // fixture's sample, no noise
   test("yields { i, t, x, predX0 } per step and ends where diffusers' DDIM loop ends", async () => {
     const loop = schedulerFixtures().loops.find((l) =>
@@ -86,7 +86,7 @@ describe("loadPipelineParts", () => {
     const builtin = await loadPipelineParts("builtin:gaussian32");
     expect(builtin.unet.inChannels).toBe(3);
     expect(builtin.scheduler).toBeDefined();
-    const onnx = new URL("../../shared/fixtures/unet/tiny-ddpm/model.onnx", import.meta.url).pathname;
+    const onnx = new URL("./fixtures/unet/tiny-ddpm/model.onnx", import.meta.url).pathname;
     const file = await loadPipelineParts(onnx);
     expect(file.scheduler).toBeUndefined();
     const eps = await file.unet.predict(Tensor.zeros(latentShape(file.unet, 1)), 10);

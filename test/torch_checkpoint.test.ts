@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { parseTorchCheckpoint, readTorchCheckpoint, readZip, unpickleStateDict } from "../lib/torch_checkpoint.ts";
 import { readSafetensors } from "../lib/safetensors.ts";
 
-const fixture = fileURLToPath(new URL("../../shared/fixtures/unet/tiny-ddpm/", import.meta.url));
+const fixture = fileURLToPath(new URL("./fixtures/unet/tiny-ddpm/", import.meta.url));
 
 /** A minimal zip writer (stored entries), to build archives torch.save would not write. */
 function zip(entries: Record<string, Uint8Array>): Uint8Array {

@@ -8,7 +8,7 @@ import { readSafetensors } from "../lib/safetensors.ts";
 import { Tensor } from "../lib/tensor.ts";
 
 // Reference outputs: diffusers' own UNet2DModel (commit 58eb52c, PyTorch 1.13, float32), see each fixture's README.txt
-const fixtures = fileURLToPath(new URL("../../shared/fixtures/unet/", import.meta.url));
+const fixtures = fileURLToPath(new URL("./fixtures/unet/", import.meta.url));
 const tolerance = 1e-4;
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

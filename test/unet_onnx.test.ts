@@ -7,7 +7,7 @@ import { parseUNetConfig } from "../lib/unet_config.ts";
 import { compileUNet, weightsFromTensors } from "../lib/unet_onnx.ts";
 
 // Per-block outputs of diffusers' UNet2DModel (forward hooks, commit 58eb52c, PyTorch 1.13): intermediates.safetensors
-const fixtures = fileURLToPath(new URL("../../shared/fixtures/unet/", import.meta.url));
+const fixtures = fileURLToPath(new URL("./fixtures/unet/", import.meta.url));
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);

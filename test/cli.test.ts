@@ -133,6 +133,14 @@ describe("bad arguments are refused with a clear message and nothing is written"
     const broken = await cli("reconstruct", bad, "--steps", "5", "--out", out);
     expect(broken.status).toBe(1);
     expect(broken.err).toMatch(/Cannot decode image file .*not-an-image\.png/);
+    // a PNG cut short used to decode to a black picture and exit 0
+    const whole = join(folder, "whole.png");
+    await savePng(Tensor.zeros([1, 3, 32, 32]), whole);
+    const cut = join(folder, "cut.png");
+    writeFileSync(cut, readFileSync(whole).subarray(0, readFileSync(whole).length - 20));
+    const truncated = await cli("reconstruct", cut, "--steps", "5", "--out", out);
+    expect(truncated.status).toBe(1);
+    expect(truncated.err).toMatch(/Cannot decode image file .*cut\.png: the PNG file is truncated/);
     const missing = await cli("fuse", join(folder, "missing.png"), bad, "--out", out);
     expect(missing.status).toBe(1);
     expect(missing.err).toMatch(/missing\.png/);

@@ -38,6 +38,8 @@ describe("the repository is self-contained", () => {
       }
     }
     expect(named.size).toBeGreaterThan(0);
-    for (const path of named) expect(`${path}: ${existsSync(join(root, "test", "fixtures", path))}`).toBe(`${path}: true`);
+    for (const path of named) {
+      expect(`${path}: ${existsSync(join(root, "test", "fixtures", path))}`).toBe(`${path}: true`);
+    }
   });
 });

@@ -23,6 +23,7 @@ import {
   type BaseSchedulerConfig,
   buildSchedule,
   checkCustomTimesteps,
+  checkSpacedTimesteps,
   checkModelOutputShape,
   checkTrainTimestep,
   copyConfig,
@@ -200,6 +201,7 @@ export class DDIMScheduler {
         numTrainTimesteps: this.numTrainTimesteps,
         stepsOffset: this.config.steps_offset,
       });
+      checkSpacedTimesteps(timesteps, this.numTrainTimesteps, this.config.steps_offset);
     } else {
       timesteps = checkCustomTimesteps(numInferenceSteps, this.numTrainTimesteps, "descending");
     }
@@ -275,8 +277,9 @@ export class DDIMScheduler {
    */
   step(modelOutput: Tensor, timestep: number, sample: Tensor, options: DDIMStepOptions = {}): SchedulerStepOutput {
     const eta = options.eta ?? 0;
-    if (typeof eta !== "number" || !Number.isFinite(eta) || eta < 0) {
-      throw new RangeError(`eta must be a finite number >= 0, got ${String(eta)}`);
+    // eta above 1 can make 1 - alphaBarPrev - sigma_t^2 negative in eq. (12) (diffusers gives NaN there)
+    if (typeof eta !== "number" || !(eta >= 0 && eta <= 1)) {
+      throw new RangeError(`eta must be a number from 0 to 1, got ${String(eta)}`);
     }
     checkModelOutputShape(modelOutput, sample);
     if (options.generator !== undefined && options.varianceNoise !== undefined) {

@@ -19,6 +19,7 @@ import {
   type BaseSchedulerConfig,
   buildSchedule,
   checkCustomTimesteps,
+  checkSpacedTimesteps,
   checkModelOutputShape,
   checkTrainTimestep,
   copyConfig,
@@ -161,6 +162,7 @@ export class DDIMInverseScheduler {
         numTrainTimesteps: this.numTrainTimesteps,
         stepsOffset: this.config.steps_offset,
       }).reverse();
+      checkSpacedTimesteps(timesteps, this.numTrainTimesteps, this.config.steps_offset);
     } else {
       timesteps = checkCustomTimesteps(numInferenceSteps, this.numTrainTimesteps, "ascending");
     }

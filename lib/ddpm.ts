@@ -23,6 +23,7 @@ import {
   type BaseSchedulerConfig,
   buildSchedule,
   checkCustomTimesteps,
+  checkSpacedTimesteps,
   checkModelOutputShape,
   checkTrainTimestep,
   copyConfig,
@@ -206,6 +207,7 @@ export class DDPMScheduler {
         numTrainTimesteps: this.numTrainTimesteps,
         stepsOffset: this.config.steps_offset,
       });
+      checkSpacedTimesteps(timesteps, this.numTrainTimesteps, this.config.steps_offset);
       this.numInferenceSteps = numInferenceSteps;
       this.customTimesteps = false;
     } else {

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtinMixture } from "../lib/builtin_models.ts";
@@ -104,10 +104,15 @@ describe("ddimlab commands", () => {
 
 describe("bad arguments are refused with a clear message and nothing is written", () => {
   const cases: [string, string[], RegExp][] = [
-    ["eta < 0", ["sample", "--eta", "-1"], /--eta must be a finite number >= 0.*got -1/],
+    ["eta < 0", ["sample", "--eta", "-1"], /--eta must be a number from 0 to 1.*got -1/],
     ["zero steps", ["sample", "--steps", "0"], /--steps must be an integer from 1 to the model's 1000 .*got 0/],
     ["too many steps", ["sample", "--steps", "5000"], /got 5000/],
     ["a word for steps", ["sample", "--steps", "many"], /--steps must be a number.*got "many"/],
+    ["steps in hexadecimal", ["sample", "--steps", "0x10"], /--steps must be a number or a comma-separated list of numbers, got "0x10"/],
+    ["steps with an exponent", ["sample", "--steps", "1e1"], /--steps must be an integer or a comma-separated list of integers, got "1e1"/],
+    ["a seed with an exponent", ["sample", "--seed", "1e3"], /--seed must be an integer from 0 to \d+, got "1e3"/],
+    ["a huge eta", ["sample", "--eta", "1e308"], /--eta must be a number from 0 to 1.*got 1e\+308/],
+    ["an eta above 1", ["sample", "--eta", "1.5"], /--eta must be a number from 0 to 1.*got 1\.5/],
     ["an unknown scheduler", ["sample", "--scheduler", "euler"], /--scheduler must be "ddim" or "ddpm", got "euler"/],
     ["an unknown command", ["paint"], /Unknown command "paint"/],
     ["an unknown option", ["sample", "--colour", "red"], /--colour/],
@@ -125,6 +130,33 @@ describe("bad arguments are refused with a clear message and nothing is written"
       expect(existsSync(out)).toBe(false);
     });
   }
+
+  test("an output that cannot be written is refused before any sampling, and nothing is created", async () => {
+    const locked = join(folder, "locked");
+    mkdirSync(locked);
+    chmodSync(locked, 0o500);
+    try {
+      // as root every folder is writable: then only the folder-as-file case below can be checked
+      const root = process.getuid?.() === 0;
+      if (!root) {
+        const refused = await cli("sample", "--steps", "50", "--out", join(locked, "deeper", "x.png"));
+        expect(refused.status).toBe(2);
+        expect(refused.err).toContain(`${locked} is not writable`);
+      }
+      const asFolder = join(folder, "a-folder.png");
+      mkdirSync(asFolder);
+      const folderRefused = await cli("sample", "--steps", "50", "--out", asFolder);
+      expect(folderRefused.status).toBe(2);
+      expect(folderRefused.err).toContain(`--out ${asFolder} is a folder, not a file`);
+      const file = join(folder, "plain-file");
+      writeFileSync(file, "");
+      const underFile = await cli("sample", "--steps", "50", "--out", join(file, "x.png"));
+      expect(underFile.status).toBe(2);
+      expect(underFile.err).toContain(`cannot be created: ${file} is not a folder`);
+    } finally {
+      chmodSync(locked, 0o700);
+    }
+  });
 
   test("an image that cannot be decoded, or is missing, fails with status 1 and writes nothing", async () => {
     const bad = join(folder, "not-an-image.png");
@@ -168,6 +200,6 @@ describe("the entry point runs under Bun and Deno", () => {
     const deno = join(root, "node_modules", ".bin", "deno");
     const run = spawnSync(deno, ["run", "-A", "lib/cli.ts", "sample", "--eta", "-2"], { cwd: root, encoding: "utf8" });
     expect(run.status).toBe(2);
-    expect(run.stderr).toContain("--eta must be a finite number >= 0");
+    expect(run.stderr).toContain("--eta must be a number from 0 to 1");
   }, 60_000);
 });

@@ -36,6 +36,25 @@ describe("DDIMPipeline reproduces diffusers' seeded loops", () => {
   }
 });
 
+describe("options reach the scheduler", () => {
+  test("useClippedModelOutput: the pipeline's loop equals a hand loop of steps given it, and differs without it", async () => {
+    // with clip_sample on and eta = 1, diffusers' use_clipped_model_output recomputes eps from the clipped x0
+    const run = async (useClippedModelOutput: boolean) =>
+      (await new DDIMPipeline({ unet: standIn(), scheduler: DDIMScheduler.fromConfig({ clip_sample: true }) })
+        .sample({ numInferenceSteps: 10, eta: 1, seed: 3, batchSize: 2, useClippedModelOutput })).samples;
+    const scheduler = DDIMScheduler.fromConfig({ clip_sample: true });
+    scheduler.setTimesteps(10);
+    const generator = new TorchGenerator(3);
+    let x = generator.randn([2, 3, 4, 4]);
+    for (const t of scheduler.timesteps) {
+      x = scheduler.step(standInModel(x, t), t, x, { eta: 1, generator, useClippedModelOutput: true }).prevSample;
+    }
+    const clipped = await run(true);
+    expect(Array.from(clipped.data)).toEqual(Array.from(x.data));
+    expect(maxAbsDiff(clipped.data, (await run(false)).data)).toBeGreaterThan(1e-3);
+  });
+});
+
 describe("determinism", () => {
   test("eta = 0 from the same x_T gives bit-identical samples whatever the generator's seed", async () => {
     const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
@@ -115,7 +134,7 @@ describe("schedulers, trajectories and progress", () => {
 
 describe("bad input is refused before the model runs", () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
-    ["eta < 0", { eta: -0.1 }, /eta must be a finite number >= 0.*got -0.1/],
+    ["eta < 0", { eta: -0.1 }, /eta must be a number from 0 to 1.*got -0.1/],
     ["eta NaN", { eta: Number.NaN }, /eta must be.*got NaN/],
     ["zero steps", { numInferenceSteps: 0 }, /numInferenceSteps must be an integer from 1 to .* 1000 .*got 0/],
     ["more steps than training timesteps", { numInferenceSteps: 1001 }, /1000 training timesteps, got 1001/],

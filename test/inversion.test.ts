@@ -85,6 +85,23 @@ describe("reconstruction error falls as the number of steps rises", () => {
   });
 });
 
+describe("reconstruct decodes without clipping, as the inversion it undoes", () => {
+  test("its reconstruction is the eta = 0 decode of its latents with clipSample false, which clipping would change", async () => {
+    // the fixture's stand-in model pushes predX0 far outside [-1, 1] at large t, so clipping matters here
+    const unet = modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
+    const pipe = new DDIMPipeline({ unet, scheduler: DDIMScheduler.fromConfig({ clip_sample: true }) });
+    const image = new Tensor(Float32Array.from({ length: 48 }, (_, k) => 0.8 * Math.sin(0.9 * k)), [1, 3, 4, 4]);
+    const result = await reconstruct(pipe, image, { numInferenceSteps: 10 });
+    const decode = async (clipSample: boolean) =>
+      (await pipe.sample({ xT: result.latents, numInferenceSteps: 10, eta: 0, clipSample })).samples;
+    expect(Array.from(result.reconstruction.data)).toEqual(Array.from((await decode(false)).data));
+    const clipped = await decode(true);
+    let gap = 0;
+    for (let k = 0; k < clipped.size; k++) gap = Math.max(gap, Math.abs(clipped.data[k] - result.reconstruction.data[k]));
+    expect(gap).toBeGreaterThan(1e-3);
+  });
+});
+
 describe("imageError", () => {
   test("MSE on [0, 1]: black against white is 1 on the [0, 1] scale; 0.1 off everywhere is PSNR 20 dB", () => {
     expect(imageError(Tensor.from([-1, -1], [1, 2]), Tensor.from([1, 1], [1, 2])).mse).toBe(1);

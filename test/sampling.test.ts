@@ -50,11 +50,15 @@ describe("option checks", () => {
     expect(() => checkInferenceSteps(-3, scheduler)).toThrow(/got -3/);
   });
 
-  test("checkEta accepts 0 and above and refuses negatives and infinities", () => {
+  test("checkEta accepts [0, 1] and refuses negatives, values above 1, huge values and NaN", () => {
     expect(() => checkEta(0)).not.toThrow();
-    expect(() => checkEta(2)).not.toThrow();
+    expect(() => checkEta(1)).not.toThrow();
     expect(() => checkEta(-1)).toThrow(/got -1/);
+    // above 1, sigma_t(eta)^2 > 1 - alphaBarPrev for large skips (eq. (12)'s direction term is then imaginary)
+    expect(() => checkEta(2)).toThrow(/from 0 to 1, got 2/);
+    expect(() => checkEta(1e308)).toThrow(/got 1e\+308/);
     expect(() => checkEta(Infinity)).toThrow(/got Infinity/);
+    expect(() => checkEta(Number.NaN)).toThrow(/got NaN/);
   });
 
   test("latentShape builds [batch, inChannels, height, width], non-square sizes included", () => {

@@ -41,6 +41,24 @@ describe("compileUNet", () => {
     });
   }
 
+  test("foldAttentionScale (1/sqrt(d) folded into the query weights) still matches diffusers within 1e-4", async () => {
+    // tiny-ddpm has one head of 64 channels (scale 1/8); tiny-fourier heads of 8 (scale 1/sqrt(8)), README.txt
+    for (const name of ["tiny-ddpm", "tiny-fourier"]) {
+      const dir = `${fixtures}${name}/`;
+      const config = parseUNetConfig(JSON.parse(readFileSync(`${dir}config.json`, "utf8")));
+      const weights = weightsFromTensors(readSafetensors(`${dir}diffusion_pytorch_model.safetensors`).tensors, name);
+      const session = await ort.InferenceSession.create(compileUNet(config, weights, { foldAttentionScale: true }));
+      const io = readSafetensors(`${dir}io.safetensors`).tensors;
+      const sample = io.get("sample")!;
+      const out = await session.run({
+        sample: new ort.Tensor("float32", sample.data, sample.shape),
+        timestep: new ort.Tensor("float32", io.get("timestep_f32")!.data, [2]),
+      });
+      expect(maxAbsDiff(out[session.outputNames[0]].data as Float32Array, io.get("expected")!.data)).toBeLessThan(1e-4);
+      await session.release();
+    }
+  });
+
   test("a missing weight or a wrong shape is named", () => {
     const dir = `${fixtures}tiny-ddpm/`;
     const config = parseUNetConfig(JSON.parse(readFileSync(`${dir}config.json`, "utf8")));

@@ -48,9 +48,16 @@ export interface PipelineScheduler {
   step(modelOutput: Tensor, timestep: number, sample: Tensor, options?: object): SchedulerStepOutput;
 }
 
-/** Anything that draws standard normal tensors the way `torch.randn(shape, generator=g)` does. */
+/**
+ * Anything that draws standard normal tensors the way `torch.randn(shape, generator=g)` does: x_T comes from
+ * `randn`, and the schedulers draw each step's noise into a reused buffer with `fillRandn` (the same numbers as
+ * `randn` of that many elements). `TorchGenerator` has both.
+ */
 export interface RandnGenerator {
+  /** A new tensor of standard normal draws. */
   randn(shape: readonly number[]): Tensor;
+  /** Fill `data` with standard normal draws (the same stream as `randn`) and return it. */
+  fillRandn(data: Float32Array): Float32Array;
 }
 
 /**
@@ -323,7 +330,12 @@ export function resolveGenerator(options: { generator?: RandnGenerator; seed?: n
   seed?: number;
 } {
   if (options.generator !== undefined) {
-    if (typeof options.generator?.randn !== "function") throw new TypeError("generator must have a randn(shape) method");
+    const missing = (["randn", "fillRandn"] as const).filter((m) => typeof options.generator?.[m] !== "function");
+    if (missing.length > 0) {
+      throw new TypeError(
+        `generator must have randn(shape) and fillRandn(data) methods, as TorchGenerator does; it lacks ${missing.join(" and ")}`,
+      );
+    }
     return { generator: options.generator };
   }
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);

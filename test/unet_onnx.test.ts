@@ -87,6 +87,12 @@ describe("compileUNet", () => {
       [{ _class_name: "UNet2DConditionModel" }, /_class_name = "UNet2DConditionModel"/],
       [{ cross_attention_dim: 768 }, /cross_attention_dim = 768 \(this UNet2DModel option is not supported\)/],
       [{ up_block_types: ["UpBlock2D"] }, /up_block_types = \["UpBlock2D"\]/],
+      // sizes past the documented limits, refused before any weight is read
+      [{ sample_size: 100000 }, /sample_size = 100000 \(more than the limit of 8192\)/],
+      [{ sample_size: [64, 9000] }, /sample_size = \[64,9000\] \(more than the limit of 8192\)/],
+      [{ in_channels: 1e6 }, /in_channels = 1000000 \(more than the limit of 16384\)/],
+      [{ out_channels: 20000 }, /out_channels = 20000 \(more than the limit of 16384\)/],
+      [{ block_out_channels: [32, 1048576] }, /block_out_channels = \[32,1048576\] \(an entry is more than the limit of 16384\)/],
     ];
     for (const [change, message] of cases) expect(() => parseUNetConfig({ ...base, ...change }, "cfg")).toThrow(message);
     // the google/ddpm-* configs (diffusers 0.0.4, fewer keys) parse with diffusers' defaults

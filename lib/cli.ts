@@ -78,7 +78,7 @@ Options:
   --model PATH|builtin:NAME   checkpoint folder, .onnx file or embedded model (default ${DEFAULT_MODEL})
   --scheduler ddim|ddpm       sampler for "sample" (default ddim)
   --steps N                   inference steps (default 50; DDPM 1000; grid: a list such as 10,20,50)
-  --eta E                     DDIM eta >= 0 (default 0; grid: a list such as 0,0.5,1)
+  --eta E                     DDIM eta from 0 to 1 (default 0; grid: a list such as 0,0.5,1)
   --seed N                    generator seed (default 0); --seed2 N for the second end of "interpolate"
   --batch N                   samples per run (default 4 for sample, 1 for grid)
   --count N                   images in an interpolation row (default 8)

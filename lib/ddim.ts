@@ -54,7 +54,7 @@ export interface SchedulerStepOutput {
 
 /** Options of `DDIMScheduler.step`. */
 export interface DDIMStepOptions {
-  /** eta >= 0: the weight of the noise, eq. (16) (default 0, deterministic). */
+  /** eta in [0, 1]: the weight of the noise, eq. (16) (default 0, deterministic). */
   eta?: number;
   /** Recompute eps from the clipped x0 before the direction term (diffusers' `use_clipped_model_output`). */
   useClippedModelOutput?: boolean;

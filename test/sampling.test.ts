@@ -98,7 +98,7 @@ describe("option checks", () => {
     } finally {
       rmSync(file, { force: true });
     }
-  }, 120_000);
+  }, 300_000);
 
   test("resolveGenerator prefers the caller's generator, else seeds a TorchGenerator", () => {
     const mine = new TorchGenerator(3);

@@ -131,7 +131,9 @@ export function resolveConfig<C extends BaseSchedulerConfig>(
   const finite = (key: string, positive: boolean) => {
     const v = config[key];
     if (typeof v !== "number" || !Number.isFinite(v) || (positive && v <= 0)) {
-      throw new RangeError(`${where} config ${key} must be a ${positive ? "positive" : "finite"} number, got ${String(v)}`);
+      throw new RangeError(
+        `${where} config ${key} must be a ${positive ? "positive" : "finite"} number, got ${String(v)}`,
+      );
     }
   };
   const bool = (key: string) => {
@@ -161,7 +163,9 @@ export function resolveConfig<C extends BaseSchedulerConfig>(
       const v = config[key] as number;
       if (!(v > 0 && v < 1)) {
         throw new RangeError(
-          `${where} config ${key} must lie strictly between 0 and 1 for the ${String(config.beta_schedule)} beta schedule, got ${v}`,
+          `${where} config ${key} must lie strictly between 0 and 1 for the ${
+            String(config.beta_schedule)
+          } beta schedule, got ${v}`,
         );
       }
     }
@@ -215,11 +219,17 @@ export function resolveConfig<C extends BaseSchedulerConfig>(
  * @param stepsOffset the config's `steps_offset`, for the message
  * @throws RangeError naming the offset, the timestep and T
  */
-export function checkSpacedTimesteps(timesteps: readonly number[], numTrainTimesteps: number, stepsOffset: number): void {
+export function checkSpacedTimesteps(
+  timesteps: readonly number[],
+  numTrainTimesteps: number,
+  stepsOffset: number,
+): void {
   const largest = Math.max(...timesteps);
   if (largest > numTrainTimesteps - 1) {
     throw new RangeError(
-      `steps_offset ${stepsOffset} pushes timestep ${largest} of ${timesteps.length} inference steps past the last training timestep ${numTrainTimesteps - 1}; use fewer steps or a smaller steps_offset`,
+      `steps_offset ${stepsOffset} pushes timestep ${largest} of ${timesteps.length} inference steps past the last training timestep ${
+        numTrainTimesteps - 1
+      }; use fewer steps or a smaller steps_offset`,
     );
   }
 }
@@ -262,7 +272,9 @@ export function copyConfig<C extends BaseSchedulerConfig>(config: Readonly<C>): 
  */
 export function checkTrainTimestep(timestep: number, numTrainTimesteps: number, name = "timestep"): void {
   if (typeof timestep !== "number" || !Number.isInteger(timestep) || timestep < 0 || timestep >= numTrainTimesteps) {
-    throw new RangeError(`${name} ${String(timestep)} is not an integer training timestep in [0, ${numTrainTimesteps - 1}]`);
+    throw new RangeError(
+      `${name} ${String(timestep)} is not an integer training timestep in [0, ${numTrainTimesteps - 1}]`,
+    );
   }
 }
 
@@ -404,7 +416,9 @@ export function thresholdInPlace(data: Float32Array, batch: number, ratio: numbe
     sorted.sort();
     const low = sorted[below];
     const high = sorted[above];
-    const quantile = weight < 0.5 ? f32(low + f32(weight * f32(high - low))) : f32(high - f32(f32(high - low) * f32(1 - weight)));
+    const quantile = weight < 0.5
+      ? f32(low + f32(weight * f32(high - low)))
+      : f32(high - f32(f32(high - low) * f32(1 - weight)));
     const s = Math.min(Math.max(quantile, 1), f32(maxValue));
     for (let i = start; i < start + itemSize; i++) {
       const x = data[i];

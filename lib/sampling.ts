@@ -18,7 +18,7 @@
  */
 import type { SchedulerStepOutput } from "./ddim.ts";
 import type { DenoisingModel } from "./model.ts";
-import { resolveProgress, type ProgressReporter } from "./progress.ts";
+import { type ProgressReporter, resolveProgress } from "./progress.ts";
 import { Tensor } from "./tensor.ts";
 import { TorchGenerator } from "./torch_generator.ts";
 import { fromPretrained, loadUNet } from "./unet.ts";
@@ -333,7 +333,9 @@ export function resolveGenerator(options: { generator?: RandnGenerator; seed?: n
     const missing = (["randn", "fillRandn"] as const).filter((m) => typeof options.generator?.[m] !== "function");
     if (missing.length > 0) {
       throw new TypeError(
-        `generator must have randn(shape) and fillRandn(data) methods, as TorchGenerator does; it lacks ${missing.join(" and ")}`,
+        `generator must have randn(shape) and fillRandn(data) methods, as TorchGenerator does; it lacks ${
+          missing.join(" and ")
+        }`,
       );
     }
     return { generator: options.generator };

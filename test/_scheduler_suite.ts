@@ -23,7 +23,17 @@ export function schedulerSuite(s: SchedulerUnderTest): void {
   describe(`${s.name} conformance`, () => {
     test(`${s.name} exposes the diffusers-like API`, () => {
       const scheduler = s.fromConfig({});
-      for (const method of ["setTimesteps", "step", "addNoise", "getVelocity", "previousTimestep", "toConfig", "scaleModelInput"]) {
+      for (
+        const method of [
+          "setTimesteps",
+          "step",
+          "addNoise",
+          "getVelocity",
+          "previousTimestep",
+          "toConfig",
+          "scaleModelInput",
+        ]
+      ) {
         expect(typeof scheduler[method]).toBe("function");
       }
       expect(scheduler.numTrainTimesteps).toBe(1000);
@@ -34,7 +44,13 @@ export function schedulerSuite(s: SchedulerUnderTest): void {
     });
 
     test(`${s.name} toConfig round-trips through fromConfig and keeps unknown keys`, () => {
-      const a = s.fromConfig({ num_train_timesteps: 500, beta_end: 0.03, clip_sample: false, _class_name: "X", custom: 7 });
+      const a = s.fromConfig({
+        num_train_timesteps: 500,
+        beta_end: 0.03,
+        clip_sample: false,
+        _class_name: "X",
+        custom: 7,
+      });
       const config = a.toConfig();
       expect(config.num_train_timesteps).toBe(500);
       expect(config._class_name).toBe("X");
@@ -63,7 +79,9 @@ export function schedulerSuite(s: SchedulerUnderTest): void {
     });
 
     test(`${s.name} timesteps are strictly monotone integers in [0, T)`, () => {
-      for (const spacing of s.ascending ? ["leading", "trailing", "quad"] : ["leading", "trailing", "linspace", "quad"]) {
+      for (
+        const spacing of s.ascending ? ["leading", "trailing", "quad"] : ["leading", "trailing", "linspace", "quad"]
+      ) {
         const scheduler = s.fromConfig({ timestep_spacing: spacing });
         scheduler.setTimesteps(20);
         const ts: number[] = [...scheduler.timesteps];
@@ -108,7 +126,9 @@ export function schedulerSuite(s: SchedulerUnderTest): void {
 
     test(`${s.name} refuses beta_start or beta_end outside (0, 1) at construction, naming the key and value`, () => {
       for (const schedule of ["linear", "scaled_linear", "sigmoid"]) {
-        for (const [key, value] of [["beta_start", 0], ["beta_start", -0.1], ["beta_end", 1], ["beta_end", 1.5]] as const) {
+        for (
+          const [key, value] of [["beta_start", 0], ["beta_start", -0.1], ["beta_end", 1], ["beta_end", 1.5]] as const
+        ) {
           expect(() => s.fromConfig({ beta_schedule: schedule, [key]: value })).toThrow(
             `config ${key} must lie strictly between 0 and 1 for the ${schedule} beta schedule, got ${value}`,
           );
@@ -140,7 +160,9 @@ export function schedulerSuite(s: SchedulerUnderTest): void {
       const x = fixtureSample([1, 3, 4, 4]);
       const t = scheduler.timesteps[0];
       expect(() => scheduler.step(fixtureSample([1, 3, 4, 5]), t, x)).toThrow(/shape \[1, 3, 4, 5\].*\[1, 3, 4, 4\]/);
-      expect(() => scheduler.step(standInModel(x, t), t + 1, x)).toThrow(new RegExp(`timestep ${t + 1} is not in the schedule`));
+      expect(() => scheduler.step(standInModel(x, t), t + 1, x)).toThrow(
+        new RegExp(`timestep ${t + 1} is not in the schedule`),
+      );
       expect(() => scheduler.step(standInModel(x, t), 1000, x)).toThrow(/1000 is not an integer training timestep/);
       expect(() => scheduler.addNoise(x, fixtureSample([1, 3, 4, 5]), 10)).toThrow(/shape/);
       expect(() => scheduler.addNoise(x, x, [1, 2, 3])).toThrow(/3 timesteps for a batch of 1/);
@@ -154,7 +176,9 @@ export function schedulerSuite(s: SchedulerUnderTest): void {
       const t = scheduler.timesteps[2];
       const bad = standInModel(x, t);
       bad.data[17] = NaN;
-      expect(() => scheduler.step(bad, t, x, { generator: new TorchGenerator(0) })).toThrow(/modelOutput is not finite: element 17 \(index \[0, 1, 0, 1\]\) is NaN/);
+      expect(() => scheduler.step(bad, t, x, { generator: new TorchGenerator(0) })).toThrow(
+        /modelOutput is not finite: element 17 \(index \[0, 1, 0, 1\]\) is NaN/,
+      );
       bad.data[17] = Infinity;
       expect(() => scheduler.step(bad, t, x, { generator: new TorchGenerator(0) })).toThrow(/element 17/);
     });

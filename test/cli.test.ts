@@ -1,6 +1,15 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtinMixture } from "../lib/builtin_models.ts";
@@ -36,7 +45,9 @@ describe("ddimlab commands", () => {
   test("help prints the commands and options", async () => {
     const { status, out } = await cli("help");
     expect(status).toBe(0);
-    for (const word of ["sample", "invert", "reconstruct", "interpolate", "fuse", "grid", "demo", "--model", "--quiet"]) {
+    for (
+      const word of ["sample", "invert", "reconstruct", "interpolate", "fuse", "grid", "demo", "--model", "--quiet"]
+    ) {
       expect(out).toContain(word);
     }
   });
@@ -108,8 +119,16 @@ describe("bad arguments are refused with a clear message and nothing is written"
     ["zero steps", ["sample", "--steps", "0"], /--steps must be an integer from 1 to the model's 1000 .*got 0/],
     ["too many steps", ["sample", "--steps", "5000"], /got 5000/],
     ["a word for steps", ["sample", "--steps", "many"], /--steps must be a number.*got "many"/],
-    ["steps in hexadecimal", ["sample", "--steps", "0x10"], /--steps must be a number or a comma-separated list of numbers, got "0x10"/],
-    ["steps with an exponent", ["sample", "--steps", "1e1"], /--steps must be an integer or a comma-separated list of integers, got "1e1"/],
+    [
+      "steps in hexadecimal",
+      ["sample", "--steps", "0x10"],
+      /--steps must be a number or a comma-separated list of numbers, got "0x10"/,
+    ],
+    [
+      "steps with an exponent",
+      ["sample", "--steps", "1e1"],
+      /--steps must be an integer or a comma-separated list of integers, got "1e1"/,
+    ],
     ["a seed with an exponent", ["sample", "--seed", "1e3"], /--seed must be an integer from 0 to \d+, got "1e3"/],
     ["a huge eta", ["sample", "--eta", "1e308"], /--eta must be a number from 0 to 1.*got 1e\+308/],
     ["an eta above 1", ["sample", "--eta", "1.5"], /--eta must be a number from 0 to 1.*got 1\.5/],

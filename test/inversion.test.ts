@@ -97,7 +97,9 @@ describe("reconstruct decodes without clipping, as the inversion it undoes", () 
     expect(Array.from(result.reconstruction.data)).toEqual(Array.from((await decode(false)).data));
     const clipped = await decode(true);
     let gap = 0;
-    for (let k = 0; k < clipped.size; k++) gap = Math.max(gap, Math.abs(clipped.data[k] - result.reconstruction.data[k]));
+    for (let k = 0; k < clipped.size; k++) {
+      gap = Math.max(gap, Math.abs(clipped.data[k] - result.reconstruction.data[k]));
+    }
     expect(gap).toBeGreaterThan(1e-3);
   });
 });

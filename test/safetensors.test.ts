@@ -56,7 +56,9 @@ describe("safetensors reader", () => {
       /cut\.safetensors is truncated: tensor conv_out\.bias ends at data byte \d+ but the file holds only \d+ data bytes/,
     );
     expect(() => parseSafetensors(bytes.subarray(0, 5), "tiny")).toThrow(/tiny is truncated: 5 bytes/);
-    expect(() => parseSafetensors(bytes.subarray(0, 100), "head")).toThrow(/head is truncated or not a safetensors file: its header claims 21144 bytes/);
+    expect(() => parseSafetensors(bytes.subarray(0, 100), "head")).toThrow(
+      /head is truncated or not a safetensors file: its header claims 21144 bytes/,
+    );
   });
 
   test("a corrupt header, an unknown dtype or inconsistent offsets are refused by name", () => {
@@ -65,11 +67,17 @@ describe("safetensors reader", () => {
     new DataView(bad.buffer).setBigUint64(0, BigInt(json.length), true);
     bad.set(json, 8);
     expect(() => parseSafetensors(bad, "bad")).toThrow(/bad has a corrupt safetensors header/);
-    expect(() => parseSafetensors(build({ x: { dtype: "F8", shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)), "f8"))
+    expect(() =>
+      parseSafetensors(build({ x: { dtype: "F8", shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)), "f8")
+    )
       .toThrow(/tensor x has unsupported dtype "F8"/);
-    expect(() => parseSafetensors(build({ x: { dtype: "F32", shape: [2], data_offsets: [0, 4] } }, new Uint8Array(8)), "off"))
+    expect(() =>
+      parseSafetensors(build({ x: { dtype: "F32", shape: [2], data_offsets: [0, 4] } }, new Uint8Array(8)), "off")
+    )
       .toThrow(/tensor x \(F32 \[2\]\) needs 8 bytes but data_offsets \[0, 4\] span 4/);
-    expect(() => readSafetensors("/nonexistent.safetensors")).toThrow(/Cannot read safetensors file \/nonexistent\.safetensors/);
+    expect(() => readSafetensors("/nonexistent.safetensors")).toThrow(
+      /Cannot read safetensors file \/nonexistent\.safetensors/,
+    );
   });
 
   test("an F32 tensor at an unaligned file offset reads its own bytes (the header may have any length)", () => {
@@ -90,23 +98,31 @@ describe("safetensors reader", () => {
 
   test("a byte span larger or smaller than dtype x shape is refused", () => {
     // F32 [2] needs exactly 2 x 4 = 8 bytes (safetensors format: end - begin = numel * dtype size).
-    expect(() => parseSafetensors(build({ x: { dtype: "F32", shape: [2], data_offsets: [0, 12] } }, new Uint8Array(12)), "big"))
+    expect(() =>
+      parseSafetensors(build({ x: { dtype: "F32", shape: [2], data_offsets: [0, 12] } }, new Uint8Array(12)), "big")
+    )
       .toThrow(/tensor x \(F32 \[2\]\) needs 8 bytes but data_offsets \[0, 12\] span 12/);
   });
 
   test("overlapping tensors, a gap and bytes after the last tensor are refused, as the safetensors crate does", () => {
     const data = new Uint8Array(16);
     expect(() =>
-      parseSafetensors(build({
-        a: { dtype: "F32", shape: [2], data_offsets: [0, 8] },
-        b: { dtype: "F32", shape: [2], data_offsets: [4, 12] },
-      }, data.subarray(0, 12)), "overlap")
+      parseSafetensors(
+        build({
+          a: { dtype: "F32", shape: [2], data_offsets: [0, 8] },
+          b: { dtype: "F32", shape: [2], data_offsets: [4, 12] },
+        }, data.subarray(0, 12)),
+        "overlap",
+      )
     ).toThrow("overlap: tensor b (data_offsets [4, 12]) overlaps tensor a, which ends at data byte 8");
     expect(() =>
-      parseSafetensors(build({
-        a: { dtype: "F32", shape: [1], data_offsets: [0, 4] },
-        b: { dtype: "F32", shape: [1], data_offsets: [8, 12] },
-      }, data.subarray(0, 12)), "gap")
+      parseSafetensors(
+        build({
+          a: { dtype: "F32", shape: [1], data_offsets: [0, 4] },
+          b: { dtype: "F32", shape: [1], data_offsets: [8, 12] },
+        }, data.subarray(0, 12)),
+        "gap",
+      )
     ).toThrow("gap: data bytes 4 to 8 belong to no tensor (a gap before tensor b)");
     expect(() => parseSafetensors(build({ a: { dtype: "F32", shape: [1], data_offsets: [0, 4] } }, data), "tail"))
       .toThrow("tail: the tensors cover 4 data bytes but the file holds 16; the rest belongs to no tensor");

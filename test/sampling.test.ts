@@ -70,35 +70,44 @@ describe("option checks", () => {
     expect(() => latentShape(standIn(), 0)).toThrow(/batchSize must be a positive integer, got 0/);
   });
 
-  test("a generator with randn but no fillRandn is refused up front by name, and its type does not compile", async () => {
-    const onlyRandn = { randn: (shape: readonly number[]) => new TorchGenerator(0).randn(shape) };
-    // deno-lint-ignore no-explicit-any
-    expect(() => resolveGenerator({ generator: onlyRandn as any })).toThrow(
-      "generator must have randn(shape) and fillRandn(data) methods, as TorchGenerator does; it lacks fillRandn",
-    );
-    let calls = 0;
-    const unet = modelFromFunction((x) => (calls++, Tensor.zeros(x.shape)), { sampleSize: 4, inChannels: 3 });
-    const pipe = new DDIMPipeline({ unet });
-    // deno-lint-ignore no-explicit-any
-    await expect(pipe.sample({ generator: onlyRandn as any, eta: 1, numInferenceSteps: 5 })).rejects.toThrow(/lacks fillRandn/);
-    expect(calls).toBe(0);
-    // The type says so too: Deno's type checker rejects the same call without the cast.
-    const root = new URL("../", import.meta.url).pathname;
-    const file = join(root, "test", `.generator-type-${process.pid}.ts`);
-    writeFileSync(
-      file,
-      `import { DDIMPipeline, modelFromFunction, Tensor } from "../mod.ts";\n` +
-        `const pipe = new DDIMPipeline({ unet: modelFromFunction((x) => Tensor.zeros(x.shape), { sampleSize: 4 }) });\n` +
-        `await pipe.sample({ generator: { randn: (shape: readonly number[]) => Tensor.zeros(shape) } });\n`,
-    );
-    try {
-      const run = spawnSync(join(root, "node_modules", ".bin", "deno"), ["check", file], { encoding: "utf8", cwd: root });
-      expect(run.status).not.toBe(0);
-      expect(`${run.stdout}${run.stderr}`).toMatch(/fillRandn/);
-    } finally {
-      rmSync(file, { force: true });
-    }
-  }, 300_000);
+  test(
+    "a generator with randn but no fillRandn is refused up front by name, and its type does not compile",
+    async () => {
+      const onlyRandn = { randn: (shape: readonly number[]) => new TorchGenerator(0).randn(shape) };
+      // deno-lint-ignore no-explicit-any
+      expect(() => resolveGenerator({ generator: onlyRandn as any })).toThrow(
+        "generator must have randn(shape) and fillRandn(data) methods, as TorchGenerator does; it lacks fillRandn",
+      );
+      let calls = 0;
+      const unet = modelFromFunction((x) => (calls++, Tensor.zeros(x.shape)), { sampleSize: 4, inChannels: 3 });
+      const pipe = new DDIMPipeline({ unet });
+      // deno-lint-ignore no-explicit-any
+      await expect(pipe.sample({ generator: onlyRandn as any, eta: 1, numInferenceSteps: 5 })).rejects.toThrow(
+        /lacks fillRandn/,
+      );
+      expect(calls).toBe(0);
+      // The type says so too: Deno's type checker rejects the same call without the cast.
+      const root = new URL("../", import.meta.url).pathname;
+      const file = join(root, "test", `.generator-type-${process.pid}.ts`);
+      writeFileSync(
+        file,
+        `import { DDIMPipeline, modelFromFunction, Tensor } from "../mod.ts";\n` +
+          `const pipe = new DDIMPipeline({ unet: modelFromFunction((x) => Tensor.zeros(x.shape), { sampleSize: 4 }) });\n` +
+          `await pipe.sample({ generator: { randn: (shape: readonly number[]) => Tensor.zeros(shape) } });\n`,
+      );
+      try {
+        const run = spawnSync(join(root, "node_modules", ".bin", "deno"), ["check", file], {
+          encoding: "utf8",
+          cwd: root,
+        });
+        expect(run.status).not.toBe(0);
+        expect(`${run.stdout}${run.stderr}`).toMatch(/fillRandn/);
+      } finally {
+        rmSync(file, { force: true });
+      }
+    },
+    300_000,
+  );
 
   test("resolveGenerator prefers the caller's generator, else seeds a TorchGenerator", () => {
     const mine = new TorchGenerator(3);

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import {
   alphasCumprod,
-  betaSchedule,
   type BetaSchedule,
+  betaSchedule,
   linspaceFloat32,
   rescaleZeroTerminalSnr,
   roundHalfEven,
@@ -39,7 +39,10 @@ describe("schedules", () => {
     for (const c of schedulerFixtures().timesteps) {
       if (c.error !== undefined) continue;
       const spacing = c.config.timestep_spacing as TimestepSpacing;
-      const options = { numTrainTimesteps: c.config.num_train_timesteps as number, stepsOffset: c.config.steps_offset as number };
+      const options = {
+        numTrainTimesteps: c.config.num_train_timesteps as number,
+        stepsOffset: c.config.steps_offset as number,
+      };
       const ts = spacedTimesteps(spacing, c.n, options);
       expect(c.scheduler === "ddim_inverse" ? ts.reverse() : ts).toEqual(c.timesteps!);
       checked++;
@@ -50,7 +53,24 @@ describe("schedules", () => {
   test("trailing spacing rounds ties to even as numpy does: n = 16 gives 811, not 812", () => {
     // diffusers: np.round(np.arange(1000, 0, -1000 / 16)) - 1. arange gives 1000 - 62.5 k; the ties 937.5, 812.5,
     // 687.5, ... round to the even neighbour (938, 812, 688, ...), worked out by hand from numpy's rule
-    expect(spacedTimesteps("trailing", 16)).toEqual([999, 937, 874, 811, 749, 687, 624, 561, 499, 437, 374, 311, 249, 187, 124, 61]);
+    expect(spacedTimesteps("trailing", 16)).toEqual([
+      999,
+      937,
+      874,
+      811,
+      749,
+      687,
+      624,
+      561,
+      499,
+      437,
+      374,
+      311,
+      249,
+      187,
+      124,
+      61,
+    ]);
   });
 
   test("the sigmoid beta schedule is diffusers' sigmoid(linspace(-6, 6, T)) (beta_end - beta_start) + beta_start", () => {

@@ -77,7 +77,10 @@ describe("PyTorch zip checkpoint reader", () => {
     expect(bin.has("mid_block.attentions.0.query.weight")).toBe(true); // README.txt: 2022 key names
     expect(bin.has("mid_block.attentions.0.proj_attn.bias")).toBe(true);
     const current = (k: string) =>
-      k.replace(".query.", ".to_q.").replace(".key.", ".to_k.").replace(".value.", ".to_v.").replace(".proj_attn.", ".to_out.0.");
+      k.replace(".query.", ".to_q.").replace(".key.", ".to_k.").replace(".value.", ".to_v.").replace(
+        ".proj_attn.",
+        ".to_out.0.",
+      );
     for (const [key, tensor] of bin) {
       const twin = reference.get(current(key))!;
       expect(tensor.shape).toEqual(twin.shape);
@@ -94,7 +97,10 @@ describe("PyTorch zip checkpoint reader", () => {
     const storage = new Uint8Array(12);
     const halves = [0x3c00, 0x4000, 0x4200, 0x4400, 0x4500, 0x4600]; // 1, 2, 3, 4, 5, 6 in binary16
     halves.forEach((h, i) => new DataView(storage.buffer).setUint16(2 * i, h, true));
-    const tensors = parseTorchCheckpoint(zip({ "m/data.pkl": pkl, "m/data/0": storage, "m/byteorder": bytes("little") }), "m.bin");
+    const tensors = parseTorchCheckpoint(
+      zip({ "m/data.pkl": pkl, "m/data/0": storage, "m/byteorder": bytes("little") }),
+      "m.bin",
+    );
     // storage [1..6] seen with size (2, 3) and stride (1, 2): rows [1, 3, 5] and [2, 4, 6]
     expect(tensors.get("w")!.shape).toEqual([2, 3]);
     expect([...tensors.get("w")!.data]).toEqual([1, 3, 5, 2, 4, 6]);
@@ -111,10 +117,12 @@ describe("PyTorch zip checkpoint reader", () => {
     expect(() => unpickleStateDict(inst, "inst")).toThrow(/pickle opcode INST \(0x69\) at byte 3/);
     const notTensor = bytes("\x80\x02}X\x01\x00\x00\x00kK\x07s.");
     expect(() => parseTorchCheckpoint(zip({ "a/data.pkl": notTensor }), "n.bin")).toThrow(
-      'n.bin holds number 7 under key k, not a tensor',
+      "n.bin holds number 7 under key k, not a tensor",
     );
     const list = bytes("\x80\x02]K\x01a.");
-    expect(() => parseTorchCheckpoint(zip({ "a/data.pkl": list }), "l.bin")).toThrow(/does not hold a state dict .* but a tuple\/list of 1 items/);
+    expect(() => parseTorchCheckpoint(zip({ "a/data.pkl": list }), "l.bin")).toThrow(
+      /does not hold a state dict .* but a tuple\/list of 1 items/,
+    );
   });
 
   test("truncated, legacy and non-zip files get clear errors", () => {
@@ -122,7 +130,9 @@ describe("PyTorch zip checkpoint reader", () => {
     expect(() => parseTorchCheckpoint(whole.subarray(0, whole.length - 2000), "cut.bin")).toThrow(
       /cut\.bin is not a zip archive or is truncated/,
     );
-    expect(() => parseTorchCheckpoint(bytes("\x80\x02\x8a\x0alegacy"), "old.pt")).toThrow(/legacy \(pre-1\.6\) torch\.save format/);
+    expect(() => parseTorchCheckpoint(bytes("\x80\x02\x8a\x0alegacy"), "old.pt")).toThrow(
+      /legacy \(pre-1\.6\) torch\.save format/,
+    );
     expect(() => parseTorchCheckpoint(bytes("hello world"), "txt")).toThrow(/not a PyTorch zip checkpoint/);
     expect(() => readTorchCheckpoint("/nonexistent.bin")).toThrow(/Cannot read PyTorch checkpoint \/nonexistent\.bin/);
     expect([...readZip(zip({ "x": bytes("abc") }), "z").keys()]).toEqual(["x"]);
@@ -133,7 +143,11 @@ describe("PyTorch zip checkpoint reader", () => {
     const pkl = tensorPickle("FloatStorage", 6, 1, [2, 2], [2, 1]); // elements 1..4 of the storage: 2, 3, 4, 5
     for (const pad of [0, 1, 2, 3]) {
       // An extra entry of `pad` bytes before the storage moves its first byte by `pad`.
-      const archive = zip({ "m/data.pkl": pkl, "m/pad": new Uint8Array(pad), "m/data/0": new Uint8Array(values.buffer) });
+      const archive = zip({
+        "m/data.pkl": pkl,
+        "m/pad": new Uint8Array(pad),
+        "m/data/0": new Uint8Array(values.buffer),
+      });
       for (const file of [archive, Buffer.from(archive)]) {
         const w = parseTorchCheckpoint(file, "m.bin").get("w")!;
         expect(w.shape).toEqual([2, 2]);
@@ -167,13 +181,19 @@ describe("PyTorch zip checkpoint reader", () => {
       /bomb\.bin: zip entry m\/data\/0 would inflate \d+ bytes to 64 MiB \(67108864 bytes\) \(\d+x\); more than 100x is refused as a zip bomb/,
     );
     // a member that declares fewer bytes than it inflates to stops at the declared size and is refused
-    const liar = zipDeflated({ "m/data.pkl": pkl }, { "m/data/0": { data: deflateRawSync(new Uint8Array(4096)), size: 16 } });
-    expect(() => parseTorchCheckpoint(liar, "liar.bin")).toThrow(/liar\.bin: tensor w: storage holds 16 bytes but 16777216/);
+    const liar = zipDeflated({ "m/data.pkl": pkl }, {
+      "m/data/0": { data: deflateRawSync(new Uint8Array(4096)), size: 16 },
+    });
+    expect(() => parseTorchCheckpoint(liar, "liar.bin")).toThrow(
+      /liar\.bin: tensor w: storage holds 16 bytes but 16777216/,
+    );
     const liar2 = zipDeflated(
       { "m/data.pkl": tensorPickle("FloatStorage", 4, 0, [4], [1]) },
       { "m/data/0": { data: deflateRawSync(new Uint8Array(4096)), size: 16 } },
     );
-    expect(() => parseTorchCheckpoint(liar2, "liar2.bin")).toThrow(/liar2\.bin: zip entry m\/data\/0 does not inflate to its declared 16 bytes/);
+    expect(() => parseTorchCheckpoint(liar2, "liar2.bin")).toThrow(
+      /liar2\.bin: zip entry m\/data\/0 does not inflate to its declared 16 bytes/,
+    );
   });
 });
 

@@ -78,7 +78,10 @@ describe("compileUNet", () => {
   test("parseUNetConfig refuses unsupported values, naming the key and the value", () => {
     const base = JSON.parse(readFileSync(`${fixtures}tiny-ddpm/config.json`, "utf8"));
     const cases: [Record<string, unknown>, RegExp][] = [
-      [{ down_block_types: ["DownBlock2D", "SkipDownBlock2D"] }, /down_block_types = .*"SkipDownBlock2D" is not supported/],
+      [
+        { down_block_types: ["DownBlock2D", "SkipDownBlock2D"] },
+        /down_block_types = .*"SkipDownBlock2D" is not supported/,
+      ],
       [{ resnet_time_scale_shift: "scale_shift" }, /resnet_time_scale_shift = "scale_shift"/],
       [{ time_embedding_type: "learned" }, /time_embedding_type = "learned"/],
       [{ act_fn: "mish" }, /act_fn = "mish"/],
@@ -92,9 +95,14 @@ describe("compileUNet", () => {
       [{ sample_size: [64, 9000] }, /sample_size = \[64,9000\] \(more than the limit of 8192\)/],
       [{ in_channels: 1e6 }, /in_channels = 1000000 \(more than the limit of 16384\)/],
       [{ out_channels: 20000 }, /out_channels = 20000 \(more than the limit of 16384\)/],
-      [{ block_out_channels: [32, 1048576] }, /block_out_channels = \[32,1048576\] \(an entry is more than the limit of 16384\)/],
+      [
+        { block_out_channels: [32, 1048576] },
+        /block_out_channels = \[32,1048576\] \(an entry is more than the limit of 16384\)/,
+      ],
     ];
-    for (const [change, message] of cases) expect(() => parseUNetConfig({ ...base, ...change }, "cfg")).toThrow(message);
+    for (const [change, message] of cases) {
+      expect(() => parseUNetConfig({ ...base, ...change }, "cfg")).toThrow(message);
+    }
     // the google/ddpm-* configs (diffusers 0.0.4, fewer keys) parse with diffusers' defaults
     const cifar = parseUNetConfig(JSON.parse(readFileSync(`${fixtures}configs/google-ddpm-cifar10-32.json`, "utf8")));
     expect(cifar.timeEmbeddingDim).toBe(512);

@@ -80,7 +80,7 @@ function randomWeights(seed: number): UNetWeights {
 }
 
 async function cifarArchitecture(): Promise<DenoisingModel> {
-  const path = new URL("../../shared/fixtures/unet/configs/google-ddpm-cifar10-32.json", import.meta.url);
+  const path = new URL("../test/fixtures/unet/configs/google-ddpm-cifar10-32.json", import.meta.url);
   const config = parseUNetConfig(JSON.parse(readFileSync(path, "utf8")), "google-ddpm-cifar10-32 config");
   const bytes = compileUNet(config, randomWeights(32));
   return await OnnxUNet.fromBytes(bytes, { sampleSize: 32, inChannels: 3, outChannels: 3 });

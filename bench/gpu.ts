@@ -120,7 +120,7 @@ export interface GpuBenchOptions {
   quick?: boolean;
   /** Batch sizes for timing (default [1, 16]). */
   batches?: number[];
-  /** google/ddpm-celebahq-256's config.json (default: the shared fixture). */
+  /** google/ddpm-celebahq-256's config.json (default: the one in test/fixtures). */
   configPath?: string;
   /** Longest time one 50-step DDIM run may take before it is measured on fewer steps and scaled, s (default 30). */
   ddimCapSeconds?: number;
@@ -130,7 +130,7 @@ export interface GpuBenchOptions {
 }
 
 const DEFAULT_CONFIG = fileURLToPath(
-  new URL("../../shared/fixtures/unet/configs/google-ddpm-celebahq-256.json", import.meta.url),
+  new URL("../test/fixtures/unet/configs/google-ddpm-celebahq-256.json", import.meta.url),
 );
 
 function median(xs: number[]): number {

@@ -23,7 +23,7 @@ import sys
 import time
 
 DEFAULT_CONFIG = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "fixtures", "unet", "configs",
+    os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures", "unet", "configs",
     "google-ddpm-celebahq-256.json",
 )
 

@@ -5,7 +5,7 @@
  * peak resident memory, and what each tuning gave.
  *
  * Reference: diffusers + PyTorch 1.13 on this kind of 2-core machine (float32, batch 1): cifar10-32 0.16 s
- * (1 thread) / 0.33 s (2 threads); celebahq-256 6.7 s (1 thread) / 4.4 s (2 threads) (shared/FACTS.md). The goal
+ * (1 thread) / 0.33 s (2 threads); celebahq-256 6.7 s (1 thread) / 4.4 s (2 threads) (test/fixtures/unet/README.md). The goal
  * is at most 0.7x PyTorch's better figure.
  *
  * Standalone: `bun bench/unet.ts [--quick] [--only cifar10-32|celebahq-256]`.
@@ -129,9 +129,7 @@ export async function benchUNet(
   const models = ["cifar10-32", "celebahq-256"].filter((m) => options.only === undefined || options.only === m);
   let peak = rssMB();
   for (const model of models) {
-    const path = fileURLToPath(
-      new URL(`../../shared/fixtures/unet/configs/google-ddpm-${model}.json`, import.meta.url),
-    );
+    const path = fileURLToPath(new URL(`../test/fixtures/unet/configs/google-ddpm-${model}.json`, import.meta.url));
     const config = parseUNetConfig(JSON.parse(readFileSync(path, "utf8")), path);
     const big = model === "celebahq-256";
     const runs = big ? (quick ? 2 : 3) : quick ? 5 : 15;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { MAX_TRAIN_TIMESTEPS } from "./_limits.ts";
 import { assertFinite, assertSameShape, Tensor } from "./tensor.ts";
 import {
   alphasCumprod,
@@ -147,9 +148,28 @@ export function resolveConfig<C extends BaseSchedulerConfig>(
     }
   };
   integer("num_train_timesteps", 1);
+  if ((config.num_train_timesteps as number) > MAX_TRAIN_TIMESTEPS) {
+    throw new RangeError(
+      `${where} config num_train_timesteps ${config.num_train_timesteps} is more than the limit of ${MAX_TRAIN_TIMESTEPS}`,
+    );
+  }
   integer("steps_offset", 0);
   finite("beta_start", false);
   finite("beta_end", false);
+  // The schedules built from beta_start and beta_end need both in (0, 1): beta = 0 or 1 makes a zero or infinite
+  // signal-to-noise ratio (and NaN in a step) far from where the value was given.
+  if (config.trained_betas === null && config.beta_schedule !== "squaredcos_cap_v2") {
+    for (const key of ["beta_start", "beta_end"]) {
+      const v = config[key] as number;
+      if (!(v > 0 && v < 1)) {
+        throw new RangeError(
+          `${where} config ${key} must lie strictly between 0 and 1 for the ${
+            String(config.beta_schedule)
+          } beta schedule, got ${v}`,
+        );
+      }
+    }
+  }
   finite("clip_sample_range", true);
   bool("clip_sample");
   bool("rescale_betas_zero_snr");
@@ -186,6 +206,32 @@ export function resolveConfig<C extends BaseSchedulerConfig>(
   if ("set_alpha_to_one" in defaults) bool("set_alpha_to_one");
   for (const [key, allowed] of Object.entries(rules.enums ?? {})) oneOf(key, allowed, key);
   return config as C;
+}
+
+/**
+ * Throw unless every timestep `setTimesteps(n)` chose is a training timestep: a `steps_offset` can push the leading
+ * spacing's first timestep to T or beyond, which diffusers accepts and fails on only at the first step.
+ *
+ * 0 <= tau_i + offset <= T - 1
+ *
+ * @param timesteps the spaced timesteps (offset included)
+ * @param numTrainTimesteps T
+ * @param stepsOffset the config's `steps_offset`, for the message
+ * @throws RangeError naming the offset, the timestep and T
+ */
+export function checkSpacedTimesteps(
+  timesteps: readonly number[],
+  numTrainTimesteps: number,
+  stepsOffset: number,
+): void {
+  const largest = Math.max(...timesteps);
+  if (largest > numTrainTimesteps - 1) {
+    throw new RangeError(
+      `steps_offset ${stepsOffset} pushes timestep ${largest} of ${timesteps.length} inference steps past the last training timestep ${
+        numTrainTimesteps - 1
+      }; use fewer steps or a smaller steps_offset`,
+    );
+  }
 }
 
 /**

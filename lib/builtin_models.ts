@@ -30,8 +30,8 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { codeFingerprint, readCache, sha256, writeCache } from "./_cache.ts";
+import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -86,8 +86,22 @@ interface BuiltinRecipe {
   mixture: () => GaussianMixture;
 }
 
-/** Bump when a recipe or the graph changes, so cached graphs are rebuilt. */
-const BUILD_VERSION = "1";
+/** Part of the cache key beside the fingerprint of the code below (which alone covers a source checkout). */
+const BUILD_VERSION = "2";
+
+/** The modules whose code builds a builtin graph: any change to them changes the cache key. */
+const BUILDER_MODULES = [
+  "./builtin_models.ts",
+  "./gaussian_mixture.ts",
+  "./shapes_dataset.ts",
+  "./toy_data.ts",
+  "./onnx_graph.ts",
+  "./ddpm.ts",
+  "./schedules.ts",
+  "./_scheduler_config.ts",
+  "./tensor.ts",
+].map((path) => new URL(path, import.meta.url));
+let builderFingerprint: string | undefined;
 
 const RECIPES: Record<string, BuiltinRecipe> = {
   shapes32: {
@@ -264,6 +278,8 @@ export interface BuiltinModelOptions {
   /**
    * Where compiled graphs are cached: a folder, or `false` to build in memory every time. Default: the
    * `DDIMLAB_CACHE` environment variable, else `~/.cache/ddimlab/builtin`. An unwritable folder is skipped silently.
+   * A cached graph is used only when its sidecar names the code and recipe that built it and its SHA-256 matches;
+   * otherwise it is rebuilt (docs/reliability.md).
    */
   cacheDir?: string | false;
 }
@@ -294,21 +310,15 @@ export async function builtinModel(name: string, options: BuiltinModelOptions = 
   const recipe = RECIPES[key];
   const schedulerConfig = { ...BUILTIN_SCHEDULER_CONFIG };
   const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
-  const tag = createHash("sha256").update(JSON.stringify([BUILD_VERSION, key, schedulerConfig])).digest("hex").slice(
-    0,
-    16,
-  );
-  const cachePath = cacheDir === false ? undefined : join(cacheDir, `${key}-${tag}.onnx`);
-  const metaPath = cachePath && `${cachePath}.json`;
+  builderFingerprint ??= codeFingerprint(BUILDER_MODULES, BUILD_VERSION);
+  const cacheKey = sha256(JSON.stringify([BUILD_VERSION, builderFingerprint, key, schedulerConfig]));
+  const cachePath = cacheDir === false ? undefined : join(cacheDir, `${key}-${cacheKey.slice(0, 16)}.onnx`);
   let onnx: Uint8Array | undefined;
   let facts: { components: number; rank: number } | undefined;
-  if (cachePath && metaPath && existsSync(cachePath) && existsSync(metaPath)) {
-    try {
-      onnx = new Uint8Array(readFileSync(cachePath));
-      facts = JSON.parse(readFileSync(metaPath, "utf8"));
-    } catch {
-      onnx = undefined;
-    }
+  const cached = cachePath === undefined ? undefined : readCache(cachePath, cacheKey);
+  if (cached && Number.isInteger(cached.facts.components) && Number.isInteger(cached.facts.rank)) {
+    onnx = cached.bytes;
+    facts = { components: cached.facts.components as number, rank: cached.facts.rank as number };
   }
   if (!onnx || !facts) {
     const mixture = builtinMixture(key);
@@ -318,16 +328,8 @@ export async function builtinModel(name: string, options: BuiltinModelOptions = 
       name: key,
     });
     facts = { components: mixture.count, rank: mixture.rank };
-    if (cachePath && metaPath) {
-      try {
-        mkdirSync(cacheDir as string, { recursive: true });
-        writeFileSync(`${cachePath}.tmp`, onnx);
-        renameSync(`${cachePath}.tmp`, cachePath);
-        writeFileSync(metaPath, JSON.stringify(facts));
-      } catch {
-        // A read-only or missing cache folder only costs a rebuild next time.
-      }
-    }
+    // A read-only or missing cache folder only costs a rebuild next time.
+    if (cachePath) writeCache(cachePath, cacheKey, onnx, facts);
   }
   return {
     name: key,

@@ -23,7 +23,8 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { accessSync, constants, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { builtinMixture, listBuiltinModels } from "./builtin_models.ts";
 import { DDIMPipeline } from "./ddim_pipeline.ts";
 import { DDPMPipeline } from "./ddpm_pipeline.ts";
@@ -89,7 +90,7 @@ Options:
   --model PATH|builtin:NAME   checkpoint folder, .onnx file or embedded model (default ${DEFAULT_MODEL})
   --scheduler ddim|ddpm       sampler for "sample" (default ddim)
   --steps N                   inference steps (default 50; DDPM 1000; grid: a list such as 10,20,50)
-  --eta E                     DDIM eta >= 0 (default 0; grid: a list such as 0,0.5,1)
+  --eta E                     DDIM eta from 0 to 1 (default 0; grid: a list such as 0,0.5,1)
   --seed N                    generator seed (default 0); --seed2 N for the second end of "interpolate"
   --batch N                   samples per run (default 4 for sample, 1 for grid)
   --count N                   images in an interpolation row (default 8)
@@ -205,11 +206,16 @@ function stringOption(args: ParsedArgs, name: string, fallback: string): string 
   return typeof value === "string" ? value : fallback;
 }
 
+/** Plain decimal integers only: `Number` would also take "0x10", "1e1", "0b11" and " 7 ". */
+const INTEGER = /^[+-]?\d+$/;
+/** Plain decimal numbers, with an optional exponent. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 function integerOption(args: ParsedArgs, name: string, fallback: number, min: number, max = Infinity): number {
   const raw = args.values[name];
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  if (typeof raw !== "string" || raw.trim() === "" || !Number.isInteger(value) || value < min || value > max) {
+  if (typeof raw !== "string" || !INTEGER.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
     const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
     throw new UsageError(`--${name} must be an integer ${range}, got "${raw}"`);
   }
@@ -221,16 +227,26 @@ function numberList(args: ParsedArgs, name: string, fallback: number[]): number[
   if (raw === undefined) return fallback;
   const values = String(raw).split(",").map((part) => part.trim());
   const numbers = values.map(Number);
-  if (values.some((part) => part === "") || numbers.some((n) => !Number.isFinite(n))) {
+  if (values.some((part) => !DECIMAL.test(part)) || numbers.some((n) => !Number.isFinite(n))) {
     throw new UsageError(`--${name} must be a number or a comma-separated list of numbers, got "${raw}"`);
   }
   return numbers;
 }
 
 function stepsOption(args: ParsedArgs, fallback: number, total: number): number {
-  const [steps, ...rest] = numberList(args, "steps", [fallback]);
+  const [steps, ...rest] = parseStepsList(args, [fallback]);
   if (rest.length > 0) throw new UsageError(`--steps takes one number here, got "${args.values.steps}"`);
   return checkedSteps(steps, total);
+}
+
+/** --steps as a list of plain decimal integers ("1e1" and "0x10" are refused, though `Number` reads them as 10 and 16). */
+function parseStepsList(args: ParsedArgs, fallback: number[]): number[] {
+  const raw = args.values.steps;
+  const list = numberList(args, "steps", fallback);
+  if (raw !== undefined && String(raw).split(",").some((part) => !INTEGER.test(part.trim()))) {
+    throw new UsageError(`--steps must be an integer or a comma-separated list of integers, got "${raw}"`);
+  }
+  return list;
 }
 
 function checkedSteps(steps: number, total: number): number {
@@ -301,7 +317,40 @@ function methodOptions(args: ParsedArgs): MethodOptions & { method: InversionMet
 function outOption(args: ParsedArgs, fallback: string, extension: string): string {
   const out = stringOption(args, "out", fallback);
   if (!out.toLowerCase().endsWith(extension)) throw new UsageError(`--out must name a ${extension} file, got "${out}"`);
+  checkWritable(out, "file");
   return out;
+}
+
+/**
+ * Refuse an output that cannot be written, before any sampling: the path is an existing folder (for a file) or file
+ * (for a folder), or the nearest folder that exists on the way to it is not writable. Nothing is created here.
+ */
+function checkWritable(path: string, kind: "file" | "folder"): void {
+  const stat = (p: string) => {
+    try {
+      return statSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const target = stat(path);
+  if (target !== undefined && kind === "file" && target.isDirectory()) {
+    throw new UsageError(`--out ${path} is a folder, not a file`);
+  }
+  if (target !== undefined && kind === "folder" && !target.isDirectory()) {
+    throw new UsageError(`--out ${path} is a file, not a folder`);
+  }
+  let folder = resolve(kind === "folder" && target !== undefined ? path : dirname(path));
+  while (stat(folder) === undefined && dirname(folder) !== folder) folder = dirname(folder);
+  if (!stat(folder)?.isDirectory()) throw new UsageError(`--out ${path} cannot be created: ${folder} is not a folder`);
+  try {
+    accessSync(folder, constants.W_OK);
+    if (target !== undefined && kind === "file") accessSync(path, constants.W_OK);
+  } catch {
+    throw new UsageError(
+      `--out ${path} cannot be written: ${target !== undefined && kind === "file" ? path : folder} is not writable`,
+    );
+  }
 }
 
 function noPositionals(args: ParsedArgs, count = 0): void {
@@ -549,7 +598,7 @@ async function gridCommand(args: ParsedArgs, io: CliIO, progress: ProgressReport
   const batchSize = integerOption(args, "batch", 1, 1, 16);
   const etas = numberList(args, "eta", [0, 0.5, 1]).map(checkedEta);
   const pipe = await loadPipeline(args);
-  const stepsList = numberList(args, "steps", [10, 20, 50, 100]).map((s) => checkedSteps(s, trainSteps(pipe)));
+  const stepsList = parseStepsList(args, [10, 20, 50, 100]).map((s) => checkedSteps(s, trainSteps(pipe)));
   const start = performance.now();
   const rows = await etaStepsGrid(pipe, { etas, stepsList, seed, batchSize, progress });
   io.log(`eta x steps grid: ${etas.length} x ${stepsList.length} runs from seed ${seed} (${seconds(start)})`);
@@ -595,6 +644,7 @@ const PAPER_TABLE_2: Record<number, number> = { 10: 0.014, 20: 0.0065, 50: 0.002
 async function demoCommand(args: ParsedArgs, io: CliIO, progress: ProgressReporter): Promise<void> {
   noPositionals(args);
   const folder = stringOption(args, "out", "out/demo");
+  checkWritable(folder, "folder");
   const seed = integerOption(args, "seed", 0, 0, Number.MAX_SAFE_INTEGER);
   const model = stringOption(args, "model", DEFAULT_MODEL);
   const started = performance.now();

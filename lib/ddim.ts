@@ -24,6 +24,7 @@ import {
   buildSchedule,
   checkCustomTimesteps,
   checkModelOutputShape,
+  checkSpacedTimesteps,
   checkTrainTimestep,
   copyConfig,
   mixWithAlphaBar,
@@ -53,7 +54,7 @@ export interface SchedulerStepOutput {
 
 /** Options of `DDIMScheduler.step`. */
 export interface DDIMStepOptions {
-  /** eta >= 0: the weight of the noise, eq. (16) (default 0, deterministic). */
+  /** eta in [0, 1]: the weight of the noise, eq. (16) (default 0, deterministic). */
   eta?: number;
   /** Recompute eps from the clipped x0 before the direction term (diffusers' `use_clipped_model_output`). */
   useClippedModelOutput?: boolean;
@@ -204,6 +205,7 @@ export class DDIMScheduler {
         numTrainTimesteps: this.numTrainTimesteps,
         stepsOffset: this.config.steps_offset,
       });
+      checkSpacedTimesteps(timesteps, this.numTrainTimesteps, this.config.steps_offset);
     } else {
       timesteps = checkCustomTimesteps(numInferenceSteps, this.numTrainTimesteps, "descending");
     }
@@ -279,8 +281,9 @@ export class DDIMScheduler {
    */
   step(modelOutput: Tensor, timestep: number, sample: Tensor, options: DDIMStepOptions = {}): SchedulerStepOutput {
     const eta = options.eta ?? 0;
-    if (typeof eta !== "number" || !Number.isFinite(eta) || eta < 0) {
-      throw new RangeError(`eta must be a finite number >= 0, got ${String(eta)}`);
+    // eta above 1 can make 1 - alphaBarPrev - sigma_t^2 negative in eq. (12) (diffusers gives NaN there)
+    if (typeof eta !== "number" || !(eta >= 0 && eta <= 1)) {
+      throw new RangeError(`eta must be a number from 0 to 1, got ${String(eta)}`);
     }
     checkModelOutputShape(modelOutput, sample);
     if (options.generator !== undefined && options.varianceNoise !== undefined) {

@@ -20,6 +20,7 @@ import {
   buildSchedule,
   checkCustomTimesteps,
   checkModelOutputShape,
+  checkSpacedTimesteps,
   checkTrainTimestep,
   copyConfig,
   mixWithAlphaBar,
@@ -161,6 +162,7 @@ export class DDIMInverseScheduler {
         numTrainTimesteps: this.numTrainTimesteps,
         stepsOffset: this.config.steps_offset,
       }).reverse();
+      checkSpacedTimesteps(timesteps, this.numTrainTimesteps, this.config.steps_offset);
     } else {
       timesteps = checkCustomTimesteps(numInferenceSteps, this.numTrainTimesteps, "ascending");
     }

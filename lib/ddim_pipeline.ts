@@ -29,7 +29,7 @@ import {
 
 /** Options of `DDIMPipeline.sample`: the shared ones plus eta and diffusers' `use_clipped_model_output`. */
 export interface DDIMSampleOptions extends SampleOptions {
-  /** The eta of eq. (16): 0 (default) is DDIM, 1 the DDPM-like process; must be >= 0. */
+  /** The eta of eq. (16): 0 (default) is DDIM, 1 the DDPM-like process; must lie in [0, 1]. */
   eta?: number;
   /** Recompute eps from the clipped x0 (diffusers' `use_clipped_model_output`). */
   useClippedModelOutput?: boolean;
@@ -104,7 +104,7 @@ export class DDIMPipeline {
    * @param options `numInferenceSteps` (default 50), `eta` (default 0), `seed` or `generator`, `xT`, `batchSize`,
    *   `useClippedModelOutput`, `clipSample`, `onStep`, `progress`, `trajectory`
    * @returns the samples (unclamped), x_T, the seed, the schedule and, on request, the trajectory
-   * @throws RangeError for eta < 0, steps out of range, a bad batch size or x_T of the wrong shape
+   * @throws RangeError for eta outside [0, 1], steps out of range, a bad batch size or x_T of the wrong shape
    * @example
    * ```ts
    * import { DDIMPipeline, modelFromFunction, Tensor } from "../mod.ts";

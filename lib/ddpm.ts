@@ -24,6 +24,7 @@ import {
   buildSchedule,
   checkCustomTimesteps,
   checkModelOutputShape,
+  checkSpacedTimesteps,
   checkTrainTimestep,
   copyConfig,
   mixWithAlphaBar,
@@ -212,6 +213,7 @@ export class DDPMScheduler {
         numTrainTimesteps: this.numTrainTimesteps,
         stepsOffset: this.config.steps_offset,
       });
+      checkSpacedTimesteps(timesteps, this.numTrainTimesteps, this.config.steps_offset);
       this.numInferenceSteps = numInferenceSteps;
       this.customTimesteps = false;
     } else {

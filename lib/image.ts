@@ -18,6 +18,7 @@ import { Buffer } from "node:buffer";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Tensor } from "./tensor.ts";
+import { readImageHeader } from "./_image_header.ts";
 
 /** An 8-bit RGBA picture: `data` holds width * height * 4 bytes, row-major, alpha last. */
 export interface RgbaImage {
@@ -37,10 +38,16 @@ export type Picture = RgbaImage | Tensor;
  *
  * pixels = decode(bytes)
  *
+ * The size is read from the header first, and a picture of more than 89,478,485 pixels (PIL's
+ * `MAX_IMAGE_PIXELS`) is refused before any pixel is decoded. A PNG must be whole: a truncated one, a failed
+ * chunk CRC or pixel data that ends early is an error, not a black picture. The pixels come back un-premultiplied,
+ * as a canvas gives them; a fully transparent pixel has no colour left and reads (0, 0, 0, 0).
+ *
  * @param bytes the encoded file
  * @param options `name` to call the image in errors (a file name, say)
  * @returns the decoded pixels
- * @throws Error naming the image when the bytes are not a picture the decoder understands
+ * @throws Error naming the image when the bytes are not a picture the decoder understands, are truncated or
+ *   damaged, or hold more pixels than the limit
  * @example
  * ```ts
  * import { decodeImage, encodePng } from "./image.ts";
@@ -53,6 +60,7 @@ export async function decodeImage(bytes: Uint8Array, options: { name?: string } 
   const name = options.name ?? `image of ${bytes.length} bytes`;
   if (!(bytes instanceof Uint8Array)) throw new TypeError(`Cannot decode ${name}: expected bytes (a Uint8Array)`);
   if (bytes.length === 0) throw new Error(`Cannot decode ${name}: it is empty`);
+  readImageHeader(bytes, name);
   let image: Image;
   try {
     image = await loadImage(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
@@ -130,7 +138,12 @@ export function centerCropResize(image: RgbaImage, size: number | readonly [numb
 /**
  * Convert pictures to a batch tensor in the model's range [-1, 1], as diffusers' image processor does.
  *
- * x = 2 (v / 255) - 1, in float32, NCHW
+ * x = 2 (v / 255) - 1, in float32, NCHW, where v = colour x alpha / 255 (the picture composited over black)
+ *
+ * Transparency: a pixel is composited over black, so a fully transparent pixel is black and a half-transparent
+ * one has half its colour; opaque pictures are unchanged. PIL's `convert("RGB")`, which diffusers' examples use,
+ * instead drops alpha and keeps whatever colour a transparent pixel stores; flatten such a picture onto the
+ * background you want before loading it if the two must agree.
  *
  * @param images one picture or several of the same size
  * @param options `channels`: 3 for RGB (default) or 1 for grey (the mean of R, G, B)
@@ -160,9 +173,11 @@ export function imageToTensor(images: RgbaImage | readonly RgbaImage[], options:
     }
     for (let p = 0; p < plane; p++) {
       for (let c = 0; c < channels; c++) {
-        const value = channels === 3
+        const colour = channels === 3
           ? image.data[4 * p + c]
           : (image.data[4 * p] + image.data[4 * p + 1] + image.data[4 * p + 2]) / 3;
+        const alpha = image.data[4 * p + 3];
+        const value = alpha === 255 ? colour : (colour * alpha) / 255;
         // float32 as diffusers: images / 255.0, then 2.0 * images - 1.0
         out[(n * channels + c) * plane + p] = Math.fround(2 * Math.fround(value / 255) - 1);
       }

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { assertSameShape, Tensor } from "./tensor.ts";
+import { assertFinite, assertSameShape, Tensor } from "./tensor.ts";
 
 /** Options of `slerp`. */
 export interface SlerpOptions {
@@ -233,4 +233,7 @@ function checkPair(z0: Tensor, z1: Tensor, alpha: number, name: string): void {
   if (typeof alpha !== "number" || !(alpha >= 0 && alpha <= 1)) {
     throw new RangeError(`${name} takes alpha in [0, 1], got ${alpha}`);
   }
+  // a NaN or infinity would otherwise spread through cos(theta) into every element of the result
+  assertFinite(z0, `${name}'s z0`);
+  assertFinite(z1, `${name}'s z1`);
 }

@@ -429,17 +429,31 @@ export function plotHistogram(values: ArrayLike<number> | Tensor, options: Histo
   checkNumbers(data, "values");
   const bins = options.bins ?? 40;
   if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`bins must be a positive integer, got ${bins}`);
+  // A bar from a count of 0 has no place on a log axis (log 0 = -infinity) and would silently vanish: there the
+  // bars start at half a count instead, and the empty bins are left out.
+  const log = options.yType === "log";
   return render(options, {
     height: options.height ?? 260,
     x: { label: options.xLabel ?? null },
     y: { label: options.yLabel ?? "count", type: options.yType ?? "linear", grid: true },
-    marks: [
-      Plot.rectY(Array.from(data), {
-        ...Plot.binX({ y: "count" }, { x: (v: number) => v, thresholds: bins }),
-        fill: "#4e79a7",
-      }),
-      Plot.ruleY([0]),
-    ],
+    marks: log
+      ? [
+        Plot.rectY(Array.from(data), {
+          ...Plot.binX({ y2: "count", filter: (bin: unknown[]) => bin.length > 0 }, {
+            x: (v: number) => v,
+            thresholds: bins,
+          }),
+          y1: 0.5,
+          fill: "#4e79a7",
+        }),
+      ]
+      : [
+        Plot.rectY(Array.from(data), {
+          ...Plot.binX({ y: "count" }, { x: (v: number) => v, thresholds: bins }),
+          fill: "#4e79a7",
+        }),
+        Plot.ruleY([0]),
+      ],
   });
 }
 

@@ -112,7 +112,7 @@ export function parseSafetensors(bytes: Uint8Array, source = "safetensors data")
   }
   const dataStart = 8 + n;
   const dataLength = bytes.length - dataStart;
-  const tensors = new Map<string, SafetensorsTensor>();
+  const entries: { name: string; dtype: string; shape: number[]; begin: number; end: number; count: number }[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === "__metadata__") {
@@ -127,10 +127,12 @@ export function parseSafetensors(bytes: Uint8Array, source = "safetensors data")
     if (typeof dtype !== "string" || !(dtype in itemSize)) {
       throw new Error(`${source}: tensor ${name} has unsupported dtype ${JSON.stringify(dtype)}`);
     }
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new Error(`${source}: tensor ${name} has an invalid shape ${JSON.stringify(shape)}`);
     }
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0)) {
+    if (
+      !Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)
+    ) {
       throw new Error(`${source}: tensor ${name} has invalid data_offsets ${JSON.stringify(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
@@ -148,8 +150,37 @@ export function parseSafetensors(bytes: Uint8Array, source = "safetensors data")
         `${source} is truncated: tensor ${name} ends at data byte ${end} but the file holds only ${dataLength} data bytes`,
       );
     }
+    entries.push({ name, dtype, shape: shape as number[], begin, end, count });
+  }
+  // As the reference implementation (the safetensors crate's `validate`) requires: sorted by offset, the tensors
+  // tile the data section exactly, with no overlap, no gap and nothing after the last one. Overlapping tensors
+  // would silently share bytes.
+  const byOffset = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0;
+  let previous = "the start of the data";
+  for (const entry of byOffset) {
+    if (entry.begin < covered) {
+      throw new Error(
+        `${source}: tensor ${entry.name} (data_offsets [${entry.begin}, ${entry.end}]) overlaps ${previous}, which ends at data byte ${covered}`,
+      );
+    }
+    if (entry.begin > covered) {
+      throw new Error(
+        `${source}: data bytes ${covered} to ${entry.begin} belong to no tensor (a gap before tensor ${entry.name})`,
+      );
+    }
+    covered = entry.end;
+    previous = `tensor ${entry.name}`;
+  }
+  if (covered !== dataLength) {
+    throw new Error(
+      `${source}: the tensors cover ${covered} data bytes but the file holds ${dataLength}; the rest belongs to no tensor`,
+    );
+  }
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const { name, dtype, shape, begin, end, count } of entries) {
     const raw = bytes.subarray(dataStart + begin, dataStart + end);
-    tensors.set(name, { dtype, shape: shape as number[], data: toFloat32(raw, dtype, count) });
+    tensors.set(name, { dtype, shape, data: toFloat32(raw, dtype, count) });
   }
   return { tensors, metadata };
 }
@@ -157,7 +188,9 @@ export function parseSafetensors(bytes: Uint8Array, source = "safetensors data")
 function toFloat32(raw: Uint8Array, dtype: string, count: number): Float32Array {
   if (dtype === "F32") {
     if (raw.byteOffset % 4 === 0) return new Float32Array(raw.buffer, raw.byteOffset, count);
-    return new Float32Array(raw.slice().buffer, 0, count);
+    // Not aligned (the header may have any length): copy. `new Uint8Array(raw)` copies; `raw.slice()` would not
+    // for a Node Buffer, whose `slice` is a view onto the whole file.
+    return new Float32Array(new Uint8Array(raw).buffer, 0, count);
   }
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = new Float32Array(count);

@@ -48,9 +48,16 @@ export interface PipelineScheduler {
   step(modelOutput: Tensor, timestep: number, sample: Tensor, options?: object): SchedulerStepOutput;
 }
 
-/** Anything that draws standard normal tensors the way `torch.randn(shape, generator=g)` does. */
+/**
+ * Anything that draws standard normal tensors the way `torch.randn(shape, generator=g)` does: x_T comes from
+ * `randn`, and the schedulers draw each step's noise into a reused buffer with `fillRandn` (the same numbers as
+ * `randn` of that many elements). `TorchGenerator` has both.
+ */
 export interface RandnGenerator {
+  /** A new tensor of standard normal draws. */
   randn(shape: readonly number[]): Tensor;
+  /** Fill `data` with standard normal draws (the same stream as `randn`) and return it. */
+  fillRandn(data: Float32Array): Float32Array;
 }
 
 /**
@@ -228,12 +235,16 @@ export function checkInferenceSteps(numInferenceSteps: number, scheduler: Pipeli
 }
 
 /**
- * Refuse an eta that is negative or not a finite number (eta scales sigma_t in eq. (16)).
+ * Refuse an eta outside [0, 1] (eta scales sigma_t in eq. (16); 0 is DDIM, 1 is DDPM's variance).
  *
- * sigma_t(eta) = eta sqrt((1 - alphaBarPrev) / (1 - alphaBar)) sqrt(1 - alphaBar / alphaBarPrev), eta >= 0
+ * sigma_t(eta) = eta sqrt((1 - alphaBarPrev) / (1 - alphaBar)) sqrt(1 - alphaBar / alphaBarPrev), 0 <= eta <= 1
+ *
+ * Above 1, sigma_t^2 can exceed 1 - alphaBarPrev, and the direction coefficient sqrt(1 - alphaBarPrev - sigma_t^2)
+ * of eq. (12) becomes the square root of a negative number (diffusers returns NaN there); a huge eta such as 1e308
+ * overflows sigma_t itself.
  *
  * @param eta the value to check
- * @returns nothing when eta is a finite number >= 0
+ * @returns nothing when eta is a number in [0, 1]
  * @throws RangeError naming eta otherwise
  * @example
  * ```ts
@@ -242,8 +253,8 @@ export function checkInferenceSteps(numInferenceSteps: number, scheduler: Pipeli
  * ```
  */
 export function checkEta(eta: number): void {
-  if (typeof eta !== "number" || !Number.isFinite(eta) || eta < 0) {
-    throw new RangeError(`eta must be a finite number >= 0 (0 is DDIM, 1 is DDPM-like), got ${eta}`);
+  if (typeof eta !== "number" || !(eta >= 0 && eta <= 1)) {
+    throw new RangeError(`eta must be a number from 0 to 1 (0 is DDIM, 1 is DDPM-like), got ${eta}`);
   }
 }
 
@@ -319,8 +330,13 @@ export function resolveGenerator(options: { generator?: RandnGenerator; seed?: n
   seed?: number;
 } {
   if (options.generator !== undefined) {
-    if (typeof options.generator?.randn !== "function") {
-      throw new TypeError("generator must have a randn(shape) method");
+    const missing = (["randn", "fillRandn"] as const).filter((m) => typeof options.generator?.[m] !== "function");
+    if (missing.length > 0) {
+      throw new TypeError(
+        `generator must have randn(shape) and fillRandn(data) methods, as TorchGenerator does; it lacks ${
+          missing.join(" and ")
+        }`,
+      );
     }
     return { generator: options.generator };
   }

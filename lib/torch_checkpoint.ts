@@ -14,6 +14,7 @@
 import { readFileSync } from "node:fs";
 import { inflateRawSync } from "node:zlib";
 import { bfloat16ToFloat, halfToFloat } from "./safetensors.ts";
+import { formatBytes, MAX_TENSOR_ELEMENTS, MAX_ZIP_EXPANSION, MAX_ZIP_MEMBER_BYTES } from "./_limits.ts";
 
 /** One tensor of a PyTorch checkpoint, as float32. */
 export interface TorchTensor {
@@ -29,7 +30,9 @@ export interface TorchTensor {
 export interface ZipEntry {
   /** The path inside the archive. */
   name: string;
-  /** The entry's contents (uncompressed). */
+  /** The uncompressed size the central directory declares, in bytes (known before reading). */
+  size: number;
+  /** The entry's contents (uncompressed); refused when larger than declared or than the limits allow. */
   read(): Uint8Array;
 }
 
@@ -97,6 +100,7 @@ export function readZip(bytes: Uint8Array, source: string): Map<string, ZipEntry
     p += 46 + nameLength + extraLength + commentLength;
     entries.set(name, {
       name,
+      size,
       read() {
         if (local + 30 > bytes.length || view.getUint32(local, true) !== 0x04034b50) {
           throw new Error(`${source}: zip entry ${name} has a corrupt local header at byte ${local}`);
@@ -110,8 +114,44 @@ export function readZip(bytes: Uint8Array, source: string): Map<string, ZipEntry
           );
         }
         const raw = bytes.subarray(start, start + compressed);
-        if (method === 0) return raw;
-        if (method === 8) return new Uint8Array(inflateRawSync(raw));
+        if (method === 0) {
+          if (compressed !== size) {
+            throw new Error(`${source}: stored zip entry ${name} declares ${size} bytes but holds ${compressed}`);
+          }
+          return raw;
+        }
+        if (method === 8) {
+          // Refuse before inflating: a member may not declare more than the limit or expand like a zip bomb, and
+          // inflation stops at the declared size, so a member that lies about its size cannot expand further.
+          if (size > MAX_ZIP_MEMBER_BYTES) {
+            throw new Error(
+              `${source}: zip entry ${name} inflates to ${formatBytes(size)}, more than the limit of ${
+                formatBytes(MAX_ZIP_MEMBER_BYTES)
+              }`,
+            );
+          }
+          if (size > 2 ** 20 && size > MAX_ZIP_EXPANSION * compressed) {
+            throw new Error(
+              `${source}: zip entry ${name} would inflate ${compressed} bytes to ${formatBytes(size)} (${
+                Math.round(size / compressed)
+              }x); more than ${MAX_ZIP_EXPANSION}x is refused as a zip bomb`,
+            );
+          }
+          let inflated: Uint8Array;
+          try {
+            inflated = inflateRawSync(raw, { maxOutputLength: Math.max(size, 1) });
+          } catch (error) {
+            throw new Error(
+              `${source}: zip entry ${name} does not inflate to its declared ${size} bytes (${
+                error instanceof Error ? error.message : error
+              })`,
+            );
+          }
+          if (inflated.length !== size) {
+            throw new Error(`${source}: zip entry ${name} inflates to ${inflated.length} bytes but declares ${size}`);
+          }
+          return new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.length);
+        }
         throw new Error(
           `${source}: zip entry ${name} uses compression method ${method}; only stored (0) and deflate (8) are supported`,
         );
@@ -217,6 +257,8 @@ export function parseTorchCheckpoint(bytes: Uint8Array, source = "PyTorch checkp
     if (raw === undefined) {
       const entry = entries.get(`${prefix}data/${value.storage.key}`);
       if (entry === undefined) throw new Error(`${source} has no storage data/${value.storage.key} for tensor ${key}`);
+      // Everything about the view is checked against the storage's declared size before reading it.
+      value.check(entry.size, `${source}: tensor ${key}`);
       raw = entry.read();
       storages.set(value.storage.key, raw);
     }
@@ -233,12 +275,24 @@ class RebuiltTensor {
     readonly stride: number[],
   ) {}
 
-  materialize(raw: Uint8Array, what: string): TorchTensor {
+  /**
+   * Refuse a view that does not fit its storage, before anything is read or allocated: a negative offset, a last
+   * element past the storage's end, more elements than the limit, or a storage file smaller than its elements.
+   */
+  check(storageBytes: number, what: string): void {
     const type = storageTypes[this.storage.type];
     const numel = this.shape.reduce((a, b) => a * b, 1);
-    if (raw.length < this.storage.numel * type.size) {
+    if (this.offset < 0) throw new Error(`${what} starts at storage offset ${this.offset}, which is negative`);
+    if (numel > MAX_TENSOR_ELEMENTS) {
       throw new Error(
-        `${what}: storage holds ${raw.length} bytes but ${this.storage.numel} ${this.storage.type} elements need ${
+        `${what} has ${numel} elements (shape [${
+          this.shape.join(", ")
+        }]), more than the limit of ${MAX_TENSOR_ELEMENTS}`,
+      );
+    }
+    if (storageBytes < this.storage.numel * type.size) {
+      throw new Error(
+        `${what}: storage holds ${storageBytes} bytes but ${this.storage.numel} ${this.storage.type} elements need ${
           this.storage.numel * type.size
         }`,
       );
@@ -246,8 +300,18 @@ class RebuiltTensor {
     let last = this.offset;
     this.shape.forEach((d, i) => (last += d > 0 ? (d - 1) * this.stride[i] : 0));
     if (numel > 0 && last >= this.storage.numel) {
-      throw new Error(`${what} reaches element ${last} of a storage of ${this.storage.numel}`);
+      throw new Error(
+        `${what} (offset ${this.offset}, shape [${this.shape.join(", ")}], strides [${
+          this.stride.join(", ")
+        }]) reaches element ${last} of a storage of ${this.storage.numel}`,
+      );
     }
+  }
+
+  materialize(raw: Uint8Array, what: string): TorchTensor {
+    this.check(raw.length, what);
+    const numel = this.shape.reduce((a, b) => a * b, 1);
+    const type = storageTypes[this.storage.type];
     let contiguous = true;
     for (let i = this.shape.length - 1, expected = 1; i >= 0; i--) {
       if (this.shape[i] !== 1 && this.stride[i] !== expected) contiguous = false;
@@ -257,9 +321,11 @@ class RebuiltTensor {
     const shape = [...this.shape];
     if (contiguous && this.storage.type === "FloatStorage") {
       const start = raw.byteOffset + this.offset * 4;
+      // Not aligned (a stored zip member may start anywhere): copy the bytes. `new Uint8Array(view)` copies;
+      // `slice` would not for a Node Buffer, whose `slice` is a view onto the whole file.
       const data = start % 4 === 0
         ? new Float32Array(raw.buffer, start, numel)
-        : new Float32Array(raw.slice(this.offset * 4, (this.offset + numel) * 4).buffer);
+        : new Float32Array(new Uint8Array(raw.subarray(this.offset * 4, (this.offset + numel) * 4)).buffer);
       return { storageType: this.storage.type, shape, data };
     }
     const data = new Float32Array(numel);

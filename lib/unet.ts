@@ -17,18 +17,10 @@
  */
 import * as ort from "onnxruntime-node";
 import { createHash } from "node:crypto";
-import {
-  accessSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
+import { codeFingerprint, readCache, writeCache } from "./_cache.ts";
 import { builtinCheckpointDir, builtinModel } from "./builtin_models.ts";
 import { DDIMScheduler } from "./ddim.ts";
 import { DDIMInverseScheduler } from "./ddim_inverse.ts";
@@ -73,8 +65,9 @@ export interface UNetRuntimeOptions {
 /** Options of `loadUNet` and `fromPretrained`. */
 export interface LoadUNetOptions extends UNetRuntimeOptions {
   /**
-   * Where the ONNX graph compiled from a checkpoint is cached, keyed on the weights and config: a folder, or
-   * `false` to compile in memory every time. Default: next to the checkpoint when that folder is writable.
+   * Where the ONNX graph compiled from a checkpoint is cached, keyed on the weights, the config and the compiler's
+   * code, and verified by SHA-256 before use: a folder, or `false` to compile in memory every time. Default: next
+   * to the checkpoint when that folder is writable, else `$DDIMLAB_CACHE/unet/<folder>` (`~/.cache/ddimlab/unet/`).
    */
   cacheDir?: string | false;
   /** Override the spatial size (needed for an `.onnx` file with dynamic height/width and no config.json). */
@@ -133,7 +126,7 @@ export interface OnnxUNetSignature {
  * ```ts
  * import { OnnxUNet, Tensor } from "../mod.ts";
  * import { readFileSync } from "node:fs";
- * const bytes = readFileSync("../shared/fixtures/unet/tiny-ddpm/model.onnx");
+ * const bytes = readFileSync("test/fixtures/unet/tiny-ddpm/model.onnx");
  * const unet = await OnnxUNet.fromBytes(bytes, { sampleSize: 16 });
  * const eps = await unet.predict(Tensor.zeros([1, 3, 16, 16]), 999);
  * unet.dispose();
@@ -512,7 +505,8 @@ const WEIGHT_FILES = ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_
  * eps = eps_theta(x_t, t)
  *
  * A checkpoint's graph is compiled by `compileUNet` and cached as `unet-<hash>.onnx`, where the hash covers the
- * weights, the config and the compiler version (so changed weights are recompiled).
+ * weights, the config and the compiler's code (so changed weights or a changed compiler are recompiled). A cached
+ * graph is used only when its sidecar `unet-<hash>.onnx.json` names that hash and the graph's SHA-256 matches.
  *
  * @param path the file, the folder, or `builtin:NAME`
  * @param options onnxruntime settings, `cacheDir`, and facts for a bare `.onnx` file
@@ -521,7 +515,7 @@ const WEIGHT_FILES = ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_
  * @example
  * ```ts
  * import { loadUNet, Tensor } from "../mod.ts";
- * const unet = await loadUNet("../shared/fixtures/unet/tiny-ddpm", { cacheDir: false });
+ * const unet = await loadUNet("test/fixtures/unet/tiny-ddpm", { cacheDir: false });
  * const eps = await unet.predict(Tensor.zeros([1, 3, 16, 16]), 999);
  * unet.dispose();
  * ```
@@ -620,7 +614,7 @@ export async function fromPretrained(dir: string, options: LoadUNetOptions = {})
  * @example
  * ```ts
  * import { exportUNetOnnx, loadUNet } from "../mod.ts";
- * const file = exportUNetOnnx("../shared/fixtures/unet/tiny-ddpm", "/tmp/tiny/unet.onnx");
+ * const file = exportUNetOnnx("test/fixtures/unet/tiny-ddpm", "/tmp/tiny/unet.onnx");
  * const unet = await loadUNet(file);
  * ```
  */
@@ -715,34 +709,40 @@ function compileFromCheckpoint(config: UNet2DConfig, bytes: Uint8Array, weightsP
 async function loadCheckpoint(dir: string, weightsFile: string, options: LoadUNetOptions): Promise<OnnxUNet> {
   const { config, bytes, weightsPath } = readCheckpoint(dir, weightsFile);
   const facts = withOverrides(factsOf(config), options);
+  // The key covers the code that compiles (its sources' fingerprint), the config and the weights' bytes.
+  compilerFingerprint ??= codeFingerprint(COMPILER_MODULES, UNET_COMPILER_VERSION);
   const key = createHash("sha256")
     .update(UNET_COMPILER_VERSION)
+    .update(compilerFingerprint)
     .update(JSON.stringify(config.raw, Object.keys(config.raw).sort()))
     .update(bytes)
-    .digest("hex")
-    .slice(0, 20);
+    .digest("hex");
   const cacheDir = resolveCacheDir(options.cacheDir, dir);
-  const cachePath = cacheDir === undefined ? undefined : join(cacheDir, `unet-${key}.onnx`);
-  if (cachePath !== undefined && existsSync(cachePath)) {
+  const cachePath = cacheDir === undefined ? undefined : join(cacheDir, `unet-${key.slice(0, 20)}.onnx`);
+  // A cached graph is used only when its sidecar names this key and its SHA-256 matches; else it is recompiled.
+  const cached = cachePath === undefined ? undefined : readCache(cachePath, key);
+  if (cached !== undefined) {
     try {
-      return await OnnxUNet.fromFile(cachePath, facts, options);
+      return await OnnxUNet.fromBytes(cached.bytes, facts, options);
     } catch {
-      // a damaged cache file is rebuilt below
+      // intact bytes that onnxruntime still refuses (another onnxruntime version, say): recompiled below
     }
   }
   const onnxBytes = compileFromCheckpoint(config, bytes, weightsPath);
-  if (cachePath !== undefined) {
-    try {
-      mkdirSync(dirname(cachePath), { recursive: true });
-      const partial = `${cachePath}.${process.pid}.partial`;
-      writeFileSync(partial, onnxBytes);
-      renameSync(partial, cachePath);
-    } catch {
-      // caching is an optimisation: an unwritable folder only costs a recompile next time
-    }
-  }
+  // caching is an optimisation: an unwritable folder only costs a recompile next time
+  if (cachePath !== undefined) writeCache(cachePath, key, onnxBytes);
   return await OnnxUNet.fromBytes(onnxBytes, facts, options);
 }
+
+/** The modules whose code compiles a checkpoint: any change to them changes the cache key. */
+const COMPILER_MODULES = [
+  "./unet_onnx.ts",
+  "./onnx_graph.ts",
+  "./unet_config.ts",
+  "./safetensors.ts",
+  "./torch_checkpoint.ts",
+].map((path) => new URL(path, import.meta.url));
+let compilerFingerprint: string | undefined;
 
 function resolveCacheDir(option: string | false | undefined, checkpointDir: string): string | undefined {
   if (option === false) return undefined;

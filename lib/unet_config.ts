@@ -11,6 +11,7 @@
  */
 
 /** A validated UNet2DModel config, with diffusers' defaults filled in. */
+import { MAX_CHANNELS, MAX_SAMPLE_SIZE } from "./_limits.ts";
 export interface UNet2DConfig {
   /** The trained spatial size (square side or [height, width]). */
   sampleSize: number | [number, number];
@@ -112,10 +113,16 @@ export function parseUNetConfig(config: unknown, source = "UNet2DModel config"):
     sampleSizeRaw.every((d) => Number.isInteger(d) && d > 0)
   ) sampleSize = [sampleSizeRaw[0], sampleSizeRaw[1]];
   else sampleSize = refuse("sample_size", "expected a positive integer or [height, width]");
+  // Limits no real checkpoint meets, checked before any weight is read or graph built (docs/reliability.md)
+  if ((typeof sampleSize === "number" ? [sampleSize] : sampleSize).some((d) => d > MAX_SAMPLE_SIZE)) {
+    refuse("sample_size", `more than the limit of ${MAX_SAMPLE_SIZE}`);
+  }
 
   use("in_channels", "out_channels", "center_input_sample", "time_embedding_type", "time_embedding_dim");
   const inChannels = positiveInt("in_channels", 3);
   const outChannels = positiveInt("out_channels", 3);
+  if (inChannels > MAX_CHANNELS) refuse("in_channels", `more than the limit of ${MAX_CHANNELS}`);
+  if (outChannels > MAX_CHANNELS) refuse("out_channels", `more than the limit of ${MAX_CHANNELS}`);
   const centerInputSample = bool("center_input_sample", false);
   const timeEmbeddingType = oneOf("time_embedding_type", "positional", ["positional", "fourier"]) as
     | "positional"
@@ -152,6 +159,9 @@ export function parseUNetConfig(config: unknown, source = "UNet2DModel config"):
     !channels.every((c) => Number.isInteger(c) && c > 0)
   ) {
     refuse("block_out_channels", `expected ${(down as unknown[]).length} positive integers, one per down block`);
+  }
+  if ((channels as number[]).some((c) => c > MAX_CHANNELS)) {
+    refuse("block_out_channels", `an entry is more than the limit of ${MAX_CHANNELS}`);
   }
   oneOf("mid_block_type", "UNetMidBlock2D", ["UNetMidBlock2D"]);
 

@@ -1,5 +1,5 @@
 /**
- * Loader for `../shared/fixtures/diffusers-schedulers.json` (outputs of diffusers' own schedulers, PyTorch float32)
+ * Loader for `test/fixtures/diffusers-schedulers.json` (outputs of diffusers' own schedulers, PyTorch float32)
  * and the stand-in model, starting sample and variance noise its README defines. Shared by the scheduler tests.
  *
  * - sample[i] = 2 i / n - 1 (i the flat index, n the element count)
@@ -54,7 +54,7 @@ let cached: SchedulerFixtures | undefined;
 /** The parsed fixture file (read once). */
 export function schedulerFixtures(): SchedulerFixtures {
   cached ??= JSON.parse(
-    readFileSync(new URL("../../shared/fixtures/diffusers-schedulers.json", import.meta.url), "utf8"),
+    readFileSync(new URL("./fixtures/diffusers-schedulers.json", import.meta.url), "utf8"),
   ) as SchedulerFixtures;
   return cached;
 }

@@ -114,6 +114,37 @@ export function schedulerSuite(s: SchedulerUnderTest): void {
       expect(() => scheduler.setTimesteps(2.5)).toThrow(/got 2.5/);
     });
 
+    test(`${s.name} refuses a steps_offset that pushes a timestep past T at setTimesteps, not at a later step`, () => {
+      // leading spacing, T = 1000, n = 1000: timesteps k + 1 for k = 0..999 reach 1000 (diffusers indexes past the end)
+      const scheduler = s.fromConfig({ steps_offset: 1 });
+      expect(() => scheduler.setTimesteps(1000)).toThrow(
+        "steps_offset 1 pushes timestep 1000 of 1000 inference steps past the last training timestep 999",
+      );
+      scheduler.setTimesteps(999); // 999 steps: ratio 1, largest 998 + 1 = 999, fine
+      expect(Math.max(...scheduler.timesteps)).toBe(999);
+    });
+
+    test(`${s.name} refuses beta_start or beta_end outside (0, 1) at construction, naming the key and value`, () => {
+      for (const schedule of ["linear", "scaled_linear", "sigmoid"]) {
+        for (
+          const [key, value] of [["beta_start", 0], ["beta_start", -0.1], ["beta_end", 1], ["beta_end", 1.5]] as const
+        ) {
+          expect(() => s.fromConfig({ beta_schedule: schedule, [key]: value })).toThrow(
+            `config ${key} must lie strictly between 0 and 1 for the ${schedule} beta schedule, got ${value}`,
+          );
+        }
+      }
+      // squaredcos_cap_v2 and trained betas do not use them
+      expect(s.fromConfig({ beta_schedule: "squaredcos_cap_v2", beta_end: 1 }).numTrainTimesteps).toBe(1000);
+    });
+
+    test(`${s.name} refuses num_train_timesteps above the limit before building any table`, () => {
+      expect(() => s.fromConfig({ num_train_timesteps: 1e8 })).toThrow(
+        "config num_train_timesteps 100000000 is more than the limit of 100000",
+      );
+      expect(s.fromConfig({ num_train_timesteps: 4000 }).alphasCumprod.length).toBe(4000);
+    });
+
     test(`${s.name} refuses unknown schedule, spacing and prediction type, naming the value`, () => {
       expect(() => s.fromConfig({ beta_schedule: "cosine" })).toThrow(/"cosine"/);
       expect(() => s.fromConfig({ timestep_spacing: "uniform" })).toThrow(/"uniform"/);

@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -123,6 +125,88 @@ describe("builtin models", () => {
       rmSync(dir, { recursive: true, force: true });
     }
     expect(existsSync(dir)).toBe(false);
+  });
+
+  describe("the cache is verified, rebuilt when damaged, and written atomically (a private cache folder)", () => {
+    const cacheFiles = (dir: string, name: string) => {
+      const graph = readdirSync(dir).find((f) => f.startsWith(`${name}-`) && f.endsWith(".onnx"));
+      if (graph === undefined) throw new Error(`no cached ${name} graph in ${dir}`);
+      return { graph: join(dir, graph), sidecar: join(dir, `${graph}.json`) };
+    };
+    const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+
+    test("a bit flip, a truncation, a garbled sidecar or a sidecar for another key each cost a rebuild, not wrong bytes", async () => {
+      const truth = (await builtinModel("ring2d", { cacheDir: false })).onnx;
+      const dir = mkdtempSync(join(tmpdir(), "ddimlab-builtin-"));
+      try {
+        await builtinModel("ring2d", { cacheDir: dir });
+        const { graph, sidecar } = cacheFiles(dir, "ring2d");
+        expect(JSON.parse(readFileSync(sidecar, "utf8")).sha256).toBe(createHash("sha256").update(truth).digest("hex"));
+        const damages: [string, () => void][] = [
+          ["one bit flipped in the graph", () => {
+            const bytes = new Uint8Array(readFileSync(graph));
+            bytes[bytes.length >> 1] ^= 0x10;
+            writeFileSync(graph, bytes);
+          }],
+          ["the graph cut short", () => writeFileSync(graph, readFileSync(graph).subarray(0, 1000))],
+          ["the sidecar garbled", () => writeFileSync(sidecar, "{not json")],
+          ["the sidecar missing", () => rmSync(sidecar)],
+          ["the sidecar for another key", () => {
+            const meta = JSON.parse(readFileSync(sidecar, "utf8"));
+            writeFileSync(sidecar, JSON.stringify({ ...meta, key: "0".repeat(64) }));
+          }],
+        ];
+        for (const [what, damage] of damages) {
+          damage();
+          const model = await builtinModel("ring2d", { cacheDir: dir });
+          expect(`${what}: ${sameBytes(model.onnx, truth)}`).toBe(`${what}: true`);
+          // and the cache is repaired: the next load reads intact bytes
+          expect(sameBytes(new Uint8Array(readFileSync(graph)), truth)).toBe(true);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    test("a graph swapped in from another model (with its sidecar) is not used", async () => {
+      const truth = (await builtinModel("ring2d", { cacheDir: false })).onnx;
+      const dir = mkdtempSync(join(tmpdir(), "ddimlab-builtin-"));
+      try {
+        await builtinModel("ring2d", { cacheDir: dir });
+        const grid = await builtinModel("grid2d", { cacheDir: dir });
+        const ring = cacheFiles(dir, "ring2d");
+        const other = cacheFiles(dir, "grid2d");
+        copyFileSync(other.graph, ring.graph);
+        copyFileSync(other.sidecar, ring.sidecar);
+        const model = await builtinModel("ring2d", { cacheDir: dir });
+        expect(sameBytes(model.onnx, truth)).toBe(true);
+        expect(sameBytes(model.onnx, grid.onnx)).toBe(false);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    test("three processes filling one cache at once leave one intact graph and no temporary files", async () => {
+      const truth = (await builtinModel("moons2d", { cacheDir: false })).onnx;
+      const dir = mkdtempSync(join(tmpdir(), "ddimlab-builtin-"));
+      try {
+        const module = new URL("../lib/builtin_models.ts", import.meta.url).pathname;
+        const script = `import { builtinModel } from ${JSON.stringify(module)};\n` +
+          `for (let i = 0; i < 3; i++) await builtinModel("moons2d", { cacheDir: ${JSON.stringify(dir)} });`;
+        const runs = [0, 1, 2].map(() =>
+          new Promise<number>((resolve) => {
+            const child = spawn(process.execPath, ["-e", script], { stdio: "ignore" });
+            child.on("exit", (code) => resolve(code ?? -1));
+          })
+        );
+        expect(await Promise.all(runs)).toEqual([0, 0, 0]);
+        expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+        expect(readdirSync(dir).filter((f) => f.endsWith(".onnx")).length).toBe(1);
+        expect(sameBytes(new Uint8Array(readFileSync(cacheFiles(dir, "moons2d").graph)), truth)).toBe(true);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 120_000);
   });
 
   test("gaussian32: DDIM eta = 0 with 1000 steps lands within half an 8-bit grey level (RMS 3.9e-3) of the exact ODE solution, and the error falls with steps", async () => {

@@ -1,6 +1,15 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtinMixture } from "../lib/builtin_models.ts";
@@ -112,10 +121,23 @@ describe("ddimlab commands", () => {
 
 describe("bad arguments are refused with a clear message and nothing is written", () => {
   const cases: [string, string[], RegExp][] = [
-    ["eta < 0", ["sample", "--eta", "-1"], /--eta must be a finite number >= 0.*got -1/],
+    ["eta < 0", ["sample", "--eta", "-1"], /--eta must be a number from 0 to 1.*got -1/],
     ["zero steps", ["sample", "--steps", "0"], /--steps must be an integer from 1 to the model's 1000 .*got 0/],
     ["too many steps", ["sample", "--steps", "5000"], /got 5000/],
     ["a word for steps", ["sample", "--steps", "many"], /--steps must be a number.*got "many"/],
+    [
+      "steps in hexadecimal",
+      ["sample", "--steps", "0x10"],
+      /--steps must be a number or a comma-separated list of numbers, got "0x10"/,
+    ],
+    [
+      "steps with an exponent",
+      ["sample", "--steps", "1e1"],
+      /--steps must be an integer or a comma-separated list of integers, got "1e1"/,
+    ],
+    ["a seed with an exponent", ["sample", "--seed", "1e3"], /--seed must be an integer from 0 to \d+, got "1e3"/],
+    ["a huge eta", ["sample", "--eta", "1e308"], /--eta must be a number from 0 to 1.*got 1e\+308/],
+    ["an eta above 1", ["sample", "--eta", "1.5"], /--eta must be a number from 0 to 1.*got 1\.5/],
     ["an unknown scheduler", ["sample", "--scheduler", "euler"], /--scheduler must be "ddim" or "ddpm", got "euler"/],
     ["an unknown command", ["paint"], /Unknown command "paint"/],
     ["an unknown option", ["sample", "--colour", "red"], /--colour/],
@@ -134,6 +156,33 @@ describe("bad arguments are refused with a clear message and nothing is written"
     });
   }
 
+  test("an output that cannot be written is refused before any sampling, and nothing is created", async () => {
+    const locked = join(folder, "locked");
+    mkdirSync(locked);
+    chmodSync(locked, 0o500);
+    try {
+      // as root every folder is writable: then only the folder-as-file case below can be checked
+      const root = process.getuid?.() === 0;
+      if (!root) {
+        const refused = await cli("sample", "--steps", "50", "--out", join(locked, "deeper", "x.png"));
+        expect(refused.status).toBe(2);
+        expect(refused.err).toContain(`${locked} is not writable`);
+      }
+      const asFolder = join(folder, "a-folder.png");
+      mkdirSync(asFolder);
+      const folderRefused = await cli("sample", "--steps", "50", "--out", asFolder);
+      expect(folderRefused.status).toBe(2);
+      expect(folderRefused.err).toContain(`--out ${asFolder} is a folder, not a file`);
+      const file = join(folder, "plain-file");
+      writeFileSync(file, "");
+      const underFile = await cli("sample", "--steps", "50", "--out", join(file, "x.png"));
+      expect(underFile.status).toBe(2);
+      expect(underFile.err).toContain(`cannot be created: ${file} is not a folder`);
+    } finally {
+      chmodSync(locked, 0o700);
+    }
+  });
+
   test("an image that cannot be decoded, or is missing, fails with status 1 and writes nothing", async () => {
     const bad = join(folder, "not-an-image.png");
     writeFileSync(bad, "these bytes are not a PNG");
@@ -141,6 +190,14 @@ describe("bad arguments are refused with a clear message and nothing is written"
     const broken = await cli("reconstruct", bad, "--steps", "5", "--out", out);
     expect(broken.status).toBe(1);
     expect(broken.err).toMatch(/Cannot decode image file .*not-an-image\.png/);
+    // a PNG cut short used to decode to a black picture and exit 0
+    const whole = join(folder, "whole.png");
+    await savePng(Tensor.zeros([1, 3, 32, 32]), whole);
+    const cut = join(folder, "cut.png");
+    writeFileSync(cut, readFileSync(whole).subarray(0, readFileSync(whole).length - 20));
+    const truncated = await cli("reconstruct", cut, "--steps", "5", "--out", out);
+    expect(truncated.status).toBe(1);
+    expect(truncated.err).toMatch(/Cannot decode image file .*cut\.png: the PNG file is truncated/);
     const missing = await cli("fuse", join(folder, "missing.png"), bad, "--out", out);
     expect(missing.status).toBe(1);
     expect(missing.err).toMatch(/missing\.png/);
@@ -232,6 +289,6 @@ describe("the entry point runs under Bun and Deno", () => {
     const deno = join(root, "node_modules", ".bin", "deno");
     const run = spawnSync(deno, ["run", "-A", "lib/cli.ts", "sample", "--eta", "-2"], { cwd: root, encoding: "utf8" });
     expect(run.status).toBe(2);
-    expect(run.stderr).toContain("--eta must be a finite number >= 0");
+    expect(run.stderr).toContain("--eta must be a number from 0 to 1");
   }, 60_000);
 });

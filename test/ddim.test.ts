@@ -150,3 +150,41 @@ describe("DDIMScheduler beyond diffusers", () => {
       .toThrow(/shape/);
   });
 });
+
+describe("dynamic thresholding (Imagen; diffusers' _threshold_sample)", () => {
+  test("the 99.5th percentile of |x0|, between 1 and sample_max_value, clips and rescales predX0", () => {
+    // prediction_type "sample": the model output is predX0 before thresholding. Per batch item, 48 values spread
+    // over [-2.5, 2.5], so the percentile s lies between 1 and sample_max_value = 3 and neither clamp bites.
+    const shape = [2, 3, 4, 4];
+    const n = 48;
+    const values = Array.from({ length: 2 * n }, (_, i) => (i < n ? 2.5 : 2.2) * Math.sin(1.3 * i + 0.4));
+    const modelOutput = Tensor.from(values, shape);
+    const scheduler = DDIMScheduler.fromConfig({
+      thresholding: true,
+      dynamic_thresholding_ratio: 0.995,
+      sample_max_value: 3,
+      clip_sample: false,
+      prediction_type: "sample",
+    });
+    scheduler.setTimesteps(10);
+    const x = Tensor.zeros(shape);
+    const { predOriginalSample } = scheduler.step(modelOutput, scheduler.timesteps[0], x);
+    for (let item = 0; item < 2; item++) {
+      const own = values.slice(item * n, (item + 1) * n).map((v) => Math.fround(v));
+      // torch.quantile(|x|, 0.995): linear interpolation between order statistics at position 0.995 (n - 1)
+      const sorted = own.map(Math.abs).sort((a, b) => a - b);
+      const position = 0.995 * (n - 1);
+      const below = Math.floor(position);
+      const quantile = sorted[below] + (position - below) * (sorted[below + 1] - sorted[below]);
+      expect(quantile).toBeGreaterThan(1);
+      expect(quantile).toBeLessThan(3);
+      const s = Math.min(Math.max(quantile, 1), 3);
+      for (let k = 0; k < n; k++) {
+        const expected = Math.min(Math.max(own[k], -s), s) / s;
+        expect(Math.abs(predOriginalSample.data[item * n + k] - expected)).toBeLessThan(1e-6);
+      }
+      // the largest values were clipped to s and so sit exactly at +-1 after rescaling
+      expect(Math.max(...predOriginalSample.data.slice(item * n, (item + 1) * n).map(Math.abs))).toBeCloseTo(1, 6);
+    }
+  });
+});

@@ -18,7 +18,7 @@ function standIn(): DenoisingModel & { calls: number } {
 }
 
 describe("DDIMPipeline reproduces diffusers' seeded loops", () => {
-  // ../shared/fixtures/diffusers-schedulers.json, seeded_loops: x = torch.randn(shape, generator=g), then
+  // test/fixtures/diffusers-schedulers.json, seeded_loops: x = torch.randn(shape, generator=g), then
   // DDIMScheduler().step(model(x, t), t, x, eta, generator=g) for each t, as diffusers' DDIMPipeline draws noise
   for (const loop of schedulerFixtures().seeded_loops.filter((l) => l.scheduler === "ddim")) {
     test(`seed ${loop.seed}, eta ${loop.eta}, ${loop.n} steps matches diffusers within 1e-4`, async () => {
@@ -34,6 +34,25 @@ describe("DDIMPipeline reproduces diffusers' seeded loops", () => {
       expect(maxAbsDiff(samples.data, loop.final)).toBeLessThan(1e-4);
     });
   }
+});
+
+describe("options reach the scheduler", () => {
+  test("useClippedModelOutput: the pipeline's loop equals a hand loop of steps given it, and differs without it", async () => {
+    // with clip_sample on and eta = 1, diffusers' use_clipped_model_output recomputes eps from the clipped x0
+    const run = async (useClippedModelOutput: boolean) =>
+      (await new DDIMPipeline({ unet: standIn(), scheduler: DDIMScheduler.fromConfig({ clip_sample: true }) })
+        .sample({ numInferenceSteps: 10, eta: 1, seed: 3, batchSize: 2, useClippedModelOutput })).samples;
+    const scheduler = DDIMScheduler.fromConfig({ clip_sample: true });
+    scheduler.setTimesteps(10);
+    const generator = new TorchGenerator(3);
+    let x = generator.randn([2, 3, 4, 4]);
+    for (const t of scheduler.timesteps) {
+      x = scheduler.step(standInModel(x, t), t, x, { eta: 1, generator, useClippedModelOutput: true }).prevSample;
+    }
+    const clipped = await run(true);
+    expect(Array.from(clipped.data)).toEqual(Array.from(x.data));
+    expect(maxAbsDiff(clipped.data, (await run(false)).data)).toBeGreaterThan(1e-3);
+  });
 });
 
 describe("determinism", () => {
@@ -120,7 +139,7 @@ describe("schedulers, trajectories and progress", () => {
 
 describe("bad input is refused before the model runs", () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
-    ["eta < 0", { eta: -0.1 }, /eta must be a finite number >= 0.*got -0.1/],
+    ["eta < 0", { eta: -0.1 }, /eta must be a number from 0 to 1.*got -0.1/],
     ["eta NaN", { eta: Number.NaN }, /eta must be.*got NaN/],
     ["zero steps", { numInferenceSteps: 0 }, /numInferenceSteps must be an integer from 1 to .* 1000 .*got 0/],
     ["more steps than training timesteps", { numInferenceSteps: 1001 }, /1000 training timesteps, got 1001/],

@@ -9,7 +9,7 @@ import { maxAbsDiff, schedulerFixtures, standInModel } from "./_fixtures.ts";
 const standIn = () => modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
 
 describe("DDPMPipeline", () => {
-  // ../shared/fixtures/diffusers-schedulers.json, seeded_loops: x = torch.randn(shape, generator=g), then
+  // test/fixtures/diffusers-schedulers.json, seeded_loops: x = torch.randn(shape, generator=g), then
   // DDPMScheduler().step(model(x, t), t, x, generator=g) for all 1000 t, one randn per step with t > 0
   for (const loop of schedulerFixtures().seeded_loops.filter((l) => l.scheduler === "ddpm")) {
     test(`reproduces diffusers' seeded DDPM loop (seed ${loop.seed}, ${loop.n} steps) within 2e-4`, async () => {

@@ -2,6 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { builtinMixture } from "../lib/builtin_models.ts";
 import { DDIMPipeline } from "../lib/ddim_pipeline.ts";
 import { fuse } from "../lib/fuse.ts";
+import { lerp, slerp } from "../lib/interpolation.ts";
+import { standInModel } from "./_fixtures.ts";
 import { imageError } from "../lib/inversion.ts";
 import { modelFromFunction } from "../lib/model.ts";
 import { drawShapes } from "../lib/shapes_dataset.ts";
@@ -73,5 +75,23 @@ describe("fuse", () => {
       "BDIA with gamma = 0 is DDIM",
     );
     expect(calls).toBe(0);
+  });
+});
+
+describe("fuse mixes the latents by slerp, as the paper does", () => {
+  test("the decode at alpha 0.5 is the decode of slerp(x_T^(a), x_T^(b), 0.5), not of lerp", async () => {
+    const unet = modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
+    const pipe = new DDIMPipeline({ unet });
+    const a = new Tensor(Float32Array.from({ length: 48 }, (_, k) => Math.sin(0.7 * k)), [1, 3, 4, 4]);
+    const b = new Tensor(Float32Array.from({ length: 48 }, (_, k) => Math.cos(1.9 * k + 0.3)), [1, 3, 4, 4]);
+    const { fused, latents } = await fuse(pipe, [a, b], { alpha: 0.5, numInferenceSteps: 10 });
+    const decode = async (xT: Tensor) =>
+      (await pipe.sample({ xT, numInferenceSteps: 10, eta: 0, clipSample: false })).samples;
+    const bySlerp = await decode(slerp(latents[0], latents[1], 0.5));
+    const byLerp = await decode(lerp(latents[0], latents[1], 0.5));
+    expect(Array.from(fused.data)).toEqual(Array.from(bySlerp.data));
+    let gap = 0;
+    for (let k = 0; k < fused.size; k++) gap = Math.max(gap, Math.abs(fused.data[k] - byLerp.data[k]));
+    expect(gap).toBeGreaterThan(1e-3);
   });
 });

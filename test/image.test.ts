@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { createCanvas } from "@napi-rs/canvas";
+import { Buffer } from "node:buffer";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { crc32, deflateSync } from "node:zlib";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -111,6 +113,84 @@ describe("decoding", () => {
     const png = encodePng(gradient(16, 16));
     await expect(decodeImage(png.subarray(0, 40), { name: "cut.png" })).rejects.toThrow(/Cannot decode cut\.png/);
     await expect(decodeImage(new Uint8Array(0))).rejects.toThrow(/empty/);
+  });
+
+  test("a truncated PNG is refused, wherever it is cut, instead of decoding to a black picture", async () => {
+    const png = encodePng(gradient(64, 64));
+    // cut inside the pixel data, just before the IEND chunk (12 bytes), and one byte short
+    for (const length of [png.length >> 1, png.length - 12, png.length - 1]) {
+      await expect(decodeImage(png.subarray(0, length), { name: "cut.png" })).rejects.toThrow(
+        /Cannot decode cut\.png: the PNG file is truncated/,
+      );
+    }
+  });
+
+  test("a PNG with a flipped bit, or whose pixel data ends early, is refused", async () => {
+    const png = new Uint8Array(encodePng(gradient(64, 64)));
+    const idat = Buffer.from(png).indexOf("IDAT");
+    const flipped = png.slice();
+    flipped[idat + 20] ^= 0x04;
+    await expect(decodeImage(flipped, { name: "flip.png" })).rejects.toThrow(
+      `Cannot decode flip.png: the PNG file is damaged (chunk IDAT at byte ${idat - 4} fails its CRC check)`,
+    );
+    // A well-formed PNG (good CRCs, IEND present) whose compressed rows stop after 10 of the 64 rows.
+    const chunk = (type: string, data: Uint8Array) => {
+      const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+      const out = Buffer.alloc(12 + data.length);
+      out.writeUInt32BE(data.length, 0);
+      body.copy(out, 4);
+      out.writeUInt32BE(crc32(body), 8 + data.length); // zlib's CRC-32, as the PNG specification defines it
+      return out;
+    };
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(64, 0);
+    ihdr.writeUInt32BE(64, 4);
+    ihdr.set([8, 6, 0, 0, 0], 8); // 8-bit RGBA, no interlace
+    const rows = deflateSync(new Uint8Array(10 * (1 + 64 * 4)));
+    const short = Buffer.concat([
+      png.subarray(0, 8),
+      chunk("IHDR", ihdr),
+      chunk("IDAT", rows),
+      chunk("IEND", new Uint8Array(0)),
+    ]);
+    await expect(decodeImage(short, { name: "short.png" })).rejects.toThrow(
+      "Cannot decode short.png: the PNG file's pixel data holds 2570 bytes but a 64x64 picture needs 16448",
+    );
+    // and the same file with all 64 rows decodes (to transparent black)
+    const whole = Buffer.concat([
+      png.subarray(0, 8),
+      chunk("IHDR", ihdr),
+      chunk("IDAT", deflateSync(new Uint8Array(64 * (1 + 64 * 4)))),
+      chunk("IEND", new Uint8Array(0)),
+    ]);
+    expect((await decodeImage(whole)).width).toBe(64);
+  });
+
+  test("a picture over PIL's MAX_IMAGE_PIXELS is refused from its header, before decoding", async () => {
+    const png = new Uint8Array(encodePng(gradient(16, 16)));
+    const view = new DataView(png.buffer);
+    view.setUint32(16, 20000); // IHDR width
+    view.setUint32(20, 20000); // IHDR height
+    await expect(decodeImage(png, { name: "bomb.png" })).rejects.toThrow(
+      "Cannot decode bomb.png: it is 20000x20000 = 400000000 pixels, more than the limit of 89478485 (PIL's MAX_IMAGE_PIXELS)",
+    );
+    // the same limit for JPEG (SOF0 height, width) and WebP (VP8X canvas size) headers
+    const canvas = createCanvas(8, 8);
+    const jpeg = new Uint8Array(canvas.encodeSync("jpeg", 90));
+    const sof = Buffer.from(jpeg).indexOf(Buffer.from([0xff, 0xc0]));
+    expect(sof).toBeGreaterThan(0);
+    new DataView(jpeg.buffer).setUint16(sof + 5, 30000);
+    new DataView(jpeg.buffer).setUint16(sof + 7, 30000);
+    await expect(decodeImage(jpeg, { name: "bomb.jpg" })).rejects.toThrow(/30000x30000 = 900000000 pixels/);
+  });
+
+  test("transparency: a pixel is composited over black, so alpha 0 is black and opaque pixels are unchanged", () => {
+    // colour (200, 100, 50) at alpha 0, 51 and 255: v = colour x alpha / 255, then 2 v / 255 - 1
+    const data = new Uint8ClampedArray([200, 100, 50, 0, 200, 100, 50, 51, 200, 100, 50, 255]);
+    const x = imageToTensor({ width: 3, height: 1, data });
+    const expected = (v: number) => Math.fround(2 * Math.fround(v / 255) - 1);
+    // channel-major: R of the 3 pixels, then G, then B (alpha 51 = 0.2: 40, 20, 10)
+    expect([...x.data]).toEqual([0, 40, 200, 0, 20, 100, 0, 10, 50].map(expected));
   });
 
   test("a missing file is refused with its path", async () => {

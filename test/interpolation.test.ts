@@ -46,6 +46,30 @@ describe("slerp as the DDIM paper defines it (section 5.3)", () => {
     expect(Array.from(slerp(Tensor.zeros([3]), Tensor.from([1, 2, 3]), 0.5).data)).toEqual([0.5, 1, 1.5]);
   });
 
+  test("the lerp fallback starts at cos(theta) > 0.9995, the threshold of the slerp the paper's code uses", () => {
+    // unit vectors at cos(theta) = c: slerp at alpha = 1/2 is the unit bisector (cos(theta/2), sin(theta/2)),
+    // lerp is ((1 + c)/2, s/2), shorter by a factor cos(theta/2); the two differ by ~1e-4 here, far above float32 noise
+    for (const [c, fallsBack] of [[0.9994, false], [0.9996, true]] as const) {
+      const s = Math.sqrt(1 - c * c);
+      const z0 = Tensor.from([1, 0]);
+      const z1 = Tensor.from([c, s]);
+      const got = Array.from(slerp(z0, z1, 0.5).data);
+      const half = Math.acos(Math.fround(c)) / 2;
+      const expected = fallsBack ? Array.from(lerp(z0, z1, 0.5).data) : [Math.cos(half), Math.sin(half)];
+      for (let k = 0; k < 2; k++) expect(Math.abs(got[k] - expected[k])).toBeLessThan(2e-6);
+      const other = fallsBack ? [Math.cos(half), Math.sin(half)] : Array.from(lerp(z0, z1, 0.5).data);
+      expect(Math.abs(got[0] - other[0])).toBeGreaterThan(5e-5);
+    }
+  });
+
+  test("latents holding NaN or infinity are refused, naming which and where", () => {
+    expect(() => slerp(Tensor.from([1, Number.NaN]), Tensor.from([0, 1]), 0.5)).toThrow(
+      "slerp's z0 is not finite: element 1 (index [1]) is NaN",
+    );
+    expect(() => slerp(Tensor.from([1, 0]), Tensor.from([Infinity, 1]), 0.5)).toThrow(/slerp's z1 is not finite/);
+    expect(() => lerp(Tensor.from([1, 0]), Tensor.from([Number.NaN, 1]), 0.5)).toThrow(/lerp's z1 is not finite/);
+  });
+
   test("opposite latents, mismatched shapes and alpha outside [0, 1] are refused with the values named", () => {
     expect(() => slerp(Tensor.from([1, 2]), Tensor.from([-1, -2]), 0.5)).toThrow(/opposite latents.*cos\(theta\) = -1/);
     expect(() => slerp(Tensor.zeros([1, 3, 4, 4]), Tensor.zeros([1, 3, 8, 8]), 0.5)).toThrow(

@@ -28,7 +28,7 @@ function expectFalling(errors: number[]): void {
 }
 
 describe("invert follows diffusers' DDIM inversion", () => {
-  // ../shared/fixtures/diffusers-schedulers.json, loops with scheduler "ddim_inverse": DDIMInverseScheduler(config)
+  // test/fixtures/diffusers-schedulers.json, loops with scheduler "ddim_inverse": DDIMInverseScheduler(config)
   // run over its ascending timesteps from the fixture's sample, model(x, t) the stand-in, no noise
   for (const loop of schedulerFixtures().loops.filter((l) => l.scheduler === "ddim_inverse")) {
     test(`reproduces the ddim_inverse loop ${JSON.stringify(loop.config)}, ${loop.n} steps, within 1e-4`, async () => {
@@ -83,6 +83,25 @@ describe("reconstruction error falls as the number of steps rises", () => {
     expect(result.msePerImage.length).toBe(2);
     expect(result.mse).toBeCloseTo((result.msePerImage[0] + result.msePerImage[1]) / 2, 12);
     expect(result.psnr).toBeCloseTo(10 * Math.log10(1 / result.mse), 10);
+  });
+});
+
+describe("reconstruct decodes without clipping, as the inversion it undoes", () => {
+  test("its reconstruction is the eta = 0 decode of its latents with clipSample false, which clipping would change", async () => {
+    // the fixture's stand-in model pushes predX0 far outside [-1, 1] at large t, so clipping matters here
+    const unet = modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
+    const pipe = new DDIMPipeline({ unet, scheduler: DDIMScheduler.fromConfig({ clip_sample: true }) });
+    const image = new Tensor(Float32Array.from({ length: 48 }, (_, k) => 0.8 * Math.sin(0.9 * k)), [1, 3, 4, 4]);
+    const result = await reconstruct(pipe, image, { numInferenceSteps: 10 });
+    const decode = async (clipSample: boolean) =>
+      (await pipe.sample({ xT: result.latents, numInferenceSteps: 10, eta: 0, clipSample })).samples;
+    expect(Array.from(result.reconstruction.data)).toEqual(Array.from((await decode(false)).data));
+    const clipped = await decode(true);
+    let gap = 0;
+    for (let k = 0; k < clipped.size; k++) {
+      gap = Math.max(gap, Math.abs(clipped.data[k] - result.reconstruction.data[k]));
+    }
+    expect(gap).toBeGreaterThan(1e-3);
   });
 });
 

@@ -1,5 +1,10 @@
 import { describe, expect, test } from "bun:test";
+import { createCanvas, loadImage } from "@napi-rs/canvas";
+import { parseHTML } from "linkedom";
+import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
+import { allIdentities } from "../lib/equations.ts";
+import { proveIdentity } from "../lib/prove.ts";
 
 // The course, in order. Each is committed executed (notebooks/run.sh), so these tests read its saved outputs.
 const NOTEBOOKS = [
@@ -90,6 +95,45 @@ describe.each(NOTEBOOKS)("%s", (name) => {
     expect(figures.length).toBeGreaterThanOrEqual(2);
   });
 
+  test("every figure draws real marks: lines with points, bars with area, dots; a picture is not one flat colour", async () => {
+    let figures = 0;
+    for (const cell of readNotebook(name).cells) {
+      for (const output of cell.outputs ?? []) {
+        const svg = output.data?.["image/svg+xml"];
+        const png = output.data?.["image/png"];
+        if (svg !== undefined) {
+          figures++;
+          const marks = countMarks(join(svg));
+          // an empty histogram (axes, a title, no bars) has none
+          expect(`${cell.id}: ${marks} marks`).not.toBe(`${cell.id}: 0 marks`);
+        }
+        if (png !== undefined) {
+          figures++;
+          const image = await loadImage(Buffer.from(join(png), "base64"));
+          const canvas = createCanvas(image.width, image.height);
+          canvas.getContext("2d").drawImage(image, 0, 0);
+          const pixels = canvas.getContext("2d").getImageData(0, 0, image.width, image.height).data;
+          const colours = new Set<number>();
+          for (let p = 0; p < pixels.length && colours.size < 16; p += 4 * 7) {
+            colours.add((pixels[p] << 16) | (pixels[p + 1] << 8) | pixels[p + 2]);
+          }
+          expect(`${cell.id}: ${Math.min(colours.size, 16)} colours`).toBe(`${cell.id}: 16 colours`);
+        }
+      }
+    }
+    expect(figures).toBeGreaterThanOrEqual(2);
+  });
+
+  test("printed output is short (at most 8 lines): longer text is shown with a display call, which arrives whole", () => {
+    for (const cell of readNotebook(name).cells) {
+      for (const output of cell.outputs ?? []) {
+        if (output.output_type !== "stream") continue;
+        const lines = join(output.text).trimEnd().split("\n").length;
+        expect(`${cell.id}: ${lines <= 8 ? "short" : `${lines} printed lines`}`).toBe(`${cell.id}: short`);
+      }
+    }
+  });
+
   test("imports the package through ../mod.ts only and says how to use a real checkpoint", () => {
     const cells = readNotebook(name).cells;
     const code = cells.filter((c) => c.cell_type === "code").map((c) => join(c.source)).join("\n");
@@ -99,4 +143,41 @@ describe.each(NOTEBOOKS)("%s", (name) => {
     const text = cells.map((c) => join(c.source)).join("\n");
     expect(text).toMatch(/checkpoint/i);
   });
+});
+
+/**
+ * The data marks an Observable Plot figure draws: paths of a line mark with at least two points, bars (rect) with a
+ * positive width and height, dots (circle), and tick lines. Axes, grids, titles and rules are not data.
+ */
+function countMarks(svg: string): number {
+  const { document } = parseHTML(`<!DOCTYPE html><html><body>${svg}</body></html>`);
+  let marks = 0;
+  for (const group of document.querySelectorAll("g[aria-label]")) {
+    const label = group.getAttribute("aria-label") ?? "";
+    if (label === "line" || label === "area") {
+      for (const path of group.querySelectorAll("path")) {
+        if ((path.getAttribute("d") ?? "").split(/[ML]/).filter((p: string) => p.trim() !== "").length >= 2) marks++;
+      }
+    } else if (label === "rect" || label === "bar" || label === "cell") {
+      for (const rect of group.querySelectorAll("rect")) {
+        if (Number(rect.getAttribute("width")) > 0 && Number(rect.getAttribute("height")) > 0) marks++;
+      }
+    } else if (label === "dot") {
+      marks += group.querySelectorAll("circle").length;
+    } else if (label === "tick") {
+      marks += group.querySelectorAll("line").length;
+    }
+  }
+  return marks;
+}
+
+describe("notebook 1's proof", () => {
+  test("is shown whole: the statement and every step proveIdentity gives for the eta = 1 identity", () => {
+    const cell = readNotebook("01_ddim_idea.ipynb").cells.find((c) => join(c.source).includes("keyProof"))!;
+    const shown = (cell.outputs ?? []).map((o) => join(o.data?.["text/plain"] ?? o.text)).join("");
+    const key = allIdentities().find(({ identity }) => identity.id === "8-update")!.identity;
+    const proof = proveIdentity(key.lhs, key.rhs, { positive: key.positive, maxStepLength: 160 });
+    expect(proof.steps.length).toBeGreaterThan(10);
+    expect(shown.trimEnd().split("\n")).toEqual([key.statement, ...proof.steps.map((line) => `  ${line}`)]);
+  }, 120_000);
 });

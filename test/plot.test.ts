@@ -228,6 +228,17 @@ describe("plotHistogram", () => {
     expect(total).toBeCloseTo(400, 6);
     expect(markGroup(svg, "x-axis label")[0].textContent).toContain("difference");
   });
+
+  test("a log count axis still draws a bar for every non-empty bin (a bar from 0 has no place on it)", () => {
+    // most values near 0, a few large: counts span three decades, where a log axis is the point
+    const values = Array.from({ length: 2000 }, (_, k) => (k % 50 === 0 ? 0.4 : 0.002) * Math.sin(1.7 * k));
+    const linear = markGroup(plotHistogram(values, { bins: 30 }), "rect")[0].querySelectorAll("rect");
+    const nonEmpty = linear.filter((r: Element) => Number(r.getAttribute("height")) > 0).length;
+    expect(nonEmpty).toBeGreaterThan(5);
+    const log = markGroup(plotHistogram(values, { bins: 30, yType: "log" }), "rect")[0].querySelectorAll("rect");
+    expect(log.length).toBe(nonEmpty);
+    for (const bar of log) expect(Number(bar.getAttribute("height"))).toBeGreaterThan(0);
+  });
 });
 
 describe("svgString and svgToPng", () => {

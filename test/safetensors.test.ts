@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
+import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { bfloat16ToFloat, halfToFloat, parseSafetensors, readSafetensors } from "../lib/safetensors.ts";
 
-const fixture = fileURLToPath(new URL("../../shared/fixtures/unet/tiny-ddpm/", import.meta.url));
+const fixture = fileURLToPath(new URL("./fixtures/unet/tiny-ddpm/", import.meta.url));
 
 /** Build a safetensors file from a header object and a data section. */
 function build(header: unknown, data: Uint8Array): Uint8Array {
@@ -77,5 +78,53 @@ describe("safetensors reader", () => {
     expect(() => readSafetensors("/nonexistent.safetensors")).toThrow(
       /Cannot read safetensors file \/nonexistent\.safetensors/,
     );
+  });
+
+  test("an F32 tensor at an unaligned file offset reads its own bytes (the header may have any length)", () => {
+    // Header lengths 1 to 3 bytes past a multiple of 4 put the data at offsets 4k + 1, 4k + 2, 4k + 3 of the file.
+    for (const pad of [0, 1, 2, 3]) {
+      const values = new Float32Array([1.5, -2.25, 3.125]);
+      const header = { __metadata__: { pad: "x".repeat(pad) }, w: { dtype: "F32", shape: [3], data_offsets: [0, 12] } };
+      const bytes = build(header, new Uint8Array(values.buffer));
+      // Also as a Node Buffer (what readFileSync returns, whose `slice` does not copy), and inside a larger buffer
+      // at an odd offset, as Node's pooled Buffers are.
+      const pool = new Uint8Array(bytes.length + 7);
+      pool.set(bytes, 7);
+      for (const file of [bytes, Buffer.from(bytes), pool.subarray(7), Buffer.from(pool.buffer, 7, bytes.length)]) {
+        expect([...parseSafetensors(file).tensors.get("w")!.data]).toEqual([1.5, -2.25, 3.125]);
+      }
+    }
+  });
+
+  test("a byte span larger or smaller than dtype x shape is refused", () => {
+    // F32 [2] needs exactly 2 x 4 = 8 bytes (safetensors format: end - begin = numel * dtype size).
+    expect(() =>
+      parseSafetensors(build({ x: { dtype: "F32", shape: [2], data_offsets: [0, 12] } }, new Uint8Array(12)), "big")
+    )
+      .toThrow(/tensor x \(F32 \[2\]\) needs 8 bytes but data_offsets \[0, 12\] span 12/);
+  });
+
+  test("overlapping tensors, a gap and bytes after the last tensor are refused, as the safetensors crate does", () => {
+    const data = new Uint8Array(16);
+    expect(() =>
+      parseSafetensors(
+        build({
+          a: { dtype: "F32", shape: [2], data_offsets: [0, 8] },
+          b: { dtype: "F32", shape: [2], data_offsets: [4, 12] },
+        }, data.subarray(0, 12)),
+        "overlap",
+      )
+    ).toThrow("overlap: tensor b (data_offsets [4, 12]) overlaps tensor a, which ends at data byte 8");
+    expect(() =>
+      parseSafetensors(
+        build({
+          a: { dtype: "F32", shape: [1], data_offsets: [0, 4] },
+          b: { dtype: "F32", shape: [1], data_offsets: [8, 12] },
+        }, data.subarray(0, 12)),
+        "gap",
+      )
+    ).toThrow("gap: data bytes 4 to 8 belong to no tensor (a gap before tensor b)");
+    expect(() => parseSafetensors(build({ a: { dtype: "F32", shape: [1], data_offsets: [0, 4] } }, data), "tail"))
+      .toThrow("tail: the tensors cover 4 data bytes but the file holds 16; the rest belongs to no tensor");
   });
 });

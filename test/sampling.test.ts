@@ -1,5 +1,9 @@
 import { describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { DDIMScheduler } from "../lib/ddim.ts";
+import { DDIMPipeline } from "../lib/ddim_pipeline.ts";
 import { modelFromFunction } from "../lib/model.ts";
 import {
   checkEta,
@@ -17,7 +21,7 @@ import { fixtureSample, maxAbsDiff, schedulerFixtures, standInModel } from "./_f
 const standIn = () => modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
 
 describe("samplingLoop", () => {
-  // ../shared/fixtures/diffusers-schedulers.json, loops: DDIM with clip_sample false, 10 steps, eta 0, from the
+  // test/fixtures/diffusers-schedulers.json, loops: DDIM with clip_sample false, 10 steps, eta 0, from the
   // fixture's sample, no noise
   test("yields { i, t, x, predX0 } per step and ends where diffusers' DDIM loop ends", async () => {
     const loop = schedulerFixtures().loops.find((l) =>
@@ -50,17 +54,60 @@ describe("option checks", () => {
     expect(() => checkInferenceSteps(-3, scheduler)).toThrow(/got -3/);
   });
 
-  test("checkEta accepts 0 and above and refuses negatives and infinities", () => {
+  test("checkEta accepts [0, 1] and refuses negatives, values above 1, huge values and NaN", () => {
     expect(() => checkEta(0)).not.toThrow();
-    expect(() => checkEta(2)).not.toThrow();
+    expect(() => checkEta(1)).not.toThrow();
     expect(() => checkEta(-1)).toThrow(/got -1/);
+    // above 1, sigma_t(eta)^2 > 1 - alphaBarPrev for large skips (eq. (12)'s direction term is then imaginary)
+    expect(() => checkEta(2)).toThrow(/from 0 to 1 .*got 2$/);
+    expect(() => checkEta(1e308)).toThrow(/got 1e\+308/);
     expect(() => checkEta(Infinity)).toThrow(/got Infinity/);
+    expect(() => checkEta(Number.NaN)).toThrow(/got NaN/);
   });
 
   test("latentShape builds [batch, inChannels, height, width], non-square sizes included", () => {
     expect(latentShape(modelFromFunction((x) => x, { sampleSize: [8, 12], inChannels: 1 }), 2)).toEqual([2, 1, 8, 12]);
     expect(() => latentShape(standIn(), 0)).toThrow(/batchSize must be a positive integer, got 0/);
   });
+
+  test(
+    "a generator with randn but no fillRandn is refused up front by name, and its type does not compile",
+    async () => {
+      const onlyRandn = { randn: (shape: readonly number[]) => new TorchGenerator(0).randn(shape) };
+      // deno-lint-ignore no-explicit-any
+      expect(() => resolveGenerator({ generator: onlyRandn as any })).toThrow(
+        "generator must have randn(shape) and fillRandn(data) methods, as TorchGenerator does; it lacks fillRandn",
+      );
+      let calls = 0;
+      const unet = modelFromFunction((x) => (calls++, Tensor.zeros(x.shape)), { sampleSize: 4, inChannels: 3 });
+      const pipe = new DDIMPipeline({ unet });
+      // deno-lint-ignore no-explicit-any
+      await expect(pipe.sample({ generator: onlyRandn as any, eta: 1, numInferenceSteps: 5 })).rejects.toThrow(
+        /lacks fillRandn/,
+      );
+      expect(calls).toBe(0);
+      // The type says so too: Deno's type checker rejects the same call without the cast.
+      const root = new URL("../", import.meta.url).pathname;
+      const file = join(root, "test", `.generator-type-${process.pid}.ts`);
+      writeFileSync(
+        file,
+        `import { DDIMPipeline, modelFromFunction, Tensor } from "../mod.ts";\n` +
+          `const pipe = new DDIMPipeline({ unet: modelFromFunction((x) => Tensor.zeros(x.shape), { sampleSize: 4 }) });\n` +
+          `await pipe.sample({ generator: { randn: (shape: readonly number[]) => Tensor.zeros(shape) } });\n`,
+      );
+      try {
+        const run = spawnSync(join(root, "node_modules", ".bin", "deno"), ["check", file], {
+          encoding: "utf8",
+          cwd: root,
+        });
+        expect(run.status).not.toBe(0);
+        expect(`${run.stdout}${run.stderr}`).toMatch(/fillRandn/);
+      } finally {
+        rmSync(file, { force: true });
+      }
+    },
+    300_000,
+  );
 
   test("resolveGenerator prefers the caller's generator, else seeds a TorchGenerator", () => {
     const mine = new TorchGenerator(3);
@@ -86,7 +133,7 @@ describe("loadPipelineParts", () => {
     const builtin = await loadPipelineParts("builtin:gaussian32");
     expect(builtin.unet.inChannels).toBe(3);
     expect(builtin.scheduler).toBeDefined();
-    const onnx = new URL("../../shared/fixtures/unet/tiny-ddpm/model.onnx", import.meta.url).pathname;
+    const onnx = new URL("./fixtures/unet/tiny-ddpm/model.onnx", import.meta.url).pathname;
     const file = await loadPipelineParts(onnx);
     expect(file.scheduler).toBeUndefined();
     const eps = await file.unet.predict(Tensor.zeros(latentShape(file.unet, 1)), 10);

@@ -50,6 +50,47 @@ describe("schedules", () => {
     expect(checked).toBeGreaterThan(200);
   });
 
+  test("trailing spacing rounds ties to even as numpy does: n = 16 gives 811, not 812", () => {
+    // diffusers: np.round(np.arange(1000, 0, -1000 / 16)) - 1. arange gives 1000 - 62.5 k; the ties 937.5, 812.5,
+    // 687.5, ... round to the even neighbour (938, 812, 688, ...), worked out by hand from numpy's rule
+    expect(spacedTimesteps("trailing", 16)).toEqual([
+      999,
+      937,
+      874,
+      811,
+      749,
+      687,
+      624,
+      561,
+      499,
+      437,
+      374,
+      311,
+      249,
+      187,
+      124,
+      61,
+    ]);
+  });
+
+  test("the sigmoid beta schedule is diffusers' sigmoid(linspace(-6, 6, T)) (beta_end - beta_start) + beta_start", () => {
+    // diffusers scheduling_ddpm.py, beta_schedule == "sigmoid": betas = torch.linspace(-6, 6, T);
+    // betas = torch.sigmoid(betas) * (beta_end - beta_start) + beta_start, in float32; computed here in float64
+    for (const [T, betaStart, betaEnd] of [[1000, 0.0001, 0.02], [10, 0.001, 0.5]]) {
+      const betas = betaSchedule("sigmoid", { numTrainTimesteps: T, betaStart, betaEnd });
+      expect(betas.length).toBe(T);
+      for (let t = 0; t < T; t++) {
+        const x = -6 + (12 * t) / (T - 1);
+        const expected = (betaEnd - betaStart) / (1 + Math.exp(-x)) + betaStart;
+        expect(Math.abs(betas[t] - expected)).toBeLessThan(4e-7 * Math.max(expected, 1e-3) + 1e-9);
+      }
+    }
+    // the end points: sigmoid(+-6) = 0.9975274 and 0.0024726
+    const ends = betaSchedule("sigmoid", { numTrainTimesteps: 1000, betaStart: 0.0001, betaEnd: 0.02 });
+    expect(ends[0]).toBeCloseTo(0.0001 + 0.0199 * 0.0024726232, 8); // float32: about 1e-9 off
+    expect(ends[999]).toBeCloseTo(0.0001 + 0.0199 * 0.9975273768, 8);
+  });
+
   test("linspaceFloat32 is exact at both ends and symmetric in how it rounds", () => {
     const x = linspaceFloat32(0.0001, 0.02, 1000);
     expect(x[0]).toBe(Math.fround(0.0001));

@@ -43,6 +43,16 @@ describe("TorchGenerator", () => {
     expect(Array.from(b)).toEqual(Array.from(a));
   });
 
+  test("a negative seed seeds mt19937 with its two's-complement low 32 bits, as PyTorch's uint64 seed does", () => {
+    // torch.Generator().manual_seed(-1) keeps the seed as the uint64 2^64 - 1, and mt19937 takes its low 32 bits,
+    // 0xffffffff; likewise -2^32 + 5 wraps to low bits 5 and -2^40 - 3 to 2^32 - 3
+    const draw = (seed: number) => Array.from(new TorchGenerator(seed).randn([20]).data);
+    expect(draw(-1)).toEqual(draw(2 ** 32 - 1));
+    expect(draw(-(2 ** 32) + 5)).toEqual(draw(5));
+    expect(draw(-(2 ** 40) - 3)).toEqual(draw(2 ** 32 - 3));
+    expect(draw(-1)).not.toEqual(draw(1));
+  });
+
   test("randn of many elements has mean near 0 and variance near 1", () => {
     const z = new TorchGenerator(1).randn([200000]).data;
     let sum = 0, sq = 0;

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { Buffer } from "node:buffer";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,7 +9,7 @@ import { readSafetensors } from "../lib/safetensors.ts";
 import { Tensor } from "../lib/tensor.ts";
 
 // Reference outputs: diffusers' own UNet2DModel (commit 58eb52c, PyTorch 1.13, float32), see each fixture's README.txt
-const fixtures = fileURLToPath(new URL("../../shared/fixtures/unet/", import.meta.url));
+const fixtures = fileURLToPath(new URL("./fixtures/unet/", import.meta.url));
 const tolerance = 1e-4;
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -118,6 +119,48 @@ describe("compiled-graph cache", () => {
     const after = await changed.predict(c.sample, c.timesteps);
     changed.dispose();
     expect(maxAbsDiff(after.data, before.data)).toBeGreaterThan(0.01);
+  });
+
+  test("a damaged or swapped cached graph is recompiled, never used (a private cache folder)", async () => {
+    const checkpoint = mkdtempSync(join(tmpdir(), "ddimlab-ckpt-"));
+    const cacheDir = mkdtempSync(join(tmpdir(), "ddimlab-cache-"));
+    for (const f of ["config.json", "diffusion_pytorch_model.safetensors"]) {
+      copyFileSync(join(fixtures, "tiny-fourier", f), join(checkpoint, f));
+    }
+    const c = io("tiny-fourier");
+    const run = async () => {
+      const unet = await loadUNet(checkpoint, { cacheDir });
+      const out = await unet.predict(c.sample, c.timesteps);
+      unet.dispose();
+      return out;
+    };
+    const before = await run();
+    expect(maxAbsDiff(before.data, c.expected.data)).toBeLessThan(1e-4);
+    const graph = join(cacheDir, readdirSync(cacheDir).find((f) => f.endsWith(".onnx"))!);
+    expect(existsSync(`${graph}.json`)).toBe(true);
+    // One flipped exponent bit in a weight (conv_out.bias, found by its bytes): onnxruntime would load it happily.
+    const bytes = new Uint8Array(readFileSync(graph));
+    const bias = readSafetensors(join(checkpoint, "diffusion_pytorch_model.safetensors")).tensors.get("conv_out.bias")!;
+    const at = Buffer.from(bytes).indexOf(Buffer.from(new Float32Array(bias.data).buffer));
+    expect(at).toBeGreaterThan(0);
+    bytes[at + 3] ^= 0x01;
+    writeFileSync(graph, bytes);
+    expect(maxAbsDiff((await run()).data, before.data)).toBe(0);
+    // A graph compiled from other weights, put in its place with its own sidecar, is not used either.
+    const other = mkdtempSync(join(tmpdir(), "ddimlab-ckpt-"));
+    copyFileSync(join(fixtures, "tiny-ddpm", "config.json"), join(other, "config.json"));
+    copyFileSync(
+      join(fixtures, "tiny-ddpm", "diffusion_pytorch_model.safetensors"),
+      join(other, "diffusion_pytorch_model.safetensors"),
+    );
+    const otherCache = mkdtempSync(join(tmpdir(), "ddimlab-cache-"));
+    (await loadUNet(other, { cacheDir: otherCache })).dispose();
+    const otherGraph = join(otherCache, readdirSync(otherCache).find((f) => f.endsWith(".onnx"))!);
+    copyFileSync(otherGraph, graph);
+    copyFileSync(`${otherGraph}.json`, `${graph}.json`);
+    expect(maxAbsDiff((await run()).data, before.data)).toBe(0);
+    expect(readdirSync(cacheDir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    for (const d of [checkpoint, cacheDir, other, otherCache]) rmSync(d, { recursive: true, force: true });
   });
 });
 

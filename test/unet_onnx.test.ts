@@ -7,7 +7,7 @@ import { parseUNetConfig } from "../lib/unet_config.ts";
 import { compileUNet, weightsFromTensors } from "../lib/unet_onnx.ts";
 
 // Per-block outputs of diffusers' UNet2DModel (forward hooks, commit 58eb52c, PyTorch 1.13): intermediates.safetensors
-const fixtures = fileURLToPath(new URL("../../shared/fixtures/unet/", import.meta.url));
+const fixtures = fileURLToPath(new URL("./fixtures/unet/", import.meta.url));
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
@@ -41,6 +41,24 @@ describe("compileUNet", () => {
     });
   }
 
+  test("foldAttentionScale (1/sqrt(d) folded into the query weights) still matches diffusers within 1e-4", async () => {
+    // tiny-ddpm has one head of 64 channels (scale 1/8); tiny-fourier heads of 8 (scale 1/sqrt(8)), README.txt
+    for (const name of ["tiny-ddpm", "tiny-fourier"]) {
+      const dir = `${fixtures}${name}/`;
+      const config = parseUNetConfig(JSON.parse(readFileSync(`${dir}config.json`, "utf8")));
+      const weights = weightsFromTensors(readSafetensors(`${dir}diffusion_pytorch_model.safetensors`).tensors, name);
+      const session = await ort.InferenceSession.create(compileUNet(config, weights, { foldAttentionScale: true }));
+      const io = readSafetensors(`${dir}io.safetensors`).tensors;
+      const sample = io.get("sample")!;
+      const out = await session.run({
+        sample: new ort.Tensor("float32", sample.data, sample.shape),
+        timestep: new ort.Tensor("float32", io.get("timestep_f32")!.data, [2]),
+      });
+      expect(maxAbsDiff(out[session.outputNames[0]].data as Float32Array, io.get("expected")!.data)).toBeLessThan(1e-4);
+      await session.release();
+    }
+  });
+
   test("a missing weight or a wrong shape is named", () => {
     const dir = `${fixtures}tiny-ddpm/`;
     const config = parseUNetConfig(JSON.parse(readFileSync(`${dir}config.json`, "utf8")));
@@ -72,6 +90,15 @@ describe("compileUNet", () => {
       [{ _class_name: "UNet2DConditionModel" }, /_class_name = "UNet2DConditionModel"/],
       [{ cross_attention_dim: 768 }, /cross_attention_dim = 768 \(this UNet2DModel option is not supported\)/],
       [{ up_block_types: ["UpBlock2D"] }, /up_block_types = \["UpBlock2D"\]/],
+      // sizes past the documented limits, refused before any weight is read
+      [{ sample_size: 100000 }, /sample_size = 100000 \(more than the limit of 8192\)/],
+      [{ sample_size: [64, 9000] }, /sample_size = \[64,9000\] \(more than the limit of 8192\)/],
+      [{ in_channels: 1e6 }, /in_channels = 1000000 \(more than the limit of 16384\)/],
+      [{ out_channels: 20000 }, /out_channels = 20000 \(more than the limit of 16384\)/],
+      [
+        { block_out_channels: [32, 1048576] },
+        /block_out_channels = \[32,1048576\] \(an entry is more than the limit of 16384\)/,
+      ],
     ];
     for (const [change, message] of cases) {
       expect(() => parseUNetConfig({ ...base, ...change }, "cfg")).toThrow(message);

@@ -12,7 +12,7 @@
 #                        files) with @protobufjs/* and long, cli-progress with its dependencies
 #                        and a stand-in for @napi-rs/canvas (see below)
 #   builtin-cache.tar.xz builtin:shapes32's compiled graph (DDIMLAB_CACHE layout)
-#   google-ddpm-celebahq-256.json  the UNet config (the shared fixtures do not travel)
+#   google-ddpm-celebahq-256.json  the UNet config (test/fixtures is not carried)
 # .gl/ holds the Debian packages the device notes name for Vulkan/EGL: libvulkan1 (the loader Dawn dlopens as
 # libvulkan.so.1) and libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 (what the NVIDIA ICD's library needs).
 #
@@ -26,7 +26,7 @@ with_gl=1
 [[ "${1:-}" == "--no-gl" ]] && with_gl=0
 
 limit_mib=60
-config=../shared/fixtures/unet/configs/google-ddpm-celebahq-256.json
+config=test/fixtures/unet/configs/google-ddpm-celebahq-256.json
 bun_bin=$(readlink -f node_modules/.bin/bun)
 [[ -x "$bun_bin" ]] || { echo "pack.sh: no Bun binary at node_modules/.bin/bun" >&2; exit 1; }
 [[ -f "$config" ]] || { echo "pack.sh: the celebahq-256 config is missing at $config" >&2; exit 1; }

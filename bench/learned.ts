@@ -23,6 +23,7 @@ import { noisePredictionError } from "../lib/eps_error.ts";
 import { fuse } from "../lib/fuse.ts";
 import { encodePng, imageGrid } from "../lib/image.ts";
 import { interpolationRow } from "../lib/interpolation.ts";
+import { reconstruct } from "../lib/inversion.ts";
 import { readSafetensors } from "../lib/safetensors.ts";
 import { drawShapes } from "../lib/shapes_dataset.ts";
 import { Tensor } from "../lib/tensor.ts";
@@ -66,6 +67,10 @@ export interface LearnedResult {
   uniform: { draws: number; modelLoss: number; idealLoss: number; excess: number; modelLossError: number };
   quality: QualityResult;
   reconstruction: ReconstructionBenchResult;
+  /** Round trips of rendered data images with each inversion method. */
+  exactInversion: { method: string; steps: number; mse: number; psnr: number; modelCalls: number; seconds: number }[];
+  /** How many rendered images (`drawShapes(n, { seed: 8 })`) the exact-inversion round trips use. */
+  exactInversionImages: number;
   speed: { batch: number; msPerPredict: number }[];
   ddim50ImagesPerSecond: number;
   pictures: { name: string; png: Uint8Array; caption: string }[];
@@ -168,7 +173,26 @@ export async function benchLearned(
   });
   log(`learned: pictures (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 
-  // 6. the paper's tables on the learned model
+  // 6. exact inversion (EDICT, BDIA) beside plain DDIM on rendered data images, which the network never saw
+  const exactInversion: LearnedResult["exactInversion"] = [];
+  const rendered = drawShapes(quick ? 4 : 16, { seed: 8 }).images;
+  for (const steps of [10, 50]) {
+    for (const method of ["ddim", "edict", "bdia"] as const) {
+      const start = performance.now();
+      const result = await reconstruct(ddim, rendered, { method, numInferenceSteps: steps });
+      exactInversion.push({
+        method,
+        steps,
+        mse: result.mse,
+        psnr: result.psnr,
+        modelCalls: result.modelCalls + result.decodeModelCalls,
+        seconds: (performance.now() - start) / 1000,
+      });
+      log(`learned: ${method} round trip, S = ${steps}: MSE ${result.mse.toExponential(2)}`);
+    }
+  }
+
+  // 7. the paper's tables on the learned model
   const quality = await benchQuality({
     quick,
     log,
@@ -194,6 +218,8 @@ export async function benchLearned(
     uniform,
     quality,
     reconstruction,
+    exactInversion,
+    exactInversionImages: rendered.shape[0],
     speed,
     ddim50ImagesPerSecond,
     pictures,
@@ -326,6 +352,24 @@ export function writeLearnedPage(result: LearnedResult, outDir: string, quick: b
     "## Table 2 analogue on the learned model",
     "",
     sectionReconstruction(r.reconstruction, prefixed(writer, "reconstruction")),
+    "",
+    "## Exact inversion on the learned model",
+    "",
+    `${r.exactInversionImages} images rendered by the data set (\`drawShapes(${r.exactInversionImages}, { seed: 8 })\`) ` +
+    "go through plain DDIM inversion and the two exact methods (docs/exact-inversion.md), each decoded by the same method " +
+    "(MSE per dimension on [0, 1]; model calls per image for the round trip).",
+    "",
+    markdownTable(
+      ["method", "S", "MSE", "PSNR (dB)", "model calls", "seconds"],
+      r.exactInversion.map((x) => [
+        x.method,
+        String(x.steps),
+        formatNumber(x.mse, 2),
+        formatNumber(x.psnr, 3),
+        String(x.modelCalls),
+        formatNumber(x.seconds, 2),
+      ]),
+    ),
     "",
     "## Interpolation and fusion",
     "",

@@ -15,6 +15,7 @@ const NOTEBOOKS = [
   "05_inversion.ipynb",
   "06_interpolation_fusion.ipynb",
   "07_trajectories.ipynb",
+  "08_learned_model.ipynb",
 ];
 
 interface Output {

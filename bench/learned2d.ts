@@ -356,7 +356,8 @@ export function learned2dMarkdown(results: readonly Learned2dResult[], command: 
     out.push("");
     out.push(
       `Share of samples off the data: log p(x) below the 1st percentile of the exact samples' log p (exact samples: ` +
-        `1%; ± binomial standard error). Unlike the mean log-likelihood, which a few far samples can dominate, this share is robust.\n`,
+        `1%; ± binomial standard error). Unlike the mean log-likelihood, which a few far samples can dominate, ` +
+        `this share is robust.\n`,
     );
     out.push(`| variant | ${steps.map((S) => `S = ${S}`).join(" | ")} |`);
     out.push(`| --- | ${steps.map(() => "---").join(" | ")} |`);

@@ -6,7 +6,7 @@
  * |-------------------------------|----------------------|----------------------------------------------------------|
  * | n_0, n_1, ..., n_L            | `sizes`              | widths: inputs, hidden layers, outputs                   |
  * | h_0                           | `input`              | the batch, [batch, n_0] row-major                        |
- * | W_l, b_l                      | `weight`, `bias`     | layer l: W_l is [n_{l+1}, n_l] (PyTorch `nn.Linear`), b_l [n_{l+1}] |
+ * | W_l, b_l                      | `weight`, `bias`     | layer l: W_l [n_{l+1}, n_l] (`nn.Linear`), b_l [n_{l+1}] |
  * | z_l = h_l W_l^T + b_l         | `preActivations[l]`  | the layer's affine output                                |
  * | h_{l+1} = silu(z_l)           | `activations[l + 1]` | hidden layers; the last layer stays linear (y = z_{L-1}) |
  * | silu(z) = z sigma(z)          |                      | the DDPM network's nonlinearity (swish)                  |
@@ -15,10 +15,11 @@
  * | g_k, m_k, v_k                 | `gradient`, `m`, `v` | Adam: gradient, first and second moment estimates        |
  * | alpha, beta_1, beta_2, eps    | `learningRate`, ...  | Adam's step size, decay rates and fudge term             |
  *
- * Why a hand-written network rather than TensorFlow.js: the 2-D denoisers need a few thousand parameters, so plain
- * Float64Array loops train them in seconds, with no dependency and no backend to choose; and every line of the
- * chain rule is here to read, next to the equation it implements. `test/mlp.test.ts` checks the gradient against
- * finite differences and Adam against the paper's update worked by hand.
+ * Why a hand-written network rather than TensorFlow.js: the 2-D denoisers need about ten thousand parameters, so
+ * plain Float64Array loops train them in seconds to a minute, with no new dependency and no backend to choose; and
+ * every line of the chain rule is here to read, next to the equation it implements, which is what a student of the
+ * DDPM objective needs to see. `test/mlp.test.ts` checks the gradient against finite differences and Adam against
+ * the paper's update worked by hand.
  *
  * @module
  */
@@ -270,7 +271,8 @@ export interface AdamOptions {
  * The Adam optimiser, Algorithm 1 of Kingma and Ba (arXiv 1412.6980), as PyTorch's `torch.optim.Adam` applies it.
  *
  * m_k = beta_1 m_{k-1} + (1 - beta_1) g_k,  v_k = beta_2 v_{k-1} + (1 - beta_2) g_k^2,
- * m-hat = m_k / (1 - beta_1^k),  v-hat = v_k / (1 - beta_2^k),  theta_k = theta_{k-1} - alpha m-hat / (sqrt(v-hat) + eps)
+ * m-hat = m_k / (1 - beta_1^k),  v-hat = v_k / (1 - beta_2^k),
+ * theta_k = theta_{k-1} - alpha m-hat / (sqrt(v-hat) + eps)
  *
  * @example
  * ```ts

@@ -41,6 +41,8 @@ export * from "./lib/builtin_models.ts";
 export * from "./lib/gaussian_mixture.ts";
 export * from "./lib/toy_data.ts";
 export * from "./lib/shapes_dataset.ts";
+export * from "./lib/mlp.ts";
+export * from "./lib/train2d.ts";
 export * from "./lib/metrics.ts";
 export * from "./lib/eps_error.ts";
 export * from "./lib/image.ts";

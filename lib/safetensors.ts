@@ -1,6 +1,7 @@
 /**
- * A reader for the safetensors format: an 8-byte little-endian header length n, n bytes of JSON
- * (`{name: {dtype, shape, data_offsets: [begin, end]}}`, plus an optional `__metadata__`), then the raw tensors.
+ * A reader (and a small float32 writer) for the safetensors format: an 8-byte little-endian header length n, n bytes
+ * of JSON (`{name: {dtype, shape, data_offsets: [begin, end]}}`, plus an optional `__metadata__`), then the raw
+ * tensors.
  *
  * Every tensor is returned as float32 (F16, BF16, F64 and the integer types are converted; F32 is a zero-copy
  * view when aligned). A truncated or corrupt file gets an error that names the file, the tensor and the byte counts.
@@ -272,4 +273,68 @@ export function bfloat16ToFloat(bits: number): number {
   const scratch = new DataView(new ArrayBuffer(4));
   scratch.setUint32(0, bits << 16);
   return scratch.getFloat32(0);
+}
+
+/** One tensor to write: its shape and float32 values, row-major. */
+export interface SafetensorsTensorInput {
+  /** The dimensions. */
+  shape: readonly number[];
+  /** The values, row-major. */
+  data: Float32Array;
+}
+
+/**
+ * Write tensors as a safetensors file (all F32), the inverse of `parseSafetensors`.
+ *
+ * bytes = u64le(n) ++ header_json[n] ++ tensors back to back; the header is padded with spaces to a multiple of 8
+ * bytes, as the reference implementation does, so every tensor starts 8-byte aligned
+ *
+ * @param tensors the tensors by name, in the order they are stored
+ * @param metadata the optional `__metadata__` string map
+ * @returns the file's bytes
+ * @throws RangeError naming the tensor when its shape does not match its data or a name is `__metadata__`
+ * @example
+ * ```ts
+ * import { parseSafetensors, serializeSafetensors } from "../mod.ts";
+ * const bytes = serializeSafetensors({ x: { shape: [2], data: new Float32Array([1, 2]) } });
+ * parseSafetensors(bytes).tensors.get("x")?.data; // Float32Array [1, 2]
+ * ```
+ */
+export function serializeSafetensors(
+  tensors: Readonly<Record<string, SafetensorsTensorInput>>,
+  metadata?: Readonly<Record<string, string>>,
+): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (metadata !== undefined) {
+    for (const [key, value] of Object.entries(metadata)) {
+      if (typeof value !== "string") throw new TypeError(`Metadata value ${key} must be a string, got ${typeof value}`);
+    }
+    header.__metadata__ = { ...metadata };
+  }
+  let offset = 0;
+  const entries = Object.entries(tensors);
+  for (const [name, { shape, data }] of entries) {
+    if (name === "__metadata__") throw new RangeError("A tensor cannot be named __metadata__");
+    if (!(data instanceof Float32Array)) throw new TypeError(`Tensor ${name} must hold a Float32Array`);
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (!shape.every((d) => Number.isInteger(d) && d >= 0) || count !== data.length) {
+      throw new RangeError(`Tensor ${name} has shape [${shape.join(", ")}] but ${data.length} values`);
+    }
+    header[name] = { dtype: "F32", shape: [...shape], data_offsets: [offset, offset + 4 * count] };
+    offset += 4 * count;
+  }
+  let json = JSON.stringify(header);
+  // pad with spaces so that the data section starts at a multiple of 8
+  json += " ".repeat((8 - (new TextEncoder().encode(json).length % 8)) % 8);
+  const headerBytes = new TextEncoder().encode(json);
+  const bytes = new Uint8Array(8 + headerBytes.length + offset);
+  const view = new DataView(bytes.buffer);
+  view.setBigUint64(0, BigInt(headerBytes.length), true);
+  bytes.set(headerBytes, 8);
+  let position = 8 + headerBytes.length;
+  for (const [, { data }] of entries) {
+    for (let i = 0; i < data.length; i++) view.setFloat32(position + 4 * i, data[i], true);
+    position += 4 * data.length;
+  }
+  return bytes;
 }

@@ -2,7 +2,13 @@ import { describe, expect, test } from "bun:test";
 import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { bfloat16ToFloat, halfToFloat, parseSafetensors, readSafetensors } from "../lib/safetensors.ts";
+import {
+  bfloat16ToFloat,
+  halfToFloat,
+  parseSafetensors,
+  readSafetensors,
+  serializeSafetensors,
+} from "../lib/safetensors.ts";
 
 const fixture = fileURLToPath(new URL("./fixtures/unet/tiny-ddpm/", import.meta.url));
 
@@ -126,5 +132,41 @@ describe("safetensors reader", () => {
     ).toThrow("gap: data bytes 4 to 8 belong to no tensor (a gap before tensor b)");
     expect(() => parseSafetensors(build({ a: { dtype: "F32", shape: [1], data_offsets: [0, 4] } }, data), "tail"))
       .toThrow("tail: the tensors cover 4 data bytes but the file holds 16; the rest belongs to no tensor");
+  });
+});
+
+describe("safetensors writer", () => {
+  test("writes the layout of the format's specification, byte for byte", () => {
+    const bytes = serializeSafetensors({ a: { shape: [2], data: new Float32Array([1, -2]) } }, { k: "v" });
+    // the header JSON (79 bytes) padded with 1 space to 80, a multiple of 8; then 1.0f = 0x3f800000 and
+    // -2.0f = 0xc0000000 in little-endian order (IEEE 754 binary32)
+    const json = '{"__metadata__":{"k":"v"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}';
+    const header = json + " ".repeat((8 - (json.length % 8)) % 8);
+    expect(header.length % 8).toBe(0);
+    const expected = new Uint8Array(8 + header.length + 8);
+    new DataView(expected.buffer).setBigUint64(0, BigInt(header.length), true);
+    expected.set(new TextEncoder().encode(header), 8);
+    expected.set([0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0], 8 + header.length);
+    expect([...bytes]).toEqual([...expected]);
+  });
+
+  test("what the writer writes, the reader reads back", () => {
+    const data = Float32Array.from({ length: 12 }, (_, i) => Math.fround(Math.sin(i)));
+    const bytes = serializeSafetensors({
+      w: { shape: [3, 4], data },
+      b: { shape: [3], data: new Float32Array([7, 8, 9]) },
+    });
+    const { tensors, metadata } = parseSafetensors(bytes);
+    expect([...tensors.keys()]).toEqual(["w", "b"]);
+    expect(tensors.get("w")!.shape).toEqual([3, 4]);
+    expect([...tensors.get("w")!.data]).toEqual([...data]);
+    expect([...tensors.get("b")!.data]).toEqual([7, 8, 9]);
+    expect(metadata).toEqual({});
+  });
+
+  test("a shape that does not match the data is refused by name", () => {
+    expect(() => serializeSafetensors({ w: { shape: [2, 2], data: new Float32Array(3) } })).toThrow(
+      "Tensor w has shape [2, 2] but 3 values",
+    );
   });
 });

@@ -4,7 +4,8 @@
 #      saves a PNG, then the installed command (`bunx ddimlab --version`, `models`, `sample --quiet`).
 #   2. JSR + Deno: `deno publish --dry-run` passes without warnings; exactly the files it would upload are linked into
 #      a Deno project ("links" in deno.json) that imports jsr:@ddimlab/ddimlab; the same script, and the command
-#      through jsr:@ddimlab/ddimlab/cli. That project has no package.json or node_modules: Deno fetches the npm
+#      through jsr:@ddimlab/ddimlab/cli; the script also type-checks under Deno's default compiler options (no "dom"
+#      lib, which the package's own deno.json adds). That project has no package.json or node_modules: Deno fetches the npm
 #      dependencies named in the package's deno.json into its own cache, as for a user of the published package.
 #   3. Script and command sample the same batch (builtin:shapes32, DDIM eta 0, 20 steps, seed 0, 4 images), so the
 #      four PNGs must be byte-identical to the checkout's own `bun lib/cli.ts sample`.
@@ -90,6 +91,7 @@ EOF
 script @ddimlab/ddimlab deno_script.png >deno_script.ts
 cli="jsr:@ddimlab/ddimlab@^$version/cli"
 check "deno: the npm dependencies named in deno.json resolve" retry deno cache deno_script.ts
+check "deno check: the script type-checks with Deno's default compiler options" deno check deno_script.ts
 check "deno: a script importing jsr:@ddimlab/ddimlab saves a PNG" deno run -A deno_script.ts
 check "deno run $cli --version prints $version" bash -c "deno run -A '$cli' --version | grep -qx 'ddimlab $version'"
 check "deno run $cli sample --quiet" deno run -A "$cli" "${sample_args[@]}" --out deno_cli.png

@@ -49,7 +49,9 @@ export interface BuiltinBenchResult {
  * console.log(`${ddpm.seconds.toFixed(1)} s for ${ddpm.steps} DDPM steps`);
  * ```
  */
-export async function benchBuiltins(options: { quick?: boolean; log?: (line: string) => void } = {}): Promise<BuiltinBenchResult> {
+export async function benchBuiltins(
+  options: { quick?: boolean; log?: (line: string) => void } = {},
+): Promise<BuiltinBenchResult> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const repeats = options.quick ? 20 : 100;
   const rows: BuiltinBenchRow[] = [];
@@ -71,9 +73,18 @@ export async function benchBuiltins(options: { quick?: boolean; log?: (line: str
     }
     unet.dispose();
     times.sort((a, b) => a - b);
-    const row = { model: name, buildSeconds, bytes: model.onnx.length, predictMsBatch16: times[Math.floor(times.length / 2)] };
+    const row = {
+      model: name,
+      buildSeconds,
+      bytes: model.onnx.length,
+      predictMsBatch16: times[Math.floor(times.length / 2)],
+    };
     rows.push(row);
-    log(`${name}: build ${buildSeconds.toFixed(2)} s, ${(row.bytes / 1e6).toFixed(2)} MB, predict@16 ${row.predictMsBatch16.toFixed(3)} ms`);
+    log(
+      `${name}: build ${buildSeconds.toFixed(2)} s, ${(row.bytes / 1e6).toFixed(2)} MB, predict@16 ${
+        row.predictMsBatch16.toFixed(3)
+      } ms`,
+    );
   }
 
   const unet = await loadUNet("builtin:shapes32", { cacheDir: false });
@@ -90,15 +101,27 @@ export async function benchBuiltins(options: { quick?: boolean; log?: (line: str
   unet.dispose();
   const msPerStep = (elapsed * 1000) / stepsTimed;
   const ddpm = { model: "shapes32", batch: 16, steps: 1000, stepsTimed, seconds: (msPerStep * 1000) / 1000, msPerStep };
-  log(`shapes32 DDPM 1000 steps at batch 16: ${ddpm.seconds.toFixed(2)} s (${msPerStep.toFixed(2)} ms per step, ${stepsTimed} timed)`);
+  log(
+    `shapes32 DDPM 1000 steps at batch 16: ${ddpm.seconds.toFixed(2)} s (${
+      msPerStep.toFixed(2)
+    } ms per step, ${stepsTimed} timed)`,
+  );
 
   const markdown = [
     "| model | build s | MB | predict ms (batch 16) |",
     "|---|---|---|---|",
-    ...rows.map((r) => `| builtin:${r.model} | ${r.buildSeconds.toFixed(2)} | ${(r.bytes / 1e6).toFixed(2)} | ${r.predictMsBatch16.toFixed(3)} |`),
+    ...rows.map((r) =>
+      `| builtin:${r.model} | ${r.buildSeconds.toFixed(2)} | ${(r.bytes / 1e6).toFixed(2)} | ${
+        r.predictMsBatch16.toFixed(3)
+      } |`
+    ),
     "",
-    `DDPM, 1000 steps, builtin:shapes32, batch 16: ${ddpm.seconds.toFixed(2)} s (${msPerStep.toFixed(2)} ms per step: ` +
-    `model plus scheduler step with its noise; ${stepsTimed} steps timed${stepsTimed < 1000 ? ", the rest extrapolated" : ""}).`,
+    `DDPM, 1000 steps, builtin:shapes32, batch 16: ${ddpm.seconds.toFixed(2)} s (${
+      msPerStep.toFixed(2)
+    } ms per step: ` +
+    `model plus scheduler step with its noise; ${stepsTimed} steps timed${
+      stepsTimed < 1000 ? ", the rest extrapolated" : ""
+    }).`,
   ].join("\n");
   return { rows, ddpm, markdown };
 }

@@ -103,7 +103,9 @@ async function timeRun(
     if (!(error instanceof EnoughSteps)) throw error;
   }
   const first = marks[0] - t0;
-  const secondsPerStep = marks.length > 1 ? (marks[marks.length - 1] - marks[0]) / (marks.length - 1) / 1000 : first / 1000;
+  const secondsPerStep = marks.length > 1
+    ? (marks[marks.length - 1] - marks[0]) / (marks.length - 1) / 1000
+    : first / 1000;
   const seconds = timedSteps >= steps
     ? (marks[marks.length - 1] - t0) / 1000
     : (first + (steps - 1) * secondsPerStep * 1000) / 1000;

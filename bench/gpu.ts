@@ -209,7 +209,9 @@ async function prepare(name: GpuBenchModel, configPath: string, log: (line: stri
     };
   }
   if (!existsSync(configPath)) {
-    throw new Error(`The celebahq-256 config is missing at ${configPath}; pass --config with google-ddpm-celebahq-256.json`);
+    throw new Error(
+      `The celebahq-256 config is missing at ${configPath}; pass --config with google-ddpm-celebahq-256.json`,
+    );
   }
   const raw = JSON.parse(readFileSync(configPath, "utf8"));
   const config = parseUNetConfig(raw, configPath);
@@ -219,7 +221,11 @@ async function prepare(name: GpuBenchModel, configPath: string, log: (line: stri
   const dir = mkdtempSync(join(tmpdir(), "ddimlab-gpu-"));
   writeFileSync(join(dir, "model.onnx"), bytes);
   writeFileSync(join(dir, "config.json"), JSON.stringify(raw));
-  log(`celebahq-256: ${weights.count} parameters, compiled in ${(performance.now() - t0).toFixed(0)} ms, ${(bytes.length / 2 ** 20).toFixed(0)} MB of ONNX`);
+  log(
+    `celebahq-256: ${weights.count} parameters, compiled in ${(performance.now() - t0).toFixed(0)} ms, ${
+      (bytes.length / 2 ** 20).toFixed(0)
+    } MB of ONNX`,
+  );
   const size = config.sampleSize as number;
   return {
     name,
@@ -249,10 +255,14 @@ export async function benchGpu(options: GpuBenchOptions = {}): Promise<GpuBenchR
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const models = options.models ?? ["celebahq-256", "shapes32"];
   for (const m of models) {
-    if (m !== "celebahq-256" && m !== "shapes32") throw new RangeError(`Unknown model ${JSON.stringify(m)}; use celebahq-256 or shapes32`);
+    if (m !== "celebahq-256" && m !== "shapes32") {
+      throw new RangeError(`Unknown model ${JSON.stringify(m)}; use celebahq-256 or shapes32`);
+    }
   }
   const batches = options.batches ?? [1, 16];
-  for (const b of batches) if (!Number.isInteger(b) || b < 1) throw new RangeError(`Batch sizes must be positive integers, got ${b}`);
+  for (const b of batches) {
+    if (!Number.isInteger(b) || b < 1) throw new RangeError(`Batch sizes must be positive integers, got ${b}`);
+  }
   const quick = options.quick ?? false;
   const cap = options.ddimCapSeconds ?? 30;
   if (!(cap > 0)) throw new RangeError(`ddimCapSeconds must be positive, got ${cap}`);
@@ -321,9 +331,18 @@ export async function benchGpu(options: GpuBenchOptions = {}): Promise<GpuBenchR
         }
       }
       if (outputs.cpu && outputs.webgpu) {
-        const check = { model: name, batch: 2, timesteps: checkTimesteps, ...compareOutputs(outputs.webgpu, outputs.cpu) };
+        const check = {
+          model: name,
+          batch: 2,
+          timesteps: checkTimesteps,
+          ...compareOutputs(outputs.webgpu, outputs.cpu),
+        };
         result.checks.push(check);
-        log(`${name}: WebGPU against CPU: relative L2 ${check.relL2.toExponential(2)}, max abs ${check.maxAbsDiff.toExponential(2)} (max |cpu| ${check.maxAbsCpu.toFixed(3)}): ${check.pass ? "pass" : "FAIL"}`);
+        log(
+          `${name}: WebGPU against CPU: relative L2 ${check.relL2.toExponential(2)}, max abs ${
+            check.maxAbsDiff.toExponential(2)
+          } (max |cpu| ${check.maxAbsCpu.toFixed(3)}): ${check.pass ? "pass" : "FAIL"}`,
+        );
       }
     } finally {
       model.cleanup();
@@ -370,7 +389,13 @@ async function timeProvider(
   let seconds: number;
   try {
     const t0 = performance.now();
-    await pipe.sample({ numInferenceSteps: Math.min(stepsRun, fullSteps), eta: 0, seed: 0, batchSize: batch, progress: false });
+    await pipe.sample({
+      numInferenceSteps: Math.min(stepsRun, fullSteps),
+      eta: 0,
+      seed: 0,
+      batchSize: batch,
+      progress: false,
+    });
     seconds = (performance.now() - t0) / 1000;
   } catch (error) {
     return `DDIM at batch ${batch}: ${message(error)}`;
@@ -390,7 +415,9 @@ async function timeProvider(
     extrapolated: steps < fullSteps,
   };
   settings.log(
-    `${model.name} ${provider} batch ${batch}: ${predictMs.toFixed(1)} ms per predict, 50-step DDIM ${ddimSeconds.toFixed(2)} s` +
+    `${model.name} ${provider} batch ${batch}: ${predictMs.toFixed(1)} ms per predict, 50-step DDIM ${
+      ddimSeconds.toFixed(2)
+    } s` +
       `${timing.extrapolated ? ` (scaled from ${steps} steps)` : ""}, ${timing.imagesPerSecond.toFixed(3)} images/s`,
   );
   return timing;
@@ -401,10 +428,16 @@ function vulkanFacts(): string[] {
   const facts: string[] = [];
   const ldconfig = spawnSync("ldconfig", ["-p"], { encoding: "utf8" });
   const loaders = (ldconfig.stdout ?? "").split("\n").filter((l) => l.includes("libvulkan")).map((l) => l.trim());
-  facts.push(loaders.length > 0 ? `loader: ${loaders.join("; ")}` : "loader: libvulkan.so.1 not in `ldconfig -p` (Dawn cannot reach Vulkan)");
+  facts.push(
+    loaders.length > 0
+      ? `loader: ${loaders.join("; ")}`
+      : "loader: libvulkan.so.1 not in `ldconfig -p` (Dawn cannot reach Vulkan)",
+  );
   for (const key of ["VK_DRIVER_FILES", "VK_ICD_FILENAMES", "VK_ADD_DRIVER_FILES"]) {
     const value = process.env[key];
-    if (value !== undefined) facts.push(`${key}=${value}${value.split(":").every((f) => existsSync(f)) ? "" : " (a listed file is missing)"}`);
+    if (value !== undefined) {
+      facts.push(`${key}=${value}${value.split(":").every((f) => existsSync(f)) ? "" : " (a listed file is missing)"}`);
+    }
   }
   return facts;
 }
@@ -417,12 +450,18 @@ function probeWebGpu(log: (line: string) => void): string[] {
   const self = fileURLToPath(import.meta.url);
   const bun = (globalThis as { Bun?: unknown }).Bun !== undefined;
   if (!bun) return ["(verbose probe skipped: it runs this .ts file directly, which needs Bun)"];
-  const child = spawnSync(process.execPath, [self, "--probe-webgpu"], { encoding: "utf8", timeout: 120_000, maxBuffer: 64 * 2 ** 20 });
+  const child = spawnSync(process.execPath, [self, "--probe-webgpu"], {
+    encoding: "utf8",
+    timeout: 120_000,
+    maxBuffer: 64 * 2 ** 20,
+  });
   const text = `${child.stdout ?? ""}\n${child.stderr ?? ""}`;
   const wanted = /adapter|dawn|vulkan|webgpu|vk_|driver|icd|PROBE/i;
   const settings = /ParseEpConfig|ParseWebGpuContextConfig/; // the provider's option echo, the same on every machine
   const lines = text.split("\n").map((l) => l.trim()).filter((l) => l && wanted.test(l) && !settings.test(l));
-  const kept = lines.length > 40 ? [...lines.slice(0, 20), `... ${lines.length - 40} lines left out ...`, ...lines.slice(-20)] : lines;
+  const kept = lines.length > 40
+    ? [...lines.slice(0, 20), `... ${lines.length - 40} lines left out ...`, ...lines.slice(-20)]
+    : lines;
   if (child.error) kept.push(`probe process: ${child.error.message}`);
   log(`WebGPU probe: ${kept.find((l) => l.startsWith("PROBE")) ?? "no result line"}`);
   return kept;
@@ -453,7 +492,9 @@ function renderMarkdown(r: GpuBenchResult): string {
     lines.push(`WebGPU: ${r.webgpu.ok ? "ran" : "FAILED"}`);
     for (const f of r.webgpu.failures) lines.push(`- ${f.model}, ${f.stage}: ${f.error}`);
     for (const v of r.webgpu.vulkan) lines.push(`- Vulkan ${v}`);
-    if (r.webgpu.log.length > 0) lines.push("", "onnxruntime verbose log (adapter, Dawn, Vulkan lines):", "```", ...r.webgpu.log, "```");
+    if (r.webgpu.log.length > 0) {
+      lines.push("", "onnxruntime verbose log (adapter, Dawn, Vulkan lines):", "```", ...r.webgpu.log, "```");
+    }
     lines.push("");
   } else {
     lines.push("WebGPU: not tried (--cpu-only)", "");
@@ -463,7 +504,9 @@ function renderMarkdown(r: GpuBenchResult): string {
       "| model | check batch | timesteps | relative L2 | max abs diff | max abs cpu | within tolerance |",
       "|---|---|---|---|---|---|---|",
       ...r.checks.map((c) =>
-        `| ${c.model} | ${c.batch} | ${c.timesteps.join(", ")} | ${c.relL2.toExponential(2)} | ${c.maxAbsDiff.toExponential(2)} | ${c.maxAbsCpu.toFixed(3)} | ${c.pass ? "yes" : "NO"} |`
+        `| ${c.model} | ${c.batch} | ${c.timesteps.join(", ")} | ${c.relL2.toExponential(2)} | ${
+          c.maxAbsDiff.toExponential(2)
+        } | ${c.maxAbsCpu.toFixed(3)} | ${c.pass ? "yes" : "NO"} |`
       ),
       "",
     );
@@ -472,7 +515,11 @@ function renderMarkdown(r: GpuBenchResult): string {
     "| model | provider | batch | session ms | ms per predict | runs | 50-step DDIM s | images/s |",
     "|---|---|---|---|---|---|---|---|",
     ...r.timings.map((t) =>
-      `| ${t.model} | ${t.provider} | ${t.batch} | ${t.sessionMs.toFixed(0)} | ${t.predictMs.toFixed(1)} | ${t.predictRuns} | ${t.ddimSeconds.toFixed(2)}${t.extrapolated ? ` (scaled from ${t.ddimStepsRun})` : ""} | ${t.imagesPerSecond.toFixed(3)} |`
+      `| ${t.model} | ${t.provider} | ${t.batch} | ${t.sessionMs.toFixed(0)} | ${
+        t.predictMs.toFixed(1)
+      } | ${t.predictRuns} | ${t.ddimSeconds.toFixed(2)}${t.extrapolated ? ` (scaled from ${t.ddimStepsRun})` : ""} | ${
+        t.imagesPerSecond.toFixed(3)
+      } |`
     ),
     "",
     ...r.notes.map((n) => `- ${n}`),

@@ -95,8 +95,10 @@ export async function benchReconstruction(options: BenchOptions = {}): Promise<R
       paper: PAPER_TABLE_2[S],
       seconds,
     });
-    log(`reconstruction: S = ${S}: MSE ${inSet.mean.toExponential(2)} / drawn ${drawnSet.mean.toExponential(2)} ` +
-      `(${seconds.toFixed(1)} s)`);
+    log(
+      `reconstruction: S = ${S}: MSE ${inSet.mean.toExponential(2)} / drawn ${drawnSet.mean.toExponential(2)} ` +
+        `(${seconds.toFixed(1)} s)`,
+    );
   }
   return {
     description: `DDIM inversion then DDIM decoding (eta = 0, \`clip_sample\` off) with the same S both ways, on ` +

@@ -240,7 +240,10 @@ function sectionReconstruction(r: ReconstructionBenchResult, w: Writer): string 
   const table = markdownTable(
     ["S", ...r.rows.map((x) => String(x.steps))],
     [
-      ["MSE, exact mixture samples", ...r.rows.map((x) => `${formatNumber(x.mse, 2)} ± ${formatNumber(x.mseError, 1)}`)],
+      [
+        "MSE, exact mixture samples",
+        ...r.rows.map((x) => `${formatNumber(x.mse, 2)} ± ${formatNumber(x.mseError, 1)}`),
+      ],
       ["PSNR (dB), exact mixture samples", ...r.rows.map((x) => formatNumber(x.psnr, 3))],
       [
         "MSE, images rendered by the data set",
@@ -339,7 +342,9 @@ function sectionGeneric(result: unknown): string {
           return typeof value === "number" ? formatNumber(value, 4) : String(value ?? "");
         })
       );
-      const rest = Array.isArray(result) ? {} : Object.fromEntries(Object.entries(record).filter(([k]) => k !== "rows"));
+      const rest = Array.isArray(result)
+        ? {}
+        : Object.fromEntries(Object.entries(record).filter(([k]) => k !== "rows"));
       const extra = Object.keys(rest).length > 0 ? `\n\n\`\`\`json\n${JSON.stringify(rest, null, 2)}\n\`\`\`` : "";
       return markdownTable(header, body) + extra;
     }

@@ -71,7 +71,12 @@ export async function benchSchedulers(options: { repetitions?: number } = {}): P
         run();
         times.push(performance.now() - start);
       }
-      rows.push({ case: name, shape: shape.join("x"), medianMs: median(times), diffusersMs: REFERENCE[name][shapeIndex] });
+      rows.push({
+        case: name,
+        shape: shape.join("x"),
+        medianMs: median(times),
+        diffusersMs: REFERENCE[name][shapeIndex],
+      });
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
   }
@@ -84,7 +89,9 @@ if (import.meta.main) {
   console.log("case                     shape          median ms   diffusers ms");
   for (const row of rows) {
     console.log(
-      `${row.case.padEnd(25)}${row.shape.padEnd(15)}${row.medianMs.toFixed(3).padStart(9)}   ${row.diffusersMs.toFixed(3).padStart(12)}`,
+      `${row.case.padEnd(25)}${row.shape.padEnd(15)}${row.medianMs.toFixed(3).padStart(9)}   ${
+        row.diffusersMs.toFixed(3).padStart(12)
+      }`,
     );
   }
   // The machine's 1-minute load average: figures taken above about 1 on two cores are inflated by other work.

@@ -129,22 +129,36 @@ export async function benchUNet(
   const models = ["cifar10-32", "celebahq-256"].filter((m) => options.only === undefined || options.only === m);
   let peak = rssMB();
   for (const model of models) {
-    const path = fileURLToPath(new URL(`../../shared/fixtures/unet/configs/google-ddpm-${model}.json`, import.meta.url));
+    const path = fileURLToPath(
+      new URL(`../../shared/fixtures/unet/configs/google-ddpm-${model}.json`, import.meta.url),
+    );
     const config = parseUNetConfig(JSON.parse(readFileSync(path, "utf8")), path);
     const big = model === "celebahq-256";
     const runs = big ? (quick ? 2 : 3) : quick ? 5 : 15;
-    const variants: { name: string; runtime: UNetRuntimeOptions; compile?: CompileUNetOptions; prealloc?: boolean }[] = [
-      { name: `default (opt all, ${availableParallelism()} threads, memory pattern off)`, runtime: {} },
-      { name: "1 thread", runtime: { intraOpNumThreads: 1 } },
-      { name: "onnxruntime's own thread default (intraOpNumThreads 0)", runtime: { intraOpNumThreads: 0 } },
-    ];
+    const variants: { name: string; runtime: UNetRuntimeOptions; compile?: CompileUNetOptions; prealloc?: boolean }[] =
+      [
+        { name: `default (opt all, ${availableParallelism()} threads, memory pattern off)`, runtime: {} },
+        { name: "1 thread", runtime: { intraOpNumThreads: 1 } },
+        { name: "onnxruntime's own thread default (intraOpNumThreads 0)", runtime: { intraOpNumThreads: 0 } },
+      ];
     if (!quick) {
       variants.push(
         { name: "memory pattern on", runtime: { enableMemPattern: true } },
-        { name: "no spinning", runtime: { sessionOptions: { extra: { session: { intra_op: { allow_spinning: "0" } } } } } },
+        {
+          name: "no spinning",
+          runtime: { sessionOptions: { extra: { session: { intra_op: { allow_spinning: "0" } } } } },
+        },
         {
           name: "static shapes (free dimension overrides)",
-          runtime: { sessionOptions: { freeDimensionOverrides: { batch: 1, height: config.sampleSize as number, width: config.sampleSize as number } } },
+          runtime: {
+            sessionOptions: {
+              freeDimensionOverrides: {
+                batch: 1,
+                height: config.sampleSize as number,
+                width: config.sampleSize as number,
+              },
+            },
+          },
         },
         { name: "graph opt extended (no NCHWc)", runtime: { graphOptimizationLevel: "extended" } },
         { name: "graph opt basic", runtime: { graphOptimizationLevel: "basic" } },
@@ -165,8 +179,17 @@ export async function benchUNet(
         bytes = compileUNet(config, weights, variant.compile);
         bytesFor = key;
         if (variant.compile === undefined && !compile.some((c) => c.model === model)) {
-          compile.push({ model, parameters: weights.count, compileMs: performance.now() - t0, onnxMB: bytes.length / 2 ** 20 });
-          log(`${model}: ${weights.count} parameters, compiled in ${(performance.now() - t0).toFixed(0)} ms (${(bytes.length / 2 ** 20).toFixed(0)} MB)`);
+          compile.push({
+            model,
+            parameters: weights.count,
+            compileMs: performance.now() - t0,
+            onnxMB: bytes.length / 2 ** 20,
+          });
+          log(
+            `${model}: ${weights.count} parameters, compiled in ${(performance.now() - t0).toFixed(0)} ms (${
+              (bytes.length / 2 ** 20).toFixed(0)
+            } MB)`,
+          );
         }
         peak = Math.max(peak, rssMB());
       }
@@ -187,11 +210,15 @@ export async function benchUNet(
     "| model | variant | median ms | min ms | runs | PyTorch ms | ratio | session ms | RSS MB |",
     "|---|---|---|---|---|---|---|---|---|",
     ...rows.map((r) =>
-      `| ${r.model} | ${r.variant} | ${r.medianMs.toFixed(1)} | ${r.minMs.toFixed(1)} | ${r.runs} | ${r.pytorchMs} | ${r.ratio.toFixed(2)} | ${r.sessionMs.toFixed(0)} | ${r.rssMB.toFixed(0)} |`
+      `| ${r.model} | ${r.variant} | ${r.medianMs.toFixed(1)} | ${r.minMs.toFixed(1)} | ${r.runs} | ${r.pytorchMs} | ${
+        r.ratio.toFixed(2)
+      } | ${r.sessionMs.toFixed(0)} | ${r.rssMB.toFixed(0)} |`
     ),
   ].join("\n");
   const compileTable = compile.map((c) =>
-    `- ${c.model}: ${c.parameters.toLocaleString("en-US")} parameters, graph compiled in ${c.compileMs.toFixed(0)} ms, ${c.onnxMB.toFixed(0)} MB of ONNX`
+    `- ${c.model}: ${c.parameters.toLocaleString("en-US")} parameters, graph compiled in ${
+      c.compileMs.toFixed(0)
+    } ms, ${c.onnxMB.toFixed(0)} MB of ONNX`
   ).join("\n");
   const markdown = [
     "ms per `predict` at batch 1, random weights of the exact google/ddpm-* shapes, onnxruntime-node CPU.",
@@ -247,13 +274,20 @@ async function measure(
     sessionMs,
     rssMB: rss,
   };
-  log(`${model} ${variant.name}: median ${medianMs.toFixed(1)} ms (min ${row.minMs.toFixed(1)}), ratio ${row.ratio.toFixed(2)}, session ${sessionMs.toFixed(0)} ms, RSS ${rss.toFixed(0)} MB`);
+  log(
+    `${model} ${variant.name}: median ${medianMs.toFixed(1)} ms (min ${row.minMs.toFixed(1)}), ratio ${
+      row.ratio.toFixed(2)
+    }, session ${sessionMs.toFixed(0)} ms, RSS ${rss.toFixed(0)} MB`,
+  );
   return row;
 }
 
 if (import.meta.main) {
   const args = process.argv.slice(2);
   const onlyIndex = args.indexOf("--only");
-  const result = await benchUNet({ quick: args.includes("--quick"), only: onlyIndex >= 0 ? args[onlyIndex + 1] : undefined });
+  const result = await benchUNet({
+    quick: args.includes("--quick"),
+    only: onlyIndex >= 0 ? args[onlyIndex + 1] : undefined,
+  });
   console.log(result.markdown);
 }

@@ -77,7 +77,9 @@ function membersInline(literal: Json): string {
   const properties = (literal.properties ?? []).map((p: Json) =>
     `${p.readonly ? "readonly " : ""}${p.name}${p.optional ? "?" : ""}: ${typeText(p.tsType)}`
   );
-  const methods = (literal.methods ?? []).map((m: Json) => `${m.name}(${paramsText(m.params)}): ${typeText(m.returnType)}`);
+  const methods = (literal.methods ?? []).map((m: Json) =>
+    `${m.name}(${paramsText(m.params)}): ${typeText(m.returnType)}`
+  );
   return [...properties, ...methods].join("; ");
 }
 
@@ -126,7 +128,9 @@ function signature(name: string, declaration: Json): string {
   const def = declaration.def;
   switch (declaration.kind) {
     case "function":
-      return `function ${name}${typeParamsText(def.typeParams)}(${paramsText(def.params)}): ${typeText(def.returnType)}`;
+      return `function ${name}${typeParamsText(def.typeParams)}(${paramsText(def.params)}): ${
+        typeText(def.returnType)
+      }`;
     case "variable":
       return `${def.kind} ${name}: ${typeText(def.tsType)}`;
     case "typeAlias":
@@ -158,13 +162,21 @@ function memberLines(declaration: Json): string[] {
     }
     for (const p of def.properties ?? []) {
       if (p.accessibility === "private" || p.name.startsWith("#")) continue;
-      describe(`${p.isStatic ? "static " : ""}${p.readonly ? "readonly " : ""}${p.name}: ${typeText(p.tsType)}`, p.jsDoc);
+      describe(
+        `${p.isStatic ? "static " : ""}${p.readonly ? "readonly " : ""}${p.name}: ${typeText(p.tsType)}`,
+        p.jsDoc,
+      );
     }
     for (const m of def.methods ?? []) {
       if (m.accessibility === "private" || m.name.startsWith("#")) continue;
       const f = m.functionDef;
-      const prefix = `${m.isStatic ? "static " : ""}${m.kind === "getter" ? "get " : m.kind === "setter" ? "set " : ""}`;
-      describe(`${prefix}${m.name}(${paramsText(f.params)})${f.returnType ? `: ${typeText(f.returnType)}` : ""}`, m.jsDoc);
+      const prefix = `${m.isStatic ? "static " : ""}${
+        m.kind === "getter" ? "get " : m.kind === "setter" ? "set " : ""
+      }`;
+      describe(
+        `${prefix}${m.name}(${paramsText(f.params)})${f.returnType ? `: ${typeText(f.returnType)}` : ""}`,
+        m.jsDoc,
+      );
     }
   }
   if (declaration.kind === "interface") {

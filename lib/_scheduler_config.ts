@@ -130,7 +130,9 @@ export function resolveConfig<C extends BaseSchedulerConfig>(
   const finite = (key: string, positive: boolean) => {
     const v = config[key];
     if (typeof v !== "number" || !Number.isFinite(v) || (positive && v <= 0)) {
-      throw new RangeError(`${where} config ${key} must be a ${positive ? "positive" : "finite"} number, got ${String(v)}`);
+      throw new RangeError(
+        `${where} config ${key} must be a ${positive ? "positive" : "finite"} number, got ${String(v)}`,
+      );
     }
   };
   const bool = (key: string) => {
@@ -224,7 +226,9 @@ export function copyConfig<C extends BaseSchedulerConfig>(config: Readonly<C>): 
  */
 export function checkTrainTimestep(timestep: number, numTrainTimesteps: number, name = "timestep"): void {
   if (typeof timestep !== "number" || !Number.isInteger(timestep) || timestep < 0 || timestep >= numTrainTimesteps) {
-    throw new RangeError(`${name} ${String(timestep)} is not an integer training timestep in [0, ${numTrainTimesteps - 1}]`);
+    throw new RangeError(
+      `${name} ${String(timestep)} is not an integer training timestep in [0, ${numTrainTimesteps - 1}]`,
+    );
   }
 }
 
@@ -366,7 +370,9 @@ export function thresholdInPlace(data: Float32Array, batch: number, ratio: numbe
     sorted.sort();
     const low = sorted[below];
     const high = sorted[above];
-    const quantile = weight < 0.5 ? f32(low + f32(weight * f32(high - low))) : f32(high - f32(f32(high - low) * f32(1 - weight)));
+    const quantile = weight < 0.5
+      ? f32(low + f32(weight * f32(high - low)))
+      : f32(high - f32(f32(high - low) * f32(1 - weight)));
     const s = Math.min(Math.max(quantile, 1), f32(maxValue));
     for (let i = start; i < start + itemSize; i++) {
       const x = data[i];

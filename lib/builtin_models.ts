@@ -85,13 +85,15 @@ const BUILD_VERSION = "1";
 
 const RECIPES: Record<string, BuiltinRecipe> = {
   shapes32: {
-    description: "32x32 RGB shapes on coloured backgrounds: 6 Gaussians (one per shape kind), rank 16 each; the default",
+    description:
+      "32x32 RGB shapes on coloured backgrounds: 6 Gaussians (one per shape kind), rank 16 each; the default",
     channels: 3,
     sampleSize: 32,
     mixture: () => shapesMixture({ rank: 16 }),
   },
   gaussian32: {
-    description: "32x32 RGB: one Gaussian (rank 16 plus isotropic) fitted to the shapes images; its ODE is solved exactly",
+    description:
+      "32x32 RGB: one Gaussian (rank 16 plus isotropic) fitted to the shapes images; its ODE is solved exactly",
     channels: 3,
     sampleSize: 32,
     mixture: () => shapesMixture({ rank: 16, single: true, samplesPerMode: 40 }),
@@ -186,7 +188,10 @@ export async function builtinModel(name: string, options: BuiltinModelOptions = 
   const recipe = RECIPES[key];
   const schedulerConfig = { ...BUILTIN_SCHEDULER_CONFIG };
   const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
-  const tag = createHash("sha256").update(JSON.stringify([BUILD_VERSION, key, schedulerConfig])).digest("hex").slice(0, 16);
+  const tag = createHash("sha256").update(JSON.stringify([BUILD_VERSION, key, schedulerConfig])).digest("hex").slice(
+    0,
+    16,
+  );
   const cachePath = cacheDir === false ? undefined : join(cacheDir, `${key}-${tag}.onnx`);
   const metaPath = cachePath && `${cachePath}.json`;
   let onnx: Uint8Array | undefined;
@@ -264,7 +269,9 @@ export function compileIdealDenoiser(mixture: GaussianMixture, options: CompileI
   const [channels, height, width] = shape;
   const dim = channels * height * width;
   if (dim !== mixture.dim) {
-    throw new RangeError(`Sample shape [${shape.join(", ")}] holds ${dim} values but the mixture's dimension is ${mixture.dim}`);
+    throw new RangeError(
+      `Sample shape [${shape.join(", ")}] holds ${dim} values but the mixture's dimension is ${mixture.dim}`,
+    );
   }
   if (!(alphasCumprod instanceof Float32Array) || alphasCumprod.length === 0) {
     throw new TypeError("alphasCumprod must be a non-empty Float32Array");
@@ -290,7 +297,9 @@ export function compileIdealDenoiser(mixture: GaussianMixture, options: CompileI
   const lambdaData = new Float32Array(K * rank);
   for (let k = 0; k < K; k++) {
     for (let i = 0; i < dim; i++) {
-      for (let j = 0; j < mixture.rank; j++) basisData[(k * dim + i) * rank + j] = mixture.bases[(k * dim + i) * mixture.rank + j];
+      for (let j = 0; j < mixture.rank; j++) {
+        basisData[(k * dim + i) * rank + j] = mixture.bases[(k * dim + i) * mixture.rank + j];
+      }
     }
     for (let j = 0; j < mixture.rank; j++) lambdaData[k * rank + j] = mixture.lowRankVariances[k * mixture.rank + j];
   }
@@ -326,25 +335,45 @@ export function compileIdealDenoiser(mixture: GaussianMixture, options: CompileI
   const sumLast = (x: string, name: string) => g.node("ReduceSum", [x, g.ints([2])], { keepdims: 1 }, name);
   const perpNorm2 = g.node("ReduceSumSquare", [perp], { axes: [2], keepdims: 1 }, "perp_norm2");
   const coordsOverEigen = g.node("Div", [coords, eigen], {}, "coords_over_eigen");
-  const mahalanobis = g.node("Add", [
-    g.node("Div", [perpNorm2, isotropic]),
-    sumLast(g.node("Mul", [coords, coordsOverEigen]), "low_rank_mahalanobis"),
-  ], {}, "mahalanobis");
-  const logDet = g.node("Add", [
-    g.node("Mul", [g.constant([dim], []), g.node("Log", [isotropic])]),
-    sumLast(g.node("Log", [g.node("Div", [eigen, isotropic])]), "low_rank_log_det"),
-  ], {}, "log_det");
+  const mahalanobis = g.node(
+    "Add",
+    [
+      g.node("Div", [perpNorm2, isotropic]),
+      sumLast(g.node("Mul", [coords, coordsOverEigen]), "low_rank_mahalanobis"),
+    ],
+    {},
+    "mahalanobis",
+  );
+  const logDet = g.node(
+    "Add",
+    [
+      g.node("Mul", [g.constant([dim], []), g.node("Log", [isotropic])]),
+      sumLast(g.node("Log", [g.node("Div", [eigen, isotropic])]), "low_rank_log_det"),
+    ],
+    {},
+    "log_det",
+  );
   // 6. w_k = softmax_k(log pi_k - (log det C_k + mahalanobis_k) / 2): log-sum-exp, inside Softmax
-  const logits = g.node("Sub", [
-    logWeights,
-    g.node("Mul", [g.constant([0.5], []), g.node("Add", [logDet, mahalanobis])]),
-  ], {}, "logits");
+  const logits = g.node(
+    "Sub",
+    [
+      logWeights,
+      g.node("Mul", [g.constant([0.5], []), g.node("Add", [logDet, mahalanobis])]),
+    ],
+    {},
+    "logits",
+  );
   const weights = g.node("Softmax", [logits], { axis: 0 }, "weights");
   // 7. eps* = sqrt(1 - alphaBar) sum_k w_k (r_perp / c_k + Q_k (q_k / e_k))
-  const perComponent = g.node("Add", [
-    g.node("Mul", [g.node("Div", [weights, isotropic]), perp]),
-    g.node("MatMul", [g.node("Mul", [weights, coordsOverEigen]), basisT]),
-  ], {}, "weighted_noise");
+  const perComponent = g.node(
+    "Add",
+    [
+      g.node("Mul", [g.node("Div", [weights, isotropic]), perp]),
+      g.node("MatMul", [g.node("Mul", [weights, coordsOverEigen]), basisT]),
+    ],
+    {},
+    "weighted_noise",
+  );
   const summed = g.node("ReduceSum", [perComponent, g.ints([0])], { keepdims: 0 }, "posterior_noise");
   const scale = g.node("Reshape", [sqrtOneMinusAlphaBar, g.ints([-1, 1])], {}, "noise_scale");
   const eps = g.node("Mul", [summed, scale], {}, "eps");
@@ -352,7 +381,9 @@ export function compileIdealDenoiser(mixture: GaussianMixture, options: CompileI
   g.output(out, "out_sample", ["batch", channels, height, width]);
   return g.encode({
     opset: 17,
-    docString: `Ideal noise predictor of a ${K}-component Gaussian mixture (rank ${mixture.rank}) over [${shape.join(", ")}]`,
+    docString: `Ideal noise predictor of a ${K}-component Gaussian mixture (rank ${mixture.rank}) over [${
+      shape.join(", ")
+    }]`,
   });
 }
 
@@ -380,7 +411,9 @@ export function gaussian32OdeSolution(xt: Tensor, options: { t: number; s: numbe
   const at = (step: number, name: string) => {
     if (step === -1 && name === "s") return 1;
     if (!Number.isInteger(step) || step < 0 || step >= table.length) {
-      throw new RangeError(`Timestep ${name} must be an integer in [0, ${table.length - 1}]${name === "s" ? " or -1" : ""}, got ${step}`);
+      throw new RangeError(
+        `Timestep ${name} must be an integer in [0, ${table.length - 1}]${name === "s" ? " or -1" : ""}, got ${step}`,
+      );
     }
     return table[step];
   };
@@ -394,7 +427,11 @@ function recipeName(name: string): string {
   if (typeof name !== "string") throw new TypeError(`A builtin model name must be a string, got ${typeof name}`);
   const key = name.startsWith("builtin:") ? name.slice("builtin:".length) : name;
   if (!Object.hasOwn(RECIPES, key)) {
-    throw new Error(`Unknown builtin model "${name}"; the known ones are ${Object.keys(RECIPES).map((k) => `builtin:${k}`).join(", ")}`);
+    throw new Error(
+      `Unknown builtin model "${name}"; the known ones are ${
+        Object.keys(RECIPES).map((k) => `builtin:${k}`).join(", ")
+      }`,
+    );
   }
   return key;
 }

@@ -317,7 +317,9 @@ async function sampleCommand(args: ParsedArgs, io: CliIO, progress: ProgressRepo
   const out = outOption(args, "out/sample.png", ".png");
   const latentsPath = args.values.latents === undefined ? undefined : stringOption(args, "latents", "");
   const model = stringOption(args, "model", DEFAULT_MODEL);
-  const pipe = scheduler === "ddpm" ? await DDPMPipeline.fromPretrained(model) : await DDIMPipeline.fromPretrained(model);
+  const pipe = scheduler === "ddpm"
+    ? await DDPMPipeline.fromPretrained(model)
+    : await DDIMPipeline.fromPretrained(model);
   const steps = stepsOption(args, scheduler === "ddpm" ? trainSteps(pipe) : 50, trainSteps(pipe));
   const xT = latentsPath === undefined ? undefined : await readLatents(latentsPath, pipe.unet);
   const batchSize = integerOption(args, "batch", xT?.shape[0] ?? 4, 1, 256);
@@ -352,8 +354,10 @@ async function readLatents(path: string, model: DDIMPipeline["unet"]): Promise<T
   }
   const expected = latentShape(model, latents.shape[0] ?? 1);
   if (latents.shape.length !== 4 || !latents.shape.every((d, k) => d === expected[k])) {
-    throw new UsageError(`The latents in ${path} have shape [${latents.shape.join(", ")}] but the model takes ` +
-      `[${expected.join(", ")}]`);
+    throw new UsageError(
+      `The latents in ${path} have shape [${latents.shape.join(", ")}] but the model takes ` +
+        `[${expected.join(", ")}]`,
+    );
   }
   return latents;
 }
@@ -399,8 +403,10 @@ async function interpolateCommand(args: ParsedArgs, io: CliIO, progress: Progres
   const latents: [Tensor, Tensor] = [new TorchGenerator(seed).randn(shape), new TorchGenerator(seed2).randn(shape)];
   const start = performance.now();
   const row = await interpolationRow(pipe, latents, { count, numInferenceSteps: steps, progress });
-  io.log(`slerp between the x_T of seeds ${seed} and ${seed2}: ${count} points decoded with DDIM eta 0, ` +
-    `${steps} steps (${seconds(start)})`);
+  io.log(
+    `slerp between the x_T of seeds ${seed} and ${seed2}: ${count} points decoded with DDIM eta 0, ` +
+      `${steps} steps (${seconds(start)})`,
+  );
   const picture = compareImages(splitBatch(row.samples), row.alphas.map((a) => `a=${a.toFixed(2)}`));
   await writeOutputs([{ path: out, bytes: encodePng(picture) }], io);
 }
@@ -415,7 +421,9 @@ async function fuseCommand(args: ParsedArgs, io: CliIO, progress: ProgressReport
   const b = await readImageArgument(args.positionals[1], pipe);
   const start = performance.now();
   const { fused } = await fuse(pipe, [a, b], { alpha, numInferenceSteps: steps, progress });
-  io.log(`fused ${args.positionals[0]} and ${args.positionals[1]} at alpha ${alpha} (${steps} steps, ${seconds(start)})`);
+  io.log(
+    `fused ${args.positionals[0]} and ${args.positionals[1]} at alpha ${alpha} (${steps} steps, ${seconds(start)})`,
+  );
   const picture = compareImages([a, fused, b], ["A", `fused, alpha ${alpha}`, "B"]);
   await writeOutputs([{ path: out, bytes: encodePng(picture) }], io);
 }
@@ -483,7 +491,9 @@ async function demoCommand(args: ParsedArgs, io: CliIO, progress: ProgressReport
   const ddim = await DDIMPipeline.fromPretrained(model);
   const channels = ddim.unet.inChannels;
   if (channels !== 1 && channels !== 3) {
-    throw new UsageError(`The demo draws pictures, so it needs an image model (1 or 3 channels); ${model} has ${channels}`);
+    throw new UsageError(
+      `The demo draws pictures, so it needs an image model (1 or 3 channels); ${model} has ${channels}`,
+    );
   }
   const ddpm = await DDPMPipeline.fromPretrained(model);
   const batchSize = 4;
@@ -500,10 +510,13 @@ async function demoCommand(args: ParsedArgs, io: CliIO, progress: ProgressReport
   io.log(`   DDIM eta 0, 50 steps, same seed: ${seconds(start)}`);
   const sameStart = eta0.xT.data.every((v, k) => v === ddpmRun.xT.data[k] && v === eta1.xT.data[k]);
   io.log(`   all three started from the same x_T: ${sameStart ? "yes" : "no"}`);
-  add("ddpm_vs_ddim.png", encodePng(imageGrid(
-    [splitBatch(ddpmRun.samples), splitBatch(eta1.samples), splitBatch(eta0.samples)],
-    { rowTitles: [`DDPM, ${trainSteps(ddpm)} steps`, "DDIM eta 1, 50 steps", "DDIM eta 0, 50 steps"] },
-  )));
+  add(
+    "ddpm_vs_ddim.png",
+    encodePng(imageGrid(
+      [splitBatch(ddpmRun.samples), splitBatch(eta1.samples), splitBatch(eta0.samples)],
+      { rowTitles: [`DDPM, ${trainSteps(ddpm)} steps`, "DDIM eta 1, 50 steps", "DDIM eta 0, 50 steps"] },
+    )),
+  );
 
   // 2. the eta x steps grid from one x_T
   start = performance.now();
@@ -511,10 +524,13 @@ async function demoCommand(args: ParsedArgs, io: CliIO, progress: ProgressReport
   const stepsList = [10, 20, 50, 100];
   const rows = await etaStepsGrid(ddim, { etas, stepsList, seed, batchSize: 1, progress });
   io.log(`2. eta x steps grid, eta ${etas.join(", ")} x steps ${stepsList.join(", ")}: ${seconds(start)}`);
-  add("eta_steps_grid.png", encodePng(imageGrid(rows, {
-    rowTitles: etas.map((eta) => `eta ${eta}`),
-    colTitles: stepsList.map((s) => `${s} steps`),
-  })));
+  add(
+    "eta_steps_grid.png",
+    encodePng(imageGrid(rows, {
+      rowTitles: etas.map((eta) => `eta ${eta}`),
+      colTitles: stepsList.map((s) => `${s} steps`),
+    })),
+  );
 
   // 3. inversion round trips: an exact draw from the model's own distribution, and (on the default model) an image
   // of the data set the mixture was fitted to, which lies off the mixture's low-rank components
@@ -524,8 +540,13 @@ async function demoCommand(args: ParsedArgs, io: CliIO, progress: ProgressReport
   const inModel = isDefault
     ? builtinMixture("shapes32").sample(1, new TorchGenerator(seed + 1000)).samples.reshape(shape)
     : splitBatch(eta0.samples)[0];
-  const cases: [string, Tensor][] = [[isDefault ? "an exact draw from the model's distribution" : "a DDIM sample", inModel]];
-  if (isDefault) cases.push(["an image of the shapes data set (off the mixture's components)", drawShapes(1, { seed }).images]);
+  const cases: [string, Tensor][] = [[
+    isDefault ? "an exact draw from the model's distribution" : "a DDIM sample",
+    inModel,
+  ]];
+  if (isDefault) {
+    cases.push(["an image of the shapes data set (off the mixture's components)", drawShapes(1, { seed }).images]);
+  }
   const inversionRows: Picture[][] = [];
   const rowTitles: string[] = [];
   io.log("3. DDIM inversion round trips (MSE on [0, 1]; the paper's CIFAR-10 Table 2 for scale):");
@@ -548,10 +569,13 @@ async function demoCommand(args: ParsedArgs, io: CliIO, progress: ProgressReport
     io.log("   help: the round trip can land on another shape; on the model's own draws the error falls with S)");
   }
   io.log(`   ${seconds(start)}`);
-  add("inversion.png", encodePng(imageGrid(inversionRows, {
-    rowTitles,
-    colTitles: ["original", "10 steps", "20 steps", "50 steps", "100 steps"],
-  })));
+  add(
+    "inversion.png",
+    encodePng(imageGrid(inversionRows, {
+      rowTitles,
+      colTitles: ["original", "10 steps", "20 steps", "50 steps", "100 steps"],
+    })),
+  );
 
   // 4. an interpolation row between two seeds' x_T
   start = performance.now();
@@ -562,20 +586,33 @@ async function demoCommand(args: ParsedArgs, io: CliIO, progress: ProgressReport
 
   // 5. trajectories: pixel values of x_t along the DDIM eta 0 run, and 2-D paths on the ring model
   start = performance.now();
-  add("trajectory_pixels.png", await svgToPng(plotPixelTraces(eta0.trajectory ?? [], {
-    title: "DDIM eta 0, 50 steps: six pixels of x_t along the run",
-    field: "x",
-  })));
+  add(
+    "trajectory_pixels.png",
+    await svgToPng(plotPixelTraces(eta0.trajectory ?? [], {
+      title: "DDIM eta 0, 50 steps: six pixels of x_t along the run",
+      field: "x",
+    })),
+  );
   if (model === DEFAULT_MODEL) {
     const ring = await DDIMPipeline.fromPretrained("builtin:ring2d");
     const ringDdpm = await DDPMPipeline.fromPretrained("builtin:ring2d");
-    const ringEta0 = await ring.sample({ numInferenceSteps: 50, eta: 0, seed, batchSize: 48, trajectory: true, progress });
+    const ringEta0 = await ring.sample({
+      numInferenceSteps: 50,
+      eta: 0,
+      seed,
+      batchSize: 48,
+      trajectory: true,
+      progress,
+    });
     const ringDdpmRun = await ringDdpm.sample({ seed, batchSize: 48, trajectory: 20, progress });
     const data = builtinMixture("ring2d").sample(400, new TorchGenerator(seed + 7)).samples;
-    add("trajectories_ring2d.png", await svgToPng(plotTrajectories2D({
-      "DDIM eta 0, 50 steps": ringEta0.trajectory ?? [],
-      "DDPM, 1000 steps": ringDdpmRun.trajectory ?? [],
-    }, { title: "builtin:ring2d: 48 paths from the same x_T", data, start: ringEta0.xT })));
+    add(
+      "trajectories_ring2d.png",
+      await svgToPng(plotTrajectories2D({
+        "DDIM eta 0, 50 steps": ringEta0.trajectory ?? [],
+        "DDPM, 1000 steps": ringDdpmRun.trajectory ?? [],
+      }, { title: "builtin:ring2d: 48 paths from the same x_T", data, start: ringEta0.xT })),
+    );
   }
   io.log(`5. trajectory plots: ${seconds(start)}`);
 

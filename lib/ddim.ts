@@ -30,9 +30,9 @@ import {
   reportNonFinite,
   resolveConfig,
   scheduleIndex,
-  thresholdInPlace,
   THRESHOLDING_DEFAULTS,
   type ThresholdingConfig,
+  thresholdInPlace,
 } from "./_scheduler_config.ts";
 
 export type { PredictionType } from "./_scheduler_config.ts";
@@ -130,12 +130,16 @@ export class DDIMScheduler {
    */
   constructor(config: Partial<DDIMSchedulerConfig> | Record<string, unknown> = {}) {
     const given = { ...config } as Record<string, unknown>;
-    this.config = Object.freeze(resolveConfig(given, DDIM_DEFAULTS, { scheduler: "DDIMScheduler", betaSchedules: DDIM_BETA_SCHEDULES }));
+    this.config = Object.freeze(
+      resolveConfig(given, DDIM_DEFAULTS, { scheduler: "DDIMScheduler", betaSchedules: DDIM_BETA_SCHEDULES }),
+    );
     const { betas, alphasCumprod } = buildSchedule(this.config);
     this.betas = betas;
     this.alphasCumprod = alphasCumprod;
     this.finalAlphaCumprod = this.config.set_alpha_to_one ? 1 : alphasCumprod[0];
-    this.#timesteps = Object.freeze(Array.from({ length: this.numTrainTimesteps }, (_, k) => this.numTrainTimesteps - 1 - k));
+    this.#timesteps = Object.freeze(
+      Array.from({ length: this.numTrainTimesteps }, (_, k) => this.numTrainTimesteps - 1 - k),
+    );
   }
 
   /**
@@ -316,13 +320,28 @@ export class DDIMScheduler {
     let x0FromSample: number, x0FromOutput: number, epsFromSample: number, epsFromOutput: number;
     switch (config.prediction_type) {
       case "epsilon":
-        [x0FromSample, x0FromOutput, epsFromSample, epsFromOutput] = [1 / sqrtAlphaBar, -sqrtBetaBar / sqrtAlphaBar, 0, 1];
+        [x0FromSample, x0FromOutput, epsFromSample, epsFromOutput] = [
+          1 / sqrtAlphaBar,
+          -sqrtBetaBar / sqrtAlphaBar,
+          0,
+          1,
+        ];
         break;
       case "sample":
-        [x0FromSample, x0FromOutput, epsFromSample, epsFromOutput] = [0, 1, 1 / sqrtBetaBar, -sqrtAlphaBar / sqrtBetaBar];
+        [x0FromSample, x0FromOutput, epsFromSample, epsFromOutput] = [
+          0,
+          1,
+          1 / sqrtBetaBar,
+          -sqrtAlphaBar / sqrtBetaBar,
+        ];
         break;
       default: // v_prediction: x0 = sqrt(alphaBar) x - sqrt(1 - alphaBar) v, eps = sqrt(alphaBar) v + sqrt(1 - alphaBar) x
-        [x0FromSample, x0FromOutput, epsFromSample, epsFromOutput] = [sqrtAlphaBar, -sqrtBetaBar, sqrtBetaBar, sqrtAlphaBar];
+        [x0FromSample, x0FromOutput, epsFromSample, epsFromOutput] = [
+          sqrtAlphaBar,
+          -sqrtBetaBar,
+          sqrtBetaBar,
+          sqrtAlphaBar,
+        ];
     }
     const size = sample.size;
     const prev = new Float32Array(size);
@@ -337,28 +356,73 @@ export class DDIMScheduler {
       for (let i = 0; i < size; i++) predX0[i] = x0FromSample * x[i] + x0FromOutput * m[i];
       thresholdInPlace(predX0, sample.shape[0] ?? 1, config.dynamic_thresholding_ratio, config.sample_max_value);
       check = ddimFromPredX0(
-        m, x, noise, predX0, prev, epsFromSample, epsFromOutput, recomputeEpsilon, sqrtAlphaBar, sqrtBetaBar,
-        c.sqrtAlphaBarPrev, directionCoeff, sigmaT,
+        m,
+        x,
+        noise,
+        predX0,
+        prev,
+        epsFromSample,
+        epsFromOutput,
+        recomputeEpsilon,
+        sqrtAlphaBar,
+        sqrtBetaBar,
+        c.sqrtAlphaBarPrev,
+        directionCoeff,
+        sigmaT,
       );
     } else if (recomputeEpsilon) {
       check = ddimClippedEpsilon(
-        modelOutput.data, sample.data, noise, predX0, prev, x0FromSample, x0FromOutput, clipRange, sqrtAlphaBar,
-        sqrtBetaBar, c.sqrtAlphaBarPrev, directionCoeff, sigmaT,
+        modelOutput.data,
+        sample.data,
+        noise,
+        predX0,
+        prev,
+        x0FromSample,
+        x0FromOutput,
+        clipRange,
+        sqrtAlphaBar,
+        sqrtBetaBar,
+        c.sqrtAlphaBarPrev,
+        directionCoeff,
+        sigmaT,
       );
     } else if (noise !== null) {
       check = ddimWithNoise(
-        modelOutput.data, sample.data, noise, predX0, prev, x0FromSample, x0FromOutput, epsFromSample, epsFromOutput,
-        clipRange, c.sqrtAlphaBarPrev, directionCoeff, sigmaT,
+        modelOutput.data,
+        sample.data,
+        noise,
+        predX0,
+        prev,
+        x0FromSample,
+        x0FromOutput,
+        epsFromSample,
+        epsFromOutput,
+        clipRange,
+        c.sqrtAlphaBarPrev,
+        directionCoeff,
+        sigmaT,
       );
     } else {
       check = ddimDeterministic(
-        modelOutput.data, sample.data, predX0, prev, x0FromSample, x0FromOutput, epsFromSample, epsFromOutput,
-        clipRange, c.sqrtAlphaBarPrev, directionCoeff,
+        modelOutput.data,
+        sample.data,
+        predX0,
+        prev,
+        x0FromSample,
+        x0FromOutput,
+        epsFromSample,
+        epsFromOutput,
+        clipRange,
+        c.sqrtAlphaBarPrev,
+        directionCoeff,
       );
     }
     const prevSample = new Tensor(prev, sample.shape);
     if (Number.isNaN(check)) {
-      reportNonFinite([[modelOutput, "modelOutput"], [sample, "sample"], [options.varianceNoise, "varianceNoise"]], prevSample);
+      reportNonFinite(
+        [[modelOutput, "modelOutput"], [sample, "sample"], [options.varianceNoise, "varianceNoise"]],
+        prevSample,
+      );
     }
     return { prevSample, predOriginalSample: new Tensor(predX0, sample.shape) };
   }
@@ -436,7 +500,6 @@ export class DDIMScheduler {
   }
 }
 
-
 /**
  * Branch-free clamp slots: [lower, value, upper]. A clamp writes the value into slot 1 and reads slot
  * 1 + (value > upper) - (value < lower), so random data costs no mispredicted branches (a plain `if` clamp is ten
@@ -472,7 +535,8 @@ function ddimDeterministic(
     const mi = m[i];
     const unclipped = x0FromSample * xi + x0FromOutput * mi;
     slots[1] = unclipped;
-    const x0 = slots[1 + ((unclipped > clipRange) as unknown as number | 0) - ((unclipped < lower) as unknown as number | 0)];
+    const x0 =
+      slots[1 + ((unclipped > clipRange) as unknown as number | 0) - ((unclipped < lower) as unknown as number | 0)];
     const out = sqrtAlphaBarPrev * x0 + directionCoeff * (epsFromSample * xi + epsFromOutput * mi);
     predX0[i] = x0;
     prev[i] = out;
@@ -510,7 +574,9 @@ function ddimWithNoise(
     const mi = m[i];
     const unclipped = x0FromSample * xi + x0FromOutput * mi;
     slots[1] = unclipped;
-    const x0 = fround(slots[1 + ((unclipped > clipRange) as unknown as number | 0) - ((unclipped < lower) as unknown as number | 0)]);
+    const x0 = fround(
+      slots[1 + ((unclipped > clipRange) as unknown as number | 0) - ((unclipped < lower) as unknown as number | 0)],
+    );
     const out = sqrtAlphaBarPrev * x0 + directionCoeff * (epsFromSample * xi + epsFromOutput * mi) + sigmaT * noise[i];
     predX0[i] = x0;
     prev[i] = out;
@@ -548,7 +614,9 @@ function ddimClippedEpsilon(
     const mi = m[i];
     const unclipped = x0FromSample * xi + x0FromOutput * mi;
     slots[1] = unclipped;
-    const x0 = Math.fround(slots[1 + ((unclipped > clipRange) as unknown as number | 0) - ((unclipped < lower) as unknown as number | 0)]);
+    const x0 = Math.fround(
+      slots[1 + ((unclipped > clipRange) as unknown as number | 0) - ((unclipped < lower) as unknown as number | 0)],
+    );
     const eps = (xi - sqrtAlphaBar * x0) * inverseSqrtBetaBar;
     let out = sqrtAlphaBarPrev * x0 + directionCoeff * eps;
     if (noise !== null) out += sigmaT * noise[i];
@@ -577,7 +645,9 @@ function ddimFromPredX0(
   let check = 0;
   for (let i = 0; i < x.length; i++) {
     const x0 = predX0[i];
-    const eps = recomputeEpsilon ? (x[i] - sqrtAlphaBar * x0) / sqrtBetaBar : epsFromSample * x[i] + epsFromOutput * m[i];
+    const eps = recomputeEpsilon
+      ? (x[i] - sqrtAlphaBar * x0) / sqrtBetaBar
+      : epsFromSample * x[i] + epsFromOutput * m[i];
     let out = sqrtAlphaBarPrev * x0 + directionCoeff * eps;
     if (noise !== null) out += sigmaT * noise[i];
     prev[i] = out;

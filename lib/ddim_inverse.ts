@@ -247,13 +247,28 @@ export class DDIMInverseScheduler {
     let x0FromSample: number, x0FromOutput: number, epsFromSample: number, epsFromOutput: number;
     switch (this.config.prediction_type) {
       case "epsilon":
-        [x0FromSample, x0FromOutput, epsFromSample, epsFromOutput] = [1 / sqrtAlphaBarFrom, -sqrtBetaBarFrom / sqrtAlphaBarFrom, 0, 1];
+        [x0FromSample, x0FromOutput, epsFromSample, epsFromOutput] = [
+          1 / sqrtAlphaBarFrom,
+          -sqrtBetaBarFrom / sqrtAlphaBarFrom,
+          0,
+          1,
+        ];
         break;
       case "sample":
-        [x0FromSample, x0FromOutput, epsFromSample, epsFromOutput] = [0, 1, 1 / sqrtBetaBarFrom, -sqrtAlphaBarFrom / sqrtBetaBarFrom];
+        [x0FromSample, x0FromOutput, epsFromSample, epsFromOutput] = [
+          0,
+          1,
+          1 / sqrtBetaBarFrom,
+          -sqrtAlphaBarFrom / sqrtBetaBarFrom,
+        ];
         break;
       default:
-        [x0FromSample, x0FromOutput, epsFromSample, epsFromOutput] = [sqrtAlphaBarFrom, -sqrtBetaBarFrom, sqrtBetaBarFrom, sqrtAlphaBarFrom];
+        [x0FromSample, x0FromOutput, epsFromSample, epsFromOutput] = [
+          sqrtAlphaBarFrom,
+          -sqrtBetaBarFrom,
+          sqrtBetaBarFrom,
+          sqrtAlphaBarFrom,
+        ];
     }
     const clipRange = this.config.clip_sample ? this.config.clip_sample_range : Infinity;
     const m = modelOutput.data;
@@ -263,7 +278,17 @@ export class DDIMInverseScheduler {
     const predX0 = new Float32Array(size);
     // 4-6. clip predX0; direction pointing to x_t plus the scaled x0, eq. (12) with sigma = 0
     const check = inverseFused(
-      m, x, predX0, prev, x0FromSample, x0FromOutput, epsFromSample, epsFromOutput, clipRange, sqrtAlphaBarTo, sqrtBetaBarTo,
+      m,
+      x,
+      predX0,
+      prev,
+      x0FromSample,
+      x0FromOutput,
+      epsFromSample,
+      epsFromOutput,
+      clipRange,
+      sqrtAlphaBarTo,
+      sqrtBetaBarTo,
     );
     const prevSample = new Tensor(prev, sample.shape);
     if (Number.isNaN(check)) reportNonFinite([[modelOutput, "modelOutput"], [sample, "sample"]], prevSample);
@@ -343,7 +368,8 @@ function inverseFused(
     const mi = m[i];
     const unclipped = x0FromSample * xi + x0FromOutput * mi;
     slots[1] = unclipped;
-    const x0 = slots[1 + ((unclipped > clipRange) as unknown as number | 0) - ((unclipped < lower) as unknown as number | 0)];
+    const x0 =
+      slots[1 + ((unclipped > clipRange) as unknown as number | 0) - ((unclipped < lower) as unknown as number | 0)];
     const out = sqrtAlphaBarTo * x0 + sqrtBetaBarTo * (epsFromSample * xi + epsFromOutput * mi);
     predX0[i] = x0;
     prev[i] = out;

@@ -122,9 +122,10 @@ export class DDIMPipeline {
       stepOptions: (generator) => ({
         eta,
         generator,
-        ...(options.useClippedModelOutput === undefined ? {} : { useClippedModelOutput: options.useClippedModelOutput }),
+        ...(options.useClippedModelOutput === undefined
+          ? {}
+          : { useClippedModelOutput: options.useClippedModelOutput }),
       }),
     });
   }
 }
-

@@ -30,9 +30,9 @@ import {
   reportNonFinite,
   resolveConfig,
   scheduleIndex,
-  thresholdInPlace,
   THRESHOLDING_DEFAULTS,
   type ThresholdingConfig,
+  thresholdInPlace,
 } from "./_scheduler_config.ts";
 import type { SchedulerStepOutput } from "./ddim.ts";
 
@@ -40,7 +40,13 @@ import type { SchedulerStepOutput } from "./ddim.ts";
  * How DDPM picks sigma_t: `fixed_small` sigma^2 = beta~_t (posterior), `fixed_large` sigma^2 = beta_t, their `_log`
  * forms, or `learned` / `learned_range` from extra model output channels.
  */
-export type VarianceType = "fixed_small" | "fixed_small_log" | "fixed_large" | "fixed_large_log" | "learned" | "learned_range";
+export type VarianceType =
+  | "fixed_small"
+  | "fixed_small_log"
+  | "fixed_large"
+  | "fixed_large_log"
+  | "learned"
+  | "learned_range";
 
 /** The variance types `DDPMScheduler` accepts. */
 export const VARIANCE_TYPES: readonly VarianceType[] = [
@@ -348,8 +354,30 @@ export class DDPMScheduler {
     let check: number;
     if (!learned && !config.thresholding) {
       check = noise !== null
-        ? ddpmWithNoise(modelOutput.data, sample.data, noise, predX0, prev, x0FromSample, x0FromOutput, clipRange, predX0Coeff, sampleCoeff, sigmaT)
-        : ddpmWithoutNoise(modelOutput.data, sample.data, predX0, prev, x0FromSample, x0FromOutput, clipRange, predX0Coeff, sampleCoeff);
+        ? ddpmWithNoise(
+          modelOutput.data,
+          sample.data,
+          noise,
+          predX0,
+          prev,
+          x0FromSample,
+          x0FromOutput,
+          clipRange,
+          predX0Coeff,
+          sampleCoeff,
+          sigmaT,
+        )
+        : ddpmWithoutNoise(
+          modelOutput.data,
+          sample.data,
+          predX0,
+          prev,
+          x0FromSample,
+          x0FromOutput,
+          clipRange,
+          predX0Coeff,
+          sampleCoeff,
+        );
     } else {
       check = ddpmGeneral(modelOutput.data, sample.data, noise, predX0, prev, shape, {
         x0FromSample,
@@ -368,7 +396,10 @@ export class DDPMScheduler {
     }
     const prevSample = new Tensor(prev, shape);
     if (Number.isNaN(check)) {
-      reportNonFinite([[modelOutput, "modelOutput"], [sample, "sample"], [options.varianceNoise, "varianceNoise"]], prevSample);
+      reportNonFinite(
+        [[modelOutput, "modelOutput"], [sample, "sample"], [options.varianceNoise, "varianceNoise"]],
+        prevSample,
+      );
     }
     return { prevSample, predOriginalSample: new Tensor(predX0, shape) };
   }
@@ -483,7 +514,9 @@ function ddpmWithNoise(
     const mi = m[i];
     const unclipped = x0FromSample * xi + x0FromOutput * mi;
     slots[1] = unclipped;
-    const x0 = fround(slots[1 + ((unclipped > clipRange) as unknown as number | 0) - ((unclipped < lower) as unknown as number | 0)]);
+    const x0 = fround(
+      slots[1 + ((unclipped > clipRange) as unknown as number | 0) - ((unclipped < lower) as unknown as number | 0)],
+    );
     const out = predX0Coeff * x0 + sampleCoeff * xi + sigmaT * noise[i];
     predX0[i] = x0;
     prev[i] = out;
@@ -514,7 +547,9 @@ function ddpmWithoutNoise(
     const mi = m[i];
     const unclipped = x0FromSample * xi + x0FromOutput * mi;
     slots[1] = unclipped;
-    const x0 = fround(slots[1 + ((unclipped > clipRange) as unknown as number | 0) - ((unclipped < lower) as unknown as number | 0)]);
+    const x0 = fround(
+      slots[1 + ((unclipped > clipRange) as unknown as number | 0) - ((unclipped < lower) as unknown as number | 0)],
+    );
     const out = predX0Coeff * x0 + sampleCoeff * xi;
     predX0[i] = x0;
     prev[i] = out;

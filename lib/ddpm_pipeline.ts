@@ -17,7 +17,14 @@
  */
 import { DDPMScheduler } from "./ddpm.ts";
 import type { DenoisingModel } from "./model.ts";
-import { configOf, loadPipelineParts, type PipelineScheduler, runSampling, type SampleOptions, type SampleResult } from "./sampling.ts";
+import {
+  configOf,
+  loadPipelineParts,
+  type PipelineScheduler,
+  runSampling,
+  type SampleOptions,
+  type SampleResult,
+} from "./sampling.ts";
 
 /**
  * Sample with DDPM: x_T ~ N(0, I), then x_{t-1} = mu_theta(x_t, t) + sigma_t z for every timestep.
@@ -100,4 +107,3 @@ export class DDPMPipeline {
     });
   }
 }
-

@@ -84,8 +84,13 @@ export interface Equation {
  * ```
  */
 export function substitute(expression: string, values: Readonly<Record<string, string>>): string {
-  const wrap = (value: string) => (/^([A-Za-z_][A-Za-z0-9_]*|\d+(\.\d+)?)$/.test(value.trim()) ? value.trim() : `(${value})`);
-  return expression.replace(/[A-Za-z_][A-Za-z0-9_]*/g, (name) => (Object.hasOwn(values, name) ? wrap(values[name]) : name));
+  const wrap = (
+    value: string,
+  ) => (/^([A-Za-z_][A-Za-z0-9_]*|\d+(\.\d+)?)$/.test(value.trim()) ? value.trim() : `(${value})`);
+  return expression.replace(
+    /[A-Za-z_][A-Za-z0-9_]*/g,
+    (name) => (Object.hasOwn(values, name) ? wrap(values[name]) : name),
+  );
 }
 
 // The building blocks, written once.
@@ -157,7 +162,8 @@ const equations: Equation[] = [
       },
       {
         id: "2-variance",
-        statement: "One forward step carries the variance forward: alpha_t (1 - alphaBar_{t-1}) + beta_t = 1 - alphaBar_t",
+        statement:
+          "One forward step carries the variance forward: alpha_t (1 - alphaBar_{t-1}) + beta_t = 1 - alphaBar_t",
         lhs: "sqrt(alpha)^2 * (1 - alphaBarPrev) + sqrt(1 - alpha)^2",
         rhs: `1 - ${alphaBarT}`,
         positive: POSITIVE_SCHEDULE,
@@ -232,7 +238,8 @@ const equations: Equation[] = [
     identities: [
       {
         id: "7-eta-one",
-        statement: "With eta = 1, sqrt(1 - alphaBar_{t-1} - sigma_t^2) = (1 - alphaBar_{t-1}) sqrt(alpha_t) / sqrt(1 - alphaBar_t)",
+        statement:
+          "With eta = 1, sqrt(1 - alphaBar_{t-1} - sigma_t^2) = (1 - alphaBar_{t-1}) sqrt(alpha_t) / sqrt(1 - alphaBar_t)",
         lhs: `sqrt(1 - alphaBarPrev - (${sigmaOne})^2)`,
         rhs: `(1 - alphaBarPrev) * sqrt(alpha) / sqrt(1 - ${alphaBarT})`,
         positive: POSITIVE_SCHEDULE,
@@ -285,7 +292,8 @@ const equations: Equation[] = [
         id: "9-reversed-as-ddim",
         statement: "The reversed step is a DDIM eta = 0 step from alphaBar_{t-1} up to alphaBar_t",
         lhs: odeStepReversed,
-        rhs: `sqrt(${alphaBarT}) * (xPrev - sqrt(1 - alphaBarPrev) * eps) / sqrt(alphaBarPrev) + sqrt(1 - ${alphaBarT}) * eps`,
+        rhs:
+          `sqrt(${alphaBarT}) * (xPrev - sqrt(1 - alphaBarPrev) * eps) / sqrt(alphaBarPrev) + sqrt(1 - ${alphaBarT}) * eps`,
         positive: POSITIVE_SCHEDULE,
       },
     ],
@@ -296,9 +304,12 @@ const equations: Equation[] = [
     paperEquation: "none (diffusers' clip_sample and use_clipped_model_output)",
     expressions: {
       epsFromClipped,
-      ddimClipped: substitute(`sqrt(alphaBarPrev) * x0Clipped + sqrt(1 - alphaBarPrev - sigma^2) * epsUsed + sigma * z`, {
-        sigma: sigmaOne,
-      }),
+      ddimClipped: substitute(
+        `sqrt(alphaBarPrev) * x0Clipped + sqrt(1 - alphaBarPrev - sigma^2) * epsUsed + sigma * z`,
+        {
+          sigma: sigmaOne,
+        },
+      ),
       ddpmClipped: `${substitute(ddpmPosteriorMean, { x0: "x0Clipped" })} + sigma * z`,
     },
     identities: [
@@ -354,5 +365,7 @@ export const EQUATIONS: readonly Equation[] = Object.freeze(equations);
  * ```
  */
 export function allIdentities(): { equation: number; identity: Identity }[] {
-  return EQUATIONS.flatMap((equation) => equation.identities.map((identity) => ({ equation: equation.number, identity })));
+  return EQUATIONS.flatMap((equation) =>
+    equation.identities.map((identity) => ({ equation: equation.number, identity }))
+  );
 }

@@ -14,7 +14,7 @@
  * @module
  */
 import { interpolateLatents } from "./interpolation.ts";
-import { type InvertiblePipeline, invert } from "./inversion.ts";
+import { invert, type InvertiblePipeline } from "./inversion.ts";
 import type { ProgressReporter } from "./progress.ts";
 import { Tensor } from "./tensor.ts";
 

@@ -104,12 +104,16 @@ export class GaussianMixture {
    */
   constructor(components: readonly GaussianComponentSpec[], options: GaussianMixtureOptions) {
     const dim = options.dim;
-    if (!Number.isInteger(dim) || dim < 1) throw new RangeError(`A mixture's dimension must be a positive integer, got ${dim}`);
+    if (!Number.isInteger(dim) || dim < 1) {
+      throw new RangeError(`A mixture's dimension must be a positive integer, got ${dim}`);
+    }
     if (components.length === 0) throw new RangeError("A mixture needs at least one component, got none");
     const ranks = components.map((c, k) => {
       if (c.factor === undefined) return 0;
       if (c.factor.length % dim !== 0) {
-        throw new RangeError(`Component ${k}'s factor has ${c.factor.length} values, not a multiple of dimension ${dim}`);
+        throw new RangeError(
+          `Component ${k}'s factor has ${c.factor.length} values, not a multiple of dimension ${dim}`,
+        );
       }
       return c.factor.length / dim;
     });
@@ -133,10 +137,16 @@ export class GaussianMixture {
       if (!(Number.isFinite(c.noiseVariance) && c.noiseVariance > 0)) {
         throw new RangeError(`Component ${k}'s noise variance must be finite and positive, got ${c.noiseVariance}`);
       }
-      if (c.mean.length !== dim) throw new RangeError(`Component ${k}'s mean has length ${c.mean.length}, expected ${dim}`);
-      if (ranks[k] > rank) throw new RangeError(`Component ${k}'s factor has rank ${ranks[k]}, above the mixture's rank ${rank}`);
+      if (c.mean.length !== dim) {
+        throw new RangeError(`Component ${k}'s mean has length ${c.mean.length}, expected ${dim}`);
+      }
+      if (ranks[k] > rank) {
+        throw new RangeError(`Component ${k}'s factor has rank ${ranks[k]}, above the mixture's rank ${rank}`);
+      }
       for (let i = 0; i < dim; i++) {
-        if (!Number.isFinite(c.mean[i])) throw new RangeError(`Component ${k}'s mean is not finite at index ${i}: ${c.mean[i]}`);
+        if (!Number.isFinite(c.mean[i])) {
+          throw new RangeError(`Component ${k}'s mean is not finite at index ${i}: ${c.mean[i]}`);
+        }
         this.means[k * dim + i] = c.mean[i];
       }
       total += c.weight;
@@ -173,7 +183,9 @@ export class GaussianMixture {
    * ```
    */
   sample(n: number, generator: StandardNormalSource): { samples: Tensor; components: Int32Array } {
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`The number of samples must be a positive integer, got ${n}`);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(`The number of samples must be a positive integer, got ${n}`);
+    }
     const { dim, rank } = this;
     const choice = generator.randn([n]).data;
     const z = rank > 0 ? generator.randn([n, rank]).data : new Float32Array(0);
@@ -391,7 +403,9 @@ export class GaussianMixture {
     if (!(x instanceof Tensor)) throw new TypeError(`${name} must be a Tensor`);
     const n = x.shape[0];
     if (x.shape.length < 2 || x.size !== n * this.dim) {
-      throw new RangeError(`${name} has shape [${x.shape.join(", ")}], expected [n, ...] with ${this.dim} values per sample`);
+      throw new RangeError(
+        `${name} has shape [${x.shape.join(", ")}], expected [n, ...] with ${this.dim} values per sample`,
+      );
     }
     return n;
   }
@@ -428,7 +442,9 @@ export function fitLowRankGaussian(
 ): LowRankGaussianFit {
   const { dim, rank } = options;
   const n = samples.length / dim;
-  if (!Number.isInteger(n) || n < 2) throw new RangeError(`fitLowRankGaussian needs at least 2 rows of ${dim} values, got ${samples.length} values`);
+  if (!Number.isInteger(n) || n < 2) {
+    throw new RangeError(`fitLowRankGaussian needs at least 2 rows of ${dim} values, got ${samples.length} values`);
+  }
   if (!Number.isInteger(rank) || rank < 0 || rank >= Math.min(dim, n)) {
     throw new RangeError(`fitLowRankGaussian's rank must be an integer in [0, ${Math.min(dim, n) - 1}], got ${rank}`);
   }
@@ -501,7 +517,9 @@ export function probabilityFlowSolution(
   options: { alphaBarT: number; alphaBarS: number },
 ): Tensor {
   if (mixture.count !== 1) {
-    throw new RangeError(`probabilityFlowSolution needs a single Gaussian, got a mixture of ${mixture.count} components`);
+    throw new RangeError(
+      `probabilityFlowSolution needs a single Gaussian, got a mixture of ${mixture.count} components`,
+    );
   }
   const { alphaBarT, alphaBarS } = options;
   for (const [name, v] of [["alphaBarT", alphaBarT], ["alphaBarS", alphaBarS]] as const) {
@@ -601,7 +619,9 @@ function orthonormalize(
   for (let i = 0; i < dim; i++) {
     for (let a = 0; a < rank; a++) {
       const ua = factor[i * rank + a];
-      if (!Number.isFinite(ua)) throw new RangeError(`Component ${component}'s factor is not finite at row ${i}, column ${a}: ${ua}`);
+      if (!Number.isFinite(ua)) {
+        throw new RangeError(`Component ${component}'s factor is not finite at row ${i}, column ${a}: ${ua}`);
+      }
       for (let b = 0; b < rank; b++) gram[a * rank + b] += ua * factor[i * rank + b];
     }
   }
@@ -652,7 +672,7 @@ function standardNormalCdf(z: number): number {
     Math.exp(
       -ax * ax - 1.26551223 +
         t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 +
-          t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+                            t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   const erfc = x >= 0 ? r : 2 - r;
   return 0.5 * erfc;

@@ -427,7 +427,10 @@ function toRgba(picture: Picture): RgbaImage {
     if (images.length === 1) return images[0];
     return tileRow(images, 2);
   }
-  if (!picture || !(picture.data instanceof Uint8ClampedArray) || picture.data.length !== picture.width * picture.height * 4) {
+  if (
+    !picture || !(picture.data instanceof Uint8ClampedArray) ||
+    picture.data.length !== picture.width * picture.height * 4
+  ) {
     throw new TypeError("A picture must be a Tensor or an RGBA image with width * height * 4 bytes");
   }
   return picture;

@@ -84,8 +84,7 @@ export async function showTable(
   if (api !== null) {
     await api.display({ "text/markdown": markdown, "text/plain": markdown }, { raw: true });
     await settle();
-  }
-  else console.log(markdown);
+  } else console.log(markdown);
 }
 
 /**
@@ -114,7 +113,8 @@ export function markdownTable(
   // A "|" inside a cell would end it: escape it as Markdown does.
   const escape = (text: string) => text.replaceAll("|", "\\|");
   const keys = Object.keys(rows[0]);
-  const cell = (v: unknown) => escape(typeof v === "number" && !Number.isInteger(v) ? formatNumber(v, digits) : String(v));
+  const cell = (v: unknown) =>
+    escape(typeof v === "number" && !Number.isInteger(v) ? formatNumber(v, digits) : String(v));
   const cells = rows.map((row) => keys.map((k) => cell(row[k])));
   const widths = keys.map((k, j) => Math.max(3, escape(k).length, ...cells.map((r) => r[j].length)));
   const line = (values: string[]) => `| ${values.map((v, j) => v.padEnd(widths[j])).join(" | ")} |`;
@@ -171,5 +171,7 @@ function base64(bytes: Uint8Array): string {
 
 function formatNumber(value: number, digits: number): string {
   const abs = Math.abs(value);
-  return abs !== 0 && (abs < 1e-3 || abs >= 1e6) ? value.toExponential(digits - 1) : String(Number(value.toPrecision(digits)));
+  return abs !== 0 && (abs < 1e-3 || abs >= 1e6)
+    ? value.toExponential(digits - 1)
+    : String(Number(value.toPrecision(digits)));
 }

@@ -320,8 +320,15 @@ export function plotTrajectories2D(
     marks.push(Plot.dot(cloud, { x: "px", y: "py", fx, r: 1.2, fill: "#bbb", stroke: null }));
   }
   marks.push(
-    Plot.line(rows, { x: "px", y: "py", z: (r: { run: string; path: number }) => `${r.run}/${r.path}`, fx,
-      stroke: "path", strokeOpacity: 0.7, strokeWidth: 1 }),
+    Plot.line(rows, {
+      x: "px",
+      y: "py",
+      z: (r: { run: string; path: number }) => `${r.run}/${r.path}`,
+      fx,
+      stroke: "path",
+      strokeOpacity: 0.7,
+      strokeWidth: 1,
+    }),
     Plot.dot(ends, { x: "px", y: "py", fx, r: 2, fill: "black" }),
   );
   if (starts.length > 0) marks.push(Plot.dot(starts, { x: "px", y: "py", fx, r: 2.5, stroke: "#888" }));
@@ -436,7 +443,10 @@ export function plotHistogram(values: ArrayLike<number> | Tensor, options: Histo
     x: { label: options.xLabel ?? null },
     y: { label: options.yLabel ?? "count", type: options.yType ?? "linear", grid: true },
     marks: [
-      Plot.rectY(Array.from(data), { ...Plot.binX({ y: "count" }, { x: (v: number) => v, thresholds: bins }), fill: "#4e79a7" }),
+      Plot.rectY(Array.from(data), {
+        ...Plot.binX({ y: "count" }, { x: (v: number) => v, thresholds: bins }),
+        fill: "#4e79a7",
+      }),
       Plot.ruleY([0]),
     ],
   });
@@ -585,15 +595,28 @@ function logTicks(type: string | undefined): { tickFormat?: string } {
 
 // A colour per curve: Tableau 10, repeated when there are more curves.
 function palette(count: number): string[] {
-  const tableau = ["#4e79a7", "#f28e2c", "#e15759", "#76b7b2", "#59a14f", "#edc949", "#af7aa1", "#ff9da7",
-    "#9c755f", "#bab0ab"];
+  const tableau = [
+    "#4e79a7",
+    "#f28e2c",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc949",
+    "#af7aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ab",
+  ];
   return Array.from({ length: count }, (_, k) => tableau[k % tableau.length]);
 }
 
 // Skia's SVG reader takes neither em offsets nor system-ui: turn them into pixels at Plot's 10px font, sans-serif.
 function rasterFriendly(svg: string): string {
   return svg
-    .replace(/\b(x|y|dx|dy)="(-?[\d.]+)em"/g, (_, name: string, em: string) => `${name}="${(Number(em) * 10).toFixed(2)}"`)
+    .replace(
+      /\b(x|y|dx|dy)="(-?[\d.]+)em"/g,
+      (_, name: string, em: string) => `${name}="${(Number(em) * 10).toFixed(2)}"`,
+    )
     .replace(/system-ui,\s*/g, "");
 }
 
@@ -604,7 +627,8 @@ function defaultPixels(shape: readonly number[], perItem: number): number[] {
     const [, channels, height, width] = shape;
     const spots = [[0.5, 0.5], [0.25, 0.25], [0.75, 0.75], [0.25, 0.75], [0.75, 0.25], [0.5, 0.25]];
     return spots.map(([fy, fx], k) =>
-      (k % channels) * height * width + Math.floor(fy * height) * width + Math.floor(fx * width));
+      (k % channels) * height * width + Math.floor(fy * height) * width + Math.floor(fx * width)
+    );
   }
   const count = Math.min(6, perItem);
   return Array.from({ length: count }, (_, k) => Math.floor(((k + 0.5) * perItem) / count));

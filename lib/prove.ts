@@ -120,9 +120,13 @@ export function proveIdentity(lhs: string, rhs: string, options: ProveOptions = 
     proved = true;
     steps.push("numerator = 0, so lhs = rhs: proved");
   } else if (decision.zero !== exactZero) {
-    steps.push(decision.zero
-      ? `mathjs's numerator is 0 but the exact numerator = ${show(difference.num)} ≠ 0: not proved`
-      : `the exact numerator is 0 but mathjs's numerator = ${abbreviate(decision.numerator, maxLength)} ≠ 0: not proved`);
+    steps.push(
+      decision.zero
+        ? `mathjs's numerator is 0 but the exact numerator = ${show(difference.num)} ≠ 0: not proved`
+        : `the exact numerator is 0 but mathjs's numerator = ${
+          abbreviate(decision.numerator, maxLength)
+        } ≠ 0: not proved`,
+    );
   } else {
     steps.push(`numerator = ${abbreviate(decision.numerator, maxLength)} ≠ 0: not proved`);
   }
@@ -171,9 +175,11 @@ function decideWithMathjs(lhs: string, rhs: string, algebra: RadicalAlgebra, max
 
   // 5. the root-free difference, radicals as symbols
   const sameDenominator = polyToString(left.den) === polyToString(right.den);
-  const rootFree = parse(sameDenominator
-    ? `${text(left.num)} - ${text(right.num)}`
-    : `${text(left.num)} * ${text(right.den)} - ${text(right.num)} * ${text(left.den)}`);
+  const rootFree = parse(
+    sameDenominator
+      ? `${text(left.num)} - ${text(right.num)}`
+      : `${text(left.num)} * ${text(right.den)} - ${text(right.num)} * ${text(left.den)}`,
+  );
   const legend = [
     ...algebra.radicals.map((r) => `${symbols.get(r.name)} = ${r.name}`),
     ...[...denominators].map(([d, name]) => `${name} = ${d}`),
@@ -181,8 +187,12 @@ function decideWithMathjs(lhs: string, rhs: string, algebra: RadicalAlgebra, max
   if (legend.length > 0) steps.push(`root-free symbols: ${legend.join(", ")}`);
   steps.push(`lhs root-free: ${summarize(`${text(left.num)} / ${text(left.den)}`, left.num.size, maxLength)}`);
   steps.push(`rhs root-free: ${summarize(`${text(right.num)} / ${text(right.den)}`, right.num.size, maxLength)}`);
-  steps.push(`root-free difference${sameDenominator ? " of the numerators over the common denominator" : ", cross-multiplied"}: ` +
-    abbreviate(rootFree, maxLength));
+  steps.push(
+    `root-free difference${
+      sameDenominator ? " of the numerators over the common denominator" : ", cross-multiplied"
+    }: ` +
+      abbreviate(rootFree, maxLength),
+  );
 
   // 6. one rational function (mathjs rationalize)
   // deno-lint-ignore no-explicit-any
@@ -194,13 +204,17 @@ function decideWithMathjs(lhs: string, rhs: string, algebra: RadicalAlgebra, max
     steps.push(`mathjs rationalize failed: ${(error as Error).message}`);
     return { steps, zero: false };
   }
-  steps.push(`mathjs rationalize: numerator = ${abbreviate(fraction.numerator, maxLength)}, ` +
-    `denominator = ${fraction.denominator ? abbreviate(fraction.denominator, maxLength) : "1"}`);
+  steps.push(
+    `mathjs rationalize: numerator = ${abbreviate(fraction.numerator, maxLength)}, ` +
+      `denominator = ${fraction.denominator ? abbreviate(fraction.denominator, maxLength) : "1"}`,
+  );
 
   // 7. the numerator, with the constant denominators put back, simplified (mathjs simplify)
   const values = new Map([...denominators].map(([d, name]) => [name, `${d}`]));
   // deno-lint-ignore no-explicit-any
-  const numerator = fraction.numerator.transform((n: any) => (n.type === "SymbolNode" && values.has(n.name) ? parse(values.get(n.name)!) : n));
+  const numerator = fraction.numerator.transform((
+    n: any,
+  ) => (n.type === "SymbolNode" && values.has(n.name) ? parse(values.get(n.name)!) : n));
   const simplified = simplify(numerator);
   const zero = simplified.type === "ConstantNode" && Number((simplified as unknown as { value: unknown }).value) === 0;
   steps.push(`mathjs simplify(numerator) = ${abbreviate(simplified, maxLength)}`);
@@ -252,7 +266,9 @@ function polyToMathjs(p: Poly, symbols: Map<string, string>, constant: (c: Ratio
     const magnitude = c.n < 0n ? qNeg(c) : c;
     const factors = m.map(([v, e]) => (e === 1 ? symbols.get(v) ?? v : `${symbols.get(v) ?? v}^${e}`));
     const number = magnitude.d === 1n ? constant(magnitude) : `(${constant(magnitude)})`;
-    const body = factors.length === 0 ? number : [...(magnitude.n === 1n && magnitude.d === 1n ? [] : [number]), ...factors].join(" * ");
+    const body = factors.length === 0
+      ? number
+      : [...(magnitude.n === 1n && magnitude.d === 1n ? [] : [number]), ...factors].join(" * ");
     out += out === "" ? (c.n < 0n ? `-${body}` : body) : c.n < 0n ? ` - ${body}` : ` + ${body}`;
   }
   return out;
@@ -466,7 +482,9 @@ function polyToString(p: Poly): string {
     const isOne = magnitude.n === 1n && magnitude.d === 1n;
     const body = factors.length === 0
       ? qToString(magnitude)
-      : `${isOne ? "" : magnitude.d === 1n ? `${magnitude.n} * ` : `(${qToString(magnitude)}) * `}${factors.join(" * ")}`;
+      : `${isOne ? "" : magnitude.d === 1n ? `${magnitude.n} * ` : `(${qToString(magnitude)}) * `}${
+        factors.join(" * ")
+      }`;
     out += out === "" ? (negative ? `-${body}` : body) : negative ? ` - ${body}` : ` + ${body}`;
   }
   return out;
@@ -594,7 +612,9 @@ class RadicalAlgebra {
       shown.push(polyToString(root.num));
     }
     const above = shown.length === 0 ? "1" : shown.join(" * ");
-    const text = shownBelow.length === 0 ? above : `${above} / ${shownBelow.length > 1 ? `(${shownBelow.join(" * ")})` : shownBelow[0]}`;
+    const text = shownBelow.length === 0
+      ? above
+      : `${above} / ${shownBelow.length > 1 ? `(${shownBelow.join(" * ")})` : shownBelow[0]}`;
     const line = `sqrt(${source}) = ${text}`;
     if (text !== `sqrt(${source})` && !this.log.includes(line)) this.log.push(line);
     return result;
@@ -669,8 +689,12 @@ function fromNode(node: any, algebra: RadicalAlgebra): RatFunc {
       if (node.fn === "unaryPlus") return fromNode(args[0], algebra);
       if (node.op === "^") return powerNode(args[0], args[1], algebra);
       const [a, b] = args.map((arg) => fromNode(arg, algebra));
-      if (node.op === "+") return args.slice(2).reduce((s: RatFunc, x) => ratAdd(s, fromNode(x, algebra)), ratAdd(a, b));
-      if (node.op === "*") return args.slice(2).reduce((s: RatFunc, x) => ratMul(s, fromNode(x, algebra)), ratMul(a, b));
+      if (node.op === "+") {
+        return args.slice(2).reduce((s: RatFunc, x) => ratAdd(s, fromNode(x, algebra)), ratAdd(a, b));
+      }
+      if (node.op === "*") {
+        return args.slice(2).reduce((s: RatFunc, x) => ratMul(s, fromNode(x, algebra)), ratMul(a, b));
+      }
       if (node.op === "-") return ratSub(a, b);
       if (node.op === "/") return ratDiv(a, b);
       throw new RangeError(`proveIdentity cannot handle the operator "${node.op}" in ${node.toString()}`);
@@ -700,5 +724,7 @@ function powerNode(baseNode: any, exponentNode: any, algebra: RadicalAlgebra): R
     const root = algebra.sqrt(base, baseNode.toString());
     return ratPow(root, Number(value.n));
   }
-  throw new RangeError(`proveIdentity can only raise to integer or half-integer powers, got ${exponentNode.toString()}`);
+  throw new RangeError(
+    `proveIdentity can only raise to integer or half-integer powers, got ${exponentNode.toString()}`,
+  );
 }

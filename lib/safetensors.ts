@@ -28,7 +28,19 @@ export interface SafetensorsFile {
 }
 
 const itemSize: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1, U16: 2, U32: 4, U64: 8,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+  U16: 2,
+  U32: 4,
+  U64: 8,
 };
 
 /**
@@ -75,13 +87,17 @@ export function readSafetensors(path: string): SafetensorsFile {
  */
 export function parseSafetensors(bytes: Uint8Array, source = "safetensors data"): SafetensorsFile {
   if (bytes.length < 8) {
-    throw new Error(`${source} is truncated: ${bytes.length} bytes, too short for the 8-byte safetensors header length`);
+    throw new Error(
+      `${source} is truncated: ${bytes.length} bytes, too short for the 8-byte safetensors header length`,
+    );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getBigUint64(0, true);
   if (headerLength > BigInt(bytes.length - 8)) {
     throw new Error(
-      `${source} is truncated or not a safetensors file: its header claims ${headerLength} bytes but only ${bytes.length - 8} follow`,
+      `${source} is truncated or not a safetensors file: its header claims ${headerLength} bytes but only ${
+        bytes.length - 8
+      } follow`,
     );
   }
   const n = Number(headerLength);
@@ -122,7 +138,9 @@ export function parseSafetensors(bytes: Uint8Array, source = "safetensors data")
     const size = itemSize[dtype];
     if (end - begin !== count * size) {
       throw new Error(
-        `${source}: tensor ${name} (${dtype} [${shape.join(", ")}]) needs ${count * size} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`,
+        `${source}: tensor ${name} (${dtype} [${shape.join(", ")}]) needs ${
+          count * size
+        } bytes but data_offsets [${begin}, ${end}] span ${end - begin}`,
       );
     }
     if (end > dataLength) {
@@ -145,17 +163,38 @@ function toFloat32(raw: Uint8Array, dtype: string, count: number): Float32Array 
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) {
     switch (dtype) {
-      case "F64": out[i] = view.getFloat64(i * 8, true); break;
-      case "F16": out[i] = halfToFloat(view.getUint16(i * 2, true)); break;
-      case "BF16": out[i] = bfloat16ToFloat(view.getUint16(i * 2, true)); break;
-      case "I64": out[i] = Number(view.getBigInt64(i * 8, true)); break;
-      case "U64": out[i] = Number(view.getBigUint64(i * 8, true)); break;
-      case "I32": out[i] = view.getInt32(i * 4, true); break;
-      case "U32": out[i] = view.getUint32(i * 4, true); break;
-      case "I16": out[i] = view.getInt16(i * 2, true); break;
-      case "U16": out[i] = view.getUint16(i * 2, true); break;
-      case "I8": out[i] = view.getInt8(i); break;
-      default: out[i] = view.getUint8(i);
+      case "F64":
+        out[i] = view.getFloat64(i * 8, true);
+        break;
+      case "F16":
+        out[i] = halfToFloat(view.getUint16(i * 2, true));
+        break;
+      case "BF16":
+        out[i] = bfloat16ToFloat(view.getUint16(i * 2, true));
+        break;
+      case "I64":
+        out[i] = Number(view.getBigInt64(i * 8, true));
+        break;
+      case "U64":
+        out[i] = Number(view.getBigUint64(i * 8, true));
+        break;
+      case "I32":
+        out[i] = view.getInt32(i * 4, true);
+        break;
+      case "U32":
+        out[i] = view.getUint32(i * 4, true);
+        break;
+      case "I16":
+        out[i] = view.getInt16(i * 2, true);
+        break;
+      case "U16":
+        out[i] = view.getUint16(i * 2, true);
+        break;
+      case "I8":
+        out[i] = view.getInt8(i);
+        break;
+      default:
+        out[i] = view.getUint8(i);
     }
   }
   return out;

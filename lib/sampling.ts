@@ -18,7 +18,7 @@
  */
 import type { SchedulerStepOutput } from "./ddim.ts";
 import type { DenoisingModel } from "./model.ts";
-import { resolveProgress, type ProgressReporter } from "./progress.ts";
+import { type ProgressReporter, resolveProgress } from "./progress.ts";
 import { Tensor } from "./tensor.ts";
 import { TorchGenerator } from "./torch_generator.ts";
 import { fromPretrained, loadUNet } from "./unet.ts";
@@ -319,7 +319,9 @@ export function resolveGenerator(options: { generator?: RandnGenerator; seed?: n
   seed?: number;
 } {
   if (options.generator !== undefined) {
-    if (typeof options.generator?.randn !== "function") throw new TypeError("generator must have a randn(shape) method");
+    if (typeof options.generator?.randn !== "function") {
+      throw new TypeError("generator must have a randn(shape) method");
+    }
     return { generator: options.generator };
   }
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);

@@ -46,7 +46,9 @@ const f32 = Math.fround;
  * ```
  */
 export function linspaceFloat32(start: number, end: number, steps: number): Float32Array {
-  if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`linspace needs a whole number of steps, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 0) {
+    throw new RangeError(`linspace needs a whole number of steps, got ${steps}`);
+  }
   const out = new Float32Array(steps);
   if (steps === 0) return out;
   const startF = f32(start);

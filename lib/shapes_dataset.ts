@@ -89,7 +89,9 @@ export interface DrawShapesOptions {
  * ```
  */
 export function drawShapes(count: number, options: DrawShapesOptions = {}): { images: Tensor; params: ShapeParams[] } {
-  if (!Number.isInteger(count) || count < 1) throw new RangeError(`The number of images must be a positive integer, got ${count}`);
+  if (!Number.isInteger(count) || count < 1) {
+    throw new RangeError(`The number of images must be a positive integer, got ${count}`);
+  }
   const mode = options.mode;
   if (mode !== undefined && !(Number.isInteger(mode) && mode >= 0 && mode < SHAPE_KINDS.length)) {
     throw new RangeError(`The shape mode must be an integer in [0, ${SHAPE_KINDS.length - 1}], got ${mode}`);
@@ -131,7 +133,9 @@ export function renderShapes(params: readonly ShapeParams[]): Tensor {
   const out = new Float32Array(params.length * 3 * size * size);
   for (const [i, p] of params.entries()) {
     if (!(Number.isInteger(p.mode) && p.mode >= 0 && p.mode < SHAPE_KINDS.length)) {
-      throw new RangeError(`Image ${i} has shape mode ${p.mode}, expected an integer in [0, ${SHAPE_KINDS.length - 1}]`);
+      throw new RangeError(
+        `Image ${i} has shape mode ${p.mode}, expected an integer in [0, ${SHAPE_KINDS.length - 1}]`,
+      );
     }
     ctx.fillStyle = cssColour(p.bg);
     ctx.fillRect(0, 0, size, size);
@@ -211,7 +215,20 @@ function tracePath(ctx: SKRSContext2D, kind: ShapeKind, cx: number, cy: number, 
       return polygon([[0, -1.05], [0.8, 0], [0, 1.05], [-0.8, 0]]);
     case "cross": {
       const a = 0.32;
-      return polygon([[-a, -1], [a, -1], [a, -a], [1, -a], [1, a], [a, a], [a, 1], [-a, 1], [-a, a], [-1, a], [-1, -a], [-a, -a]]);
+      return polygon([
+        [-a, -1],
+        [a, -1],
+        [a, -a],
+        [1, -a],
+        [1, a],
+        [a, a],
+        [a, 1],
+        [-a, 1],
+        [-a, a],
+        [-1, a],
+        [-1, -a],
+        [-a, -a],
+      ]);
     }
     case "star": {
       const points: [number, number][] = [];

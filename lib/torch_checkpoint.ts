@@ -103,12 +103,18 @@ export function readZip(bytes: Uint8Array, source: string): Map<string, ZipEntry
         }
         const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
         if (start + compressed > bytes.length) {
-          throw new Error(`${source} is truncated: entry ${name} needs bytes up to ${start + compressed} but the file has ${bytes.length}`);
+          throw new Error(
+            `${source} is truncated: entry ${name} needs bytes up to ${
+              start + compressed
+            } but the file has ${bytes.length}`,
+          );
         }
         const raw = bytes.subarray(start, start + compressed);
         if (method === 0) return raw;
         if (method === 8) return new Uint8Array(inflateRawSync(raw));
-        throw new Error(`${source}: zip entry ${name} uses compression method ${method}; only stored (0) and deflate (8) are supported`);
+        throw new Error(
+          `${source}: zip entry ${name} uses compression method ${method}; only stored (0) and deflate (8) are supported`,
+        );
       },
     });
   }
@@ -192,7 +198,9 @@ export function parseTorchCheckpoint(bytes: Uint8Array, source = "PyTorch checkp
   const byteorder = entries.get(`${prefix}byteorder`);
   if (byteorder !== undefined) {
     const order = new TextDecoder().decode(byteorder.read()).trim();
-    if (order !== "little") throw new Error(`${source} stores tensors in ${order}-endian byte order; only little is supported`);
+    if (order !== "little") {
+      throw new Error(`${source} stores tensors in ${order}-endian byte order; only little is supported`);
+    }
   }
   const root = unpickle(entries.get(pklName)!.read(), `${source}:${pklName}`);
   if (!(root instanceof Map)) {
@@ -229,7 +237,11 @@ class RebuiltTensor {
     const type = storageTypes[this.storage.type];
     const numel = this.shape.reduce((a, b) => a * b, 1);
     if (raw.length < this.storage.numel * type.size) {
-      throw new Error(`${what}: storage holds ${raw.length} bytes but ${this.storage.numel} ${this.storage.type} elements need ${this.storage.numel * type.size}`);
+      throw new Error(
+        `${what}: storage holds ${raw.length} bytes but ${this.storage.numel} ${this.storage.type} elements need ${
+          this.storage.numel * type.size
+        }`,
+      );
     }
     let last = this.offset;
     this.shape.forEach((d, i) => (last += d > 0 ? (d - 1) * this.stride[i] : 0));
@@ -266,16 +278,71 @@ class RebuiltTensor {
 }
 
 const opcodeNames: Record<number, string> = {
-  0x28: "MARK", 0x2e: "STOP", 0x30: "POP", 0x31: "POP_MARK", 0x32: "DUP", 0x46: "FLOAT", 0x49: "INT", 0x4a: "BININT",
-  0x4b: "BININT1", 0x4c: "LONG", 0x4d: "BININT2", 0x4e: "NONE", 0x50: "PERSID", 0x51: "BINPERSID", 0x52: "REDUCE",
-  0x53: "STRING", 0x54: "BINSTRING", 0x55: "SHORT_BINSTRING", 0x56: "UNICODE", 0x58: "BINUNICODE", 0x61: "APPEND",
-  0x62: "BUILD", 0x63: "GLOBAL", 0x64: "DICT", 0x7d: "EMPTY_DICT", 0x65: "APPENDS", 0x67: "GET", 0x68: "BINGET",
-  0x69: "INST", 0x6a: "LONG_BINGET", 0x6c: "LIST", 0x5d: "EMPTY_LIST", 0x6f: "OBJ", 0x70: "PUT", 0x71: "BINPUT",
-  0x72: "LONG_BINPUT", 0x73: "SETITEM", 0x74: "TUPLE", 0x29: "EMPTY_TUPLE", 0x75: "SETITEMS", 0x47: "BINFLOAT",
-  0x80: "PROTO", 0x81: "NEWOBJ", 0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4", 0x85: "TUPLE1", 0x86: "TUPLE2",
-  0x87: "TUPLE3", 0x88: "NEWTRUE", 0x89: "NEWFALSE", 0x8a: "LONG1", 0x8b: "LONG4", 0x8c: "SHORT_BINUNICODE",
-  0x8d: "BINUNICODE8", 0x8e: "BINBYTES8", 0x8f: "EMPTY_SET", 0x90: "ADDITEMS", 0x91: "FROZENSET", 0x92: "NEWOBJ_EX",
-  0x93: "STACK_GLOBAL", 0x94: "MEMOIZE", 0x95: "FRAME", 0x42: "BINBYTES", 0x43: "SHORT_BINBYTES",
+  0x28: "MARK",
+  0x2e: "STOP",
+  0x30: "POP",
+  0x31: "POP_MARK",
+  0x32: "DUP",
+  0x46: "FLOAT",
+  0x49: "INT",
+  0x4a: "BININT",
+  0x4b: "BININT1",
+  0x4c: "LONG",
+  0x4d: "BININT2",
+  0x4e: "NONE",
+  0x50: "PERSID",
+  0x51: "BINPERSID",
+  0x52: "REDUCE",
+  0x53: "STRING",
+  0x54: "BINSTRING",
+  0x55: "SHORT_BINSTRING",
+  0x56: "UNICODE",
+  0x58: "BINUNICODE",
+  0x61: "APPEND",
+  0x62: "BUILD",
+  0x63: "GLOBAL",
+  0x64: "DICT",
+  0x7d: "EMPTY_DICT",
+  0x65: "APPENDS",
+  0x67: "GET",
+  0x68: "BINGET",
+  0x69: "INST",
+  0x6a: "LONG_BINGET",
+  0x6c: "LIST",
+  0x5d: "EMPTY_LIST",
+  0x6f: "OBJ",
+  0x70: "PUT",
+  0x71: "BINPUT",
+  0x72: "LONG_BINPUT",
+  0x73: "SETITEM",
+  0x74: "TUPLE",
+  0x29: "EMPTY_TUPLE",
+  0x75: "SETITEMS",
+  0x47: "BINFLOAT",
+  0x80: "PROTO",
+  0x81: "NEWOBJ",
+  0x82: "EXT1",
+  0x83: "EXT2",
+  0x84: "EXT4",
+  0x85: "TUPLE1",
+  0x86: "TUPLE2",
+  0x87: "TUPLE3",
+  0x88: "NEWTRUE",
+  0x89: "NEWFALSE",
+  0x8a: "LONG1",
+  0x8b: "LONG4",
+  0x8c: "SHORT_BINUNICODE",
+  0x8d: "BINUNICODE8",
+  0x8e: "BINBYTES8",
+  0x8f: "EMPTY_SET",
+  0x90: "ADDITEMS",
+  0x91: "FROZENSET",
+  0x92: "NEWOBJ_EX",
+  0x93: "STACK_GLOBAL",
+  0x94: "MEMOIZE",
+  0x95: "FRAME",
+  0x42: "BINBYTES",
+  0x43: "SHORT_BINBYTES",
 };
 
 const allowedGlobals = new Set([
@@ -329,25 +396,86 @@ function unpickle(bytes: Uint8Array, source: string): PickleValue {
     const at = p;
     const op = bytes[p++];
     switch (op) {
-      case 0x80: need(1); p += 1; break; // PROTO
-      case 0x95: need(8); p += 8; break; // FRAME
-      case 0x2e: if (stack.length !== 1) throw new Error(`${source}: pickle ends with ${stack.length} values on the stack`); return stack[0];
-      case 0x28: stack.push(mark); break;
-      case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x29: stack.push([]); break; // EMPTY_TUPLE
-      case 0x74: stack.push(popMark()); break; // TUPLE
-      case 0x85: stack.push([pop()]); break;
-      case 0x86: { const b = pop(); const a = pop(); stack.push([a, b]); break; }
-      case 0x87: { const c = pop(); const b = pop(); const a = pop(); stack.push([a, b, c]); break; }
-      case 0x71: need(1); memo.set(bytes[p], stack[stack.length - 1]); p += 1; break; // BINPUT
-      case 0x72: need(4); memo.set(view.getUint32(p, true), stack[stack.length - 1]); p += 4; break; // LONG_BINPUT
-      case 0x94: memo.set(memo.size, stack[stack.length - 1]); break; // MEMOIZE
-      case 0x68: need(1); stack.push(memoGet(memo, bytes[p], source)); p += 1; break; // BINGET
-      case 0x6a: need(4); stack.push(memoGet(memo, view.getUint32(p, true), source)); p += 4; break; // LONG_BINGET
-      case 0x4a: need(4); stack.push(view.getInt32(p, true)); p += 4; break; // BININT
-      case 0x4b: need(1); stack.push(bytes[p]); p += 1; break; // BININT1
-      case 0x4d: need(2); stack.push(view.getUint16(p, true)); p += 2; break; // BININT2
+      case 0x80:
+        need(1);
+        p += 1;
+        break; // PROTO
+      case 0x95:
+        need(8);
+        p += 8;
+        break; // FRAME
+      case 0x2e:
+        if (stack.length !== 1) throw new Error(`${source}: pickle ends with ${stack.length} values on the stack`);
+        return stack[0];
+      case 0x28:
+        stack.push(mark);
+        break;
+      case 0x7d:
+        stack.push(new Map());
+        break; // EMPTY_DICT
+      case 0x5d:
+        stack.push([]);
+        break; // EMPTY_LIST
+      case 0x29:
+        stack.push([]);
+        break; // EMPTY_TUPLE
+      case 0x74:
+        stack.push(popMark());
+        break; // TUPLE
+      case 0x85:
+        stack.push([pop()]);
+        break;
+      case 0x86: {
+        const b = pop();
+        const a = pop();
+        stack.push([a, b]);
+        break;
+      }
+      case 0x87: {
+        const c = pop();
+        const b = pop();
+        const a = pop();
+        stack.push([a, b, c]);
+        break;
+      }
+      case 0x71:
+        need(1);
+        memo.set(bytes[p], stack[stack.length - 1]);
+        p += 1;
+        break; // BINPUT
+      case 0x72:
+        need(4);
+        memo.set(view.getUint32(p, true), stack[stack.length - 1]);
+        p += 4;
+        break; // LONG_BINPUT
+      case 0x94:
+        memo.set(memo.size, stack[stack.length - 1]);
+        break; // MEMOIZE
+      case 0x68:
+        need(1);
+        stack.push(memoGet(memo, bytes[p], source));
+        p += 1;
+        break; // BINGET
+      case 0x6a:
+        need(4);
+        stack.push(memoGet(memo, view.getUint32(p, true), source));
+        p += 4;
+        break; // LONG_BINGET
+      case 0x4a:
+        need(4);
+        stack.push(view.getInt32(p, true));
+        p += 4;
+        break; // BININT
+      case 0x4b:
+        need(1);
+        stack.push(bytes[p]);
+        p += 1;
+        break; // BININT1
+      case 0x4d:
+        need(2);
+        stack.push(view.getUint16(p, true));
+        p += 2;
+        break; // BININT2
       case 0x8a: { // LONG1
         need(1);
         const n = bytes[p++];
@@ -359,37 +487,103 @@ function unpickle(bytes: Uint8Array, source: string): PickleValue {
         p += n;
         break;
       }
-      case 0x47: need(8); stack.push(view.getFloat64(p, false)); p += 8; break; // BINFLOAT (big-endian)
-      case 0x58: { need(4); const n = view.getUint32(p, true); p += 4; need(n); stack.push(decoder.decode(bytes.subarray(p, p + n))); p += n; break; }
-      case 0x8c: { need(1); const n = bytes[p++]; need(n); stack.push(decoder.decode(bytes.subarray(p, p + n))); p += n; break; }
-      case 0x88: stack.push(true); break;
-      case 0x89: stack.push(false); break;
-      case 0x4e: stack.push(null); break;
+      case 0x47:
+        need(8);
+        stack.push(view.getFloat64(p, false));
+        p += 8;
+        break; // BINFLOAT (big-endian)
+      case 0x58: {
+        need(4);
+        const n = view.getUint32(p, true);
+        p += 4;
+        need(n);
+        stack.push(decoder.decode(bytes.subarray(p, p + n)));
+        p += n;
+        break;
+      }
+      case 0x8c: {
+        need(1);
+        const n = bytes[p++];
+        need(n);
+        stack.push(decoder.decode(bytes.subarray(p, p + n)));
+        p += n;
+        break;
+      }
+      case 0x88:
+        stack.push(true);
+        break;
+      case 0x89:
+        stack.push(false);
+        break;
+      case 0x4e:
+        stack.push(null);
+        break;
       case 0x63: { // GLOBAL "module\nname\n"
         const end1 = bytes.indexOf(0x0a, p);
         const end2 = end1 < 0 ? -1 : bytes.indexOf(0x0a, end1 + 1);
         if (end2 < 0) throw new Error(`${source} is truncated inside a GLOBAL at byte ${at}`);
-        stack.push(makeGlobal(decoder.decode(bytes.subarray(p, end1)), decoder.decode(bytes.subarray(end1 + 1, end2)), source));
+        stack.push(
+          makeGlobal(decoder.decode(bytes.subarray(p, end1)), decoder.decode(bytes.subarray(end1 + 1, end2)), source),
+        );
         p = end2 + 1;
         break;
       }
-      case 0x93: { const name = pop(); const module = pop(); stack.push(makeGlobal(String(module), String(name), source)); break; }
-      case 0x51: stack.push(persistentLoad(pop(), source)); break; // BINPERSID
-      case 0x52: { const args = pop(); const fn = pop(); stack.push(callGlobal(fn, args, source)); break; } // REDUCE
-      case 0x73: { const v = pop(); const k = pop(); setItems(stack[stack.length - 1], [k, v]); break; }
-      case 0x75: { const items = popMark(); setItems(stack[stack.length - 1], items); break; }
-      case 0x61: { const v = pop(); const list = stack[stack.length - 1]; if (!Array.isArray(list)) throw new Error(`${source}: APPEND on ${describePickle(list)}`); list.push(v); break; }
-      case 0x65: { const items = popMark(); const list = stack[stack.length - 1]; if (!Array.isArray(list)) throw new Error(`${source}: APPENDS on ${describePickle(list)}`); list.push(...items); break; }
+      case 0x93: {
+        const name = pop();
+        const module = pop();
+        stack.push(makeGlobal(String(module), String(name), source));
+        break;
+      }
+      case 0x51:
+        stack.push(persistentLoad(pop(), source));
+        break; // BINPERSID
+      case 0x52: {
+        const args = pop();
+        const fn = pop();
+        stack.push(callGlobal(fn, args, source));
+        break;
+      } // REDUCE
+      case 0x73: {
+        const v = pop();
+        const k = pop();
+        setItems(stack[stack.length - 1], [k, v]);
+        break;
+      }
+      case 0x75: {
+        const items = popMark();
+        setItems(stack[stack.length - 1], items);
+        break;
+      }
+      case 0x61: {
+        const v = pop();
+        const list = stack[stack.length - 1];
+        if (!Array.isArray(list)) throw new Error(`${source}: APPEND on ${describePickle(list)}`);
+        list.push(v);
+        break;
+      }
+      case 0x65: {
+        const items = popMark();
+        const list = stack[stack.length - 1];
+        if (!Array.isArray(list)) throw new Error(`${source}: APPENDS on ${describePickle(list)}`);
+        list.push(...items);
+        break;
+      }
       case 0x62: { // BUILD: only the OrderedDict's `_metadata` state that state_dict() attaches
         const state = pop();
         const target = stack[stack.length - 1];
-        if (!(target instanceof Map)) throw new Error(`${source}: BUILD on ${describePickle(target)} is not allowed (only a state dict's metadata)`);
+        if (!(target instanceof Map)) {
+          throw new Error(
+            `${source}: BUILD on ${describePickle(target)} is not allowed (only a state dict's metadata)`,
+          );
+        }
         void state;
         break;
       }
       default:
         throw new Error(
-          `${source} uses pickle opcode ${opcodeNames[op] ?? "unknown"} (0x${op.toString(16)}) at byte ${at}, which a torch.save state dict does not need; refusing to interpret it`,
+          `${source} uses pickle opcode ${opcodeNames[op] ?? "unknown"} (0x${
+            op.toString(16)
+          }) at byte ${at}, which a torch.save state dict does not need; refusing to interpret it`,
         );
     }
   }
@@ -403,7 +597,9 @@ function memoGet(memo: Map<number, PickleValue>, key: number, source: string): P
 function makeGlobal(module: string, name: string, source: string): Global {
   const full = `${module}.${name}`;
   if (!allowedGlobals.has(full)) {
-    throw new Error(`${source} references the global ${full}, which is not a tensor or a state dict; refusing to load it`);
+    throw new Error(
+      `${source} references the global ${full}, which is not a tensor or a state dict; refusing to load it`,
+    );
   }
   return new Global(module, name);
 }
@@ -430,8 +626,10 @@ function callGlobal(fn: PickleValue, args: PickleValue, source: string): PickleV
   if (full === "torch._utils._rebuild_tensor_v2") {
     const [storage, offset, size, stride] = args;
     const ints = (v: PickleValue) => Array.isArray(v) && v.every((d) => Number.isInteger(d) && d >= 0);
-    if (!(storage instanceof StorageRef) || !Number.isInteger(offset) || !ints(size) || !ints(stride) ||
-      (size as number[]).length !== (stride as number[]).length) {
+    if (
+      !(storage instanceof StorageRef) || !Number.isInteger(offset) || !ints(size) || !ints(stride) ||
+      (size as number[]).length !== (stride as number[]).length
+    ) {
       throw new Error(`${source}: malformed _rebuild_tensor_v2 arguments ${describePickle(args)}`);
     }
     return new RebuiltTensor(storage, offset as number, size as number[], stride as number[]);

@@ -52,7 +52,9 @@ const LOG_TABLE = new Float64Array(25 * LOG_TABLE_POINTS);
 const LOG_TABLE_RECIPROCALS = new Float64Array(LOG_TABLE_POINTS);
 for (let j = 0; j < LOG_TABLE_POINTS; j++) {
   LOG_TABLE_RECIPROCALS[j] = 1 / ((LOG_TABLE_POINTS + j) << 16);
-  for (let e = 0; e <= 24; e++) LOG_TABLE[e * LOG_TABLE_POINTS + j] = Math.log(((LOG_TABLE_POINTS + j) << 16) * 2 ** (e - 47));
+  for (let e = 0; e <= 24; e++) {
+    LOG_TABLE[e * LOG_TABLE_POINTS + j] = Math.log(((LOG_TABLE_POINTS + j) << 16) * 2 ** (e - 47));
+  }
 }
 // cos and sin of q quarter turns, q = 0..4
 const COS_OF_QUADRANT = new Float64Array([1, 0, -1, 0, 1]);
@@ -303,7 +305,9 @@ function boxMuller16(u: Float64Array, from: number, data: Float32Array, offset: 
     const r2 = r * r;
     const r4 = r2 * r2;
     const rho = Math.sqrt(
-      -2 * (LOG_TABLE[e * LOG_TABLE_POINTS + point] + r * ((1 - 0.5 * r) + r2 * (1 / 3 - 0.25 * r) + r4 * ((0.2 - r / 6) + r2 / 7))),
+      -2 *
+        (LOG_TABLE[e * LOG_TABLE_POINTS + point] +
+          r * ((1 - 0.5 * r) + r2 * (1 / 3 - 0.25 * r) + r4 * ((0.2 - r / 6) + r2 / 7))),
     );
     const quarterTurns = 4 * u[from + j + 8];
     const quadrant = (quarterTurns + 0.5) | 0;

@@ -138,11 +138,15 @@ export function moonsMixture(options: MoonsOptions = {}): GaussianMixture {
 }
 
 function checkCount(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`The ${name} must be a positive integer, got ${value}`);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`The ${name} must be a positive integer, got ${value}`);
+  }
   return value;
 }
 
 function checkPositive(value: number, name: string): number {
-  if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`The ${name} must be a positive number, got ${value}`);
+  if (!(Number.isFinite(value) && value > 0)) {
+    throw new RangeError(`The ${name} must be a positive number, got ${value}`);
+  }
   return value;
 }

@@ -17,7 +17,16 @@
  */
 import * as ort from "onnxruntime-node";
 import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { availableParallelism, homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { builtinModel } from "./builtin_models.ts";
@@ -164,7 +173,9 @@ export class OnnxUNet implements DenoisingModel {
     }
     if (sampleSize === undefined) {
       throw new Error(
-        `The ONNX UNet's height and width are dynamic (${dims[2]}, ${dims[3]}) and no config.json gives sample_size: pass sampleSize`,
+        `The ONNX UNet's height and width are dynamic (${dims[2]}, ${
+          dims[3]
+        }) and no config.json gives sample_size: pass sampleSize`,
       );
     }
     this.sampleSize = sampleSize;
@@ -187,7 +198,11 @@ export class OnnxUNet implements DenoisingModel {
    * const unet = await OnnxUNet.fromBytes(readFileSync("model.onnx"), { sampleSize: 32 });
    * ```
    */
-  static async fromBytes(bytes: Uint8Array, facts: UNetFacts = {}, options: UNetRuntimeOptions = {}): Promise<OnnxUNet> {
+  static async fromBytes(
+    bytes: Uint8Array,
+    facts: UNetFacts = {},
+    options: UNetRuntimeOptions = {},
+  ): Promise<OnnxUNet> {
     if (!(bytes instanceof Uint8Array) || bytes.length === 0) {
       throw new TypeError(`OnnxUNet.fromBytes needs the non-empty bytes of an ONNX model, got ${describeValue(bytes)}`);
     }
@@ -267,7 +282,9 @@ export class OnnxUNet implements DenoisingModel {
       const y = result[sig.outputName];
       const dims = y.dims as readonly number[];
       if (dims.length !== 4 || dims[0] !== runBatch) {
-        throw new Error(`The ONNX UNet returned ${sig.outputName} with shape [${dims.join(", ")}], expected [${runBatch}, C, H, W]`);
+        throw new Error(
+          `The ONNX UNet returned ${sig.outputName} with shape [${dims.join(", ")}], expected [${runBatch}, C, H, W]`,
+        );
       }
       const data = y.data as Float32Array;
       const itemOut = dims[1] * dims[2] * dims[3];
@@ -302,12 +319,16 @@ export class OnnxUNet implements DenoisingModel {
   #checkSample(sample: Tensor): [number, number, number] {
     if (!(sample instanceof Tensor)) throw new TypeError(`predict needs a Tensor sample, got ${describeValue(sample)}`);
     if (sample.shape.length !== 4) {
-      throw new RangeError(`The sample must have shape [batch, ${this.inChannels}, height, width], got [${sample.shape.join(", ")}]`);
+      throw new RangeError(
+        `The sample must have shape [batch, ${this.inChannels}, height, width], got [${sample.shape.join(", ")}]`,
+      );
     }
     const [batch, channels, height, width] = sample.shape;
     if (batch < 1) throw new RangeError(`The sample's batch is empty: shape [${sample.shape.join(", ")}]`);
     if (channels !== this.inChannels) {
-      throw new RangeError(`The sample has ${channels} channels but the UNet takes ${this.inChannels}: shape [${sample.shape.join(", ")}]`);
+      throw new RangeError(
+        `The sample has ${channels} channels but the UNet takes ${this.inChannels}: shape [${sample.shape.join(", ")}]`,
+      );
     }
     const dims = this.signature.sampleShape;
     for (const [axis, size, name] of [[2, height, "height"], [3, width, "width"]] as const) {
@@ -326,12 +347,16 @@ export class OnnxUNet implements DenoisingModel {
 
   #checkTimesteps(timestep: number | readonly number[], batch: number): number[] {
     const list = typeof timestep === "number" ? [timestep] : Array.isArray(timestep) ? [...timestep] : undefined;
-    if (list === undefined) throw new TypeError(`The timestep must be a number or an array of numbers, got ${describeValue(timestep)}`);
+    if (list === undefined) {
+      throw new TypeError(`The timestep must be a number or an array of numbers, got ${describeValue(timestep)}`);
+    }
     if (list.length !== 1 && list.length !== batch) {
       throw new RangeError(`Got ${list.length} timesteps for a batch of ${batch}: give one, or one per item`);
     }
     for (const t of list) {
-      if (typeof t !== "number" || !Number.isFinite(t)) throw new RangeError(`A timestep must be a finite number, got ${t}`);
+      if (typeof t !== "number" || !Number.isFinite(t)) {
+        throw new RangeError(`A timestep must be a finite number, got ${t}`);
+      }
       const integral = this.signature.timestepType === "int64" || this.signature.timestepType === "int32";
       if (integral && !Number.isInteger(t)) {
         throw new RangeError(`This UNet takes ${this.signature.timestepType} timesteps but got ${t}`);
@@ -383,7 +408,9 @@ export function readSignature(session: ort.InferenceSession): OnnxUNetSignature 
   if (inputs.length !== 2) {
     throw new Error(
       `An ONNX UNet2DModel has two inputs (sample, timestep); this file has ${inputs.length}: ${describeIo(inputs)}` +
-        (inputs.some((v) => v.name.includes("encoder_hidden_states")) ? " (a conditional UNet2DConditionModel is not supported)" : ""),
+        (inputs.some((v) => v.name.includes("encoder_hidden_states"))
+          ? " (a conditional UNet2DConditionModel is not supported)"
+          : ""),
     );
   }
   const tensors = inputs.filter((v): v is ort.InferenceSession.TensorValueMetadata => v.isTensor);
@@ -391,7 +418,9 @@ export function readSignature(session: ort.InferenceSession): OnnxUNetSignature 
   let sample = tensors.find((v) => v.type === "float32" && v.shape.length === 4);
   sample ??= tensors.find((v) => v.name.includes("sample"));
   if (sample === undefined || sample.type !== "float32" || sample.shape.length !== 4) {
-    throw new Error(`No float32 [batch, channels, height, width] sample input in this ONNX UNet: ${describeIo(inputs)}`);
+    throw new Error(
+      `No float32 [batch, channels, height, width] sample input in this ONNX UNet: ${describeIo(inputs)}`,
+    );
   }
   const timestep = tensors.find((v) => v !== sample)!;
   const types = ["int64", "int32", "float32", "float64"];
@@ -399,7 +428,11 @@ export function readSignature(session: ort.InferenceSession): OnnxUNetSignature 
     throw new Error(`The timestep input ${timestep.name} has type ${timestep.type}; supported: ${types.join(", ")}`);
   }
   if (timestep.shape.length > 1) {
-    throw new Error(`The timestep input ${timestep.name} has rank ${timestep.shape.length} ([${timestep.shape.join(", ")}]); expected a scalar or [batch]`);
+    throw new Error(
+      `The timestep input ${timestep.name} has rank ${timestep.shape.length} ([${
+        timestep.shape.join(", ")
+      }]); expected a scalar or [batch]`,
+    );
   }
   const firstOut = outputs[0];
   if (firstOut === undefined || !firstOut.isTensor || firstOut.type !== "float32") {
@@ -431,7 +464,9 @@ async function createSession(
   }
   for (const key of ["intraOpNumThreads", "interOpNumThreads"] as const) {
     const n = options[key];
-    if (n !== undefined && (!Number.isInteger(n) || n < 0)) throw new RangeError(`${key} must be a non-negative integer, got ${n}`);
+    if (n !== undefined && (!Number.isInteger(n) || n < 0)) {
+      throw new RangeError(`${key} must be a non-negative integer, got ${n}`);
+    }
   }
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
@@ -452,7 +487,9 @@ async function createSession(
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (provider === "webgpu") {
-      throw new Error(`The WebGPU execution provider is not available on this machine (${message}); use executionProvider "cpu"`);
+      throw new Error(
+        `The WebGPU execution provider is not available on this machine (${message}); use executionProvider "cpu"`,
+      );
     }
     throw new Error(`onnxruntime could not load the UNet from ${what}: ${message}`);
   }
@@ -490,7 +527,9 @@ const WEIGHT_FILES = ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_
  * ```
  */
 export async function loadUNet(path: string, options: LoadUNetOptions = {}): Promise<OnnxUNet> {
-  if (typeof path !== "string" || path.length === 0) throw new TypeError(`loadUNet needs a path, got ${describeValue(path)}`);
+  if (typeof path !== "string" || path.length === 0) {
+    throw new TypeError(`loadUNet needs a path, got ${describeValue(path)}`);
+  }
   if (path.startsWith(BUILTIN_PREFIX)) return (await loadBuiltin(path, options)).unet;
   if (!existsSync(path)) throw new Error(`No UNet at ${path}: the path does not exist`);
   if (statSync(path).isFile()) {
@@ -501,7 +540,10 @@ export async function loadUNet(path: string, options: LoadUNetOptions = {}): Pro
     throw new Error(`Cannot load a UNet from ${path}: expected an .onnx, .safetensors or .bin file, or a folder`);
   }
   const dir = path;
-  if (existsSync(join(dir, "model_index.json")) || (!existsSync(join(dir, "config.json")) && existsSync(join(dir, "unet")))) {
+  if (
+    existsSync(join(dir, "model_index.json")) ||
+    (!existsSync(join(dir, "config.json")) && existsSync(join(dir, "unet")))
+  ) {
     if (!existsSync(join(dir, "unet"))) throw new Error(`Pipeline folder ${dir} has no unet/ folder`);
     return await loadUNet(join(dir, "unet"), options);
   }
@@ -511,7 +553,9 @@ export async function loadUNet(path: string, options: LoadUNetOptions = {}): Pro
     if (existsSync(join(dir, onnxName))) return await loadOnnxFile(join(dir, onnxName), options);
   }
   throw new Error(
-    `No UNet in ${dir}: expected config.json with ${WEIGHT_FILES.join(" or ")}, a model.onnx, or a pipeline's unet/ folder`,
+    `No UNet in ${dir}: expected config.json with ${
+      WEIGHT_FILES.join(" or ")
+    }, a model.onnx, or a pipeline's unet/ folder`,
   );
 }
 
@@ -540,12 +584,16 @@ export interface Pretrained<Scheduler = PretrainedScheduler> {
  * ```
  */
 export async function fromPretrained(dir: string, options: LoadUNetOptions = {}): Promise<Pretrained> {
-  if (typeof dir !== "string" || dir.length === 0) throw new TypeError(`fromPretrained needs a folder, got ${describeValue(dir)}`);
+  if (typeof dir !== "string" || dir.length === 0) {
+    throw new TypeError(`fromPretrained needs a folder, got ${describeValue(dir)}`);
+  }
   if (dir.startsWith(BUILTIN_PREFIX)) {
     const { unet, schedulerConfig } = await loadBuiltin(dir, options);
     return { unet, scheduler: schedulerFromConfig(schedulerConfig, dir) };
   }
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`fromPretrained needs a folder; ${dir} is not one`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new Error(`fromPretrained needs a folder; ${dir} is not one`);
+  }
   const candidates = [join(dir, "scheduler", "scheduler_config.json"), join(dir, "scheduler_config.json")];
   const schedulerPath = candidates.find((p) => existsSync(p));
   if (schedulerPath === undefined) {
@@ -721,7 +769,9 @@ function schedulerFromConfig(config: Record<string, unknown>, source: string): P
   const name = config._class_name;
   if (typeof name !== "string" || !(name in SCHEDULERS)) {
     throw new Error(
-      `${source}: unsupported scheduler _class_name ${JSON.stringify(name)}; supported: ${Object.keys(SCHEDULERS).join(", ")}`,
+      `${source}: unsupported scheduler _class_name ${JSON.stringify(name)}; supported: ${
+        Object.keys(SCHEDULERS).join(", ")
+      }`,
     );
   }
   return SCHEDULERS[name as keyof typeof SCHEDULERS].fromConfig(config);

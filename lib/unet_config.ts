@@ -131,7 +131,10 @@ export function parseUNetConfig(config: unknown, source = "UNet2DModel config"):
   if (!Array.isArray(down) || down.length === 0) refuse("down_block_types", "expected a non-empty list");
   (down as unknown[]).forEach((t) => {
     if (t !== "DownBlock2D" && t !== "AttnDownBlock2D") {
-      refuse("down_block_types", `block type ${JSON.stringify(t)} is not supported; use DownBlock2D or AttnDownBlock2D`);
+      refuse(
+        "down_block_types",
+        `block type ${JSON.stringify(t)} is not supported; use DownBlock2D or AttnDownBlock2D`,
+      );
     }
   });
   const up = get("up_block_types", ["AttnUpBlock2D", "AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"]);

@@ -155,7 +155,9 @@ export function compileUNet(config: UNet2DConfig, weights: UNetWeights, options:
     const outChannels = config.blockOutChannels[i];
     for (let j = 0; j < config.layersPerBlock; j++) {
       x = c.resnet(`${prefix}.resnets.${j}`, x, j === 0 ? channels : outChannels, outChannels, embAct, 1);
-      if (type === "AttnDownBlock2D") x = c.attention(`${prefix}.attentions.${j}`, x, outChannels, config.normNumGroups, 1);
+      if (type === "AttnDownBlock2D") {
+        x = c.attention(`${prefix}.attentions.${j}`, x, outChannels, config.normNumGroups, 1);
+      }
       skips.push([x, outChannels]);
     }
     channels = outChannels;
@@ -182,7 +184,9 @@ export function compileUNet(config: UNet2DConfig, weights: UNetWeights, options:
       x = g.node("Concat", [x, skip], { axis: 1 }, `${prefix}.concat`);
       x = c.resnet(`${prefix}.resnets.${j}`, x, channels + skipChannels, outChannels, embAct, 1);
       channels = outChannels;
-      if (type === "AttnUpBlock2D") x = c.attention(`${prefix}.attentions.${j}`, x, outChannels, config.normNumGroups, 1);
+      if (type === "AttnUpBlock2D") {
+        x = c.attention(`${prefix}.attentions.${j}`, x, outChannels, config.normNumGroups, 1);
+      }
     }
     if (i < config.upBlockTypes.length - 1) x = c.upsample(`${prefix}.upsamplers.0`, x, outChannels);
     mark(prefix, x);
@@ -323,7 +327,9 @@ class UNetCompiler {
       const w = this.#weights.take(`${prefix}.${name}.weight`, [channels, channels]);
       const b = this.#weights.take(`${prefix}.${name}.bias`, [channels]);
       const wT = new Float32Array(channels * channels);
-      for (let o = 0; o < channels; o++) for (let i = 0; i < channels; i++) wT[i * channels + o] = w[o * channels + i] * factor;
+      for (let o = 0; o < channels; o++) {
+        for (let i = 0; i < channels; i++) wT[i * channels + o] = w[o * channels + i] * factor;
+      }
       const bias = factor === 1 ? b : b.map((v) => v * factor);
       const wName = g.initializer(`${prefix}.${name}.weight_t`, wT, [channels, channels]);
       const bName = g.initializer(`${prefix}.${name}.bias`, bias, [channels]);

@@ -106,7 +106,9 @@ export function maxAbsDiff(actual: ArrayLike<number>, expected: ArrayLike<number
 }
 
 /** A short label for a fixture case, for test names. */
-export function caseLabel(c: { scheduler: string; config: Record<string, unknown>; n: number; eta?: number | null }): string {
+export function caseLabel(
+  c: { scheduler: string; config: Record<string, unknown>; n: number; eta?: number | null },
+): string {
   const eta = c.eta === undefined || c.eta === null ? "" : ` eta=${c.eta}`;
   return `${c.scheduler} n=${c.n}${eta} ${JSON.stringify(c.config)}`;
 }

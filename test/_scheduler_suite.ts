@@ -23,7 +23,17 @@ export function schedulerSuite(s: SchedulerUnderTest): void {
   describe(`${s.name} conformance`, () => {
     test(`${s.name} exposes the diffusers-like API`, () => {
       const scheduler = s.fromConfig({});
-      for (const method of ["setTimesteps", "step", "addNoise", "getVelocity", "previousTimestep", "toConfig", "scaleModelInput"]) {
+      for (
+        const method of [
+          "setTimesteps",
+          "step",
+          "addNoise",
+          "getVelocity",
+          "previousTimestep",
+          "toConfig",
+          "scaleModelInput",
+        ]
+      ) {
         expect(typeof scheduler[method]).toBe("function");
       }
       expect(scheduler.numTrainTimesteps).toBe(1000);
@@ -34,7 +44,13 @@ export function schedulerSuite(s: SchedulerUnderTest): void {
     });
 
     test(`${s.name} toConfig round-trips through fromConfig and keeps unknown keys`, () => {
-      const a = s.fromConfig({ num_train_timesteps: 500, beta_end: 0.03, clip_sample: false, _class_name: "X", custom: 7 });
+      const a = s.fromConfig({
+        num_train_timesteps: 500,
+        beta_end: 0.03,
+        clip_sample: false,
+        _class_name: "X",
+        custom: 7,
+      });
       const config = a.toConfig();
       expect(config.num_train_timesteps).toBe(500);
       expect(config._class_name).toBe("X");
@@ -63,7 +79,9 @@ export function schedulerSuite(s: SchedulerUnderTest): void {
     });
 
     test(`${s.name} timesteps are strictly monotone integers in [0, T)`, () => {
-      for (const spacing of s.ascending ? ["leading", "trailing", "quad"] : ["leading", "trailing", "linspace", "quad"]) {
+      for (
+        const spacing of s.ascending ? ["leading", "trailing", "quad"] : ["leading", "trailing", "linspace", "quad"]
+      ) {
         const scheduler = s.fromConfig({ timestep_spacing: spacing });
         scheduler.setTimesteps(20);
         const ts: number[] = [...scheduler.timesteps];
@@ -111,7 +129,9 @@ export function schedulerSuite(s: SchedulerUnderTest): void {
       const x = fixtureSample([1, 3, 4, 4]);
       const t = scheduler.timesteps[0];
       expect(() => scheduler.step(fixtureSample([1, 3, 4, 5]), t, x)).toThrow(/shape \[1, 3, 4, 5\].*\[1, 3, 4, 4\]/);
-      expect(() => scheduler.step(standInModel(x, t), t + 1, x)).toThrow(new RegExp(`timestep ${t + 1} is not in the schedule`));
+      expect(() => scheduler.step(standInModel(x, t), t + 1, x)).toThrow(
+        new RegExp(`timestep ${t + 1} is not in the schedule`),
+      );
       expect(() => scheduler.step(standInModel(x, t), 1000, x)).toThrow(/1000 is not an integer training timestep/);
       expect(() => scheduler.addNoise(x, fixtureSample([1, 3, 4, 5]), 10)).toThrow(/shape/);
       expect(() => scheduler.addNoise(x, x, [1, 2, 3])).toThrow(/3 timesteps for a batch of 1/);
@@ -125,7 +145,9 @@ export function schedulerSuite(s: SchedulerUnderTest): void {
       const t = scheduler.timesteps[2];
       const bad = standInModel(x, t);
       bad.data[17] = NaN;
-      expect(() => scheduler.step(bad, t, x, { generator: new TorchGenerator(0) })).toThrow(/modelOutput is not finite: element 17 \(index \[0, 1, 0, 1\]\) is NaN/);
+      expect(() => scheduler.step(bad, t, x, { generator: new TorchGenerator(0) })).toThrow(
+        /modelOutput is not finite: element 17 \(index \[0, 1, 0, 1\]\) is NaN/,
+      );
       bad.data[17] = Infinity;
       expect(() => scheduler.step(bad, t, x, { generator: new TorchGenerator(0) })).toThrow(/element 17/);
     });

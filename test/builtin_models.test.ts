@@ -26,7 +26,9 @@ function noised(x0: Tensor, noise: Tensor, timesteps: number[]): Tensor {
   const out = new Float32Array(x0.size);
   for (let b = 0; b < x0.shape[0]; b++) {
     const ab = alphaBarTable[timesteps[b]];
-    for (let i = 0; i < per; i++) out[b * per + i] = Math.sqrt(ab) * x0.data[b * per + i] + Math.sqrt(1 - ab) * noise.data[b * per + i];
+    for (let i = 0; i < per; i++) {
+      out[b * per + i] = Math.sqrt(ab) * x0.data[b * per + i] + Math.sqrt(1 - ab) * noise.data[b * per + i];
+    }
   }
   return new Tensor(out, x0.shape);
 }
@@ -145,7 +147,10 @@ describe("builtin models", () => {
   });
 
   test("ring2d: 1000-step DDPM samples have the mixture's component weights and means within 4 standard errors", async () => {
-    const { unet, mixture } = { unet: await loadUNet("builtin:ring2d", { cacheDir: false }), mixture: builtinMixture("ring2d") };
+    const { unet, mixture } = {
+      unet: await loadUNet("builtin:ring2d", { cacheDir: false }),
+      mixture: builtinMixture("ring2d"),
+    };
     const scheduler = DDPMScheduler.fromConfig((await builtinModel("ring2d", { cacheDir: false })).schedulerConfig);
     scheduler.setTimesteps(1000);
     const n = 2000;

@@ -45,7 +45,9 @@ describe("ddimlab commands", () => {
   test("help prints the commands and options", async () => {
     const { status, out } = await cli("help");
     expect(status).toBe(0);
-    for (const word of ["sample", "invert", "reconstruct", "interpolate", "fuse", "grid", "demo", "--model", "--quiet"]) {
+    for (
+      const word of ["sample", "invert", "reconstruct", "interpolate", "fuse", "grid", "demo", "--model", "--quiet"]
+    ) {
       expect(out).toContain(word);
     }
   });

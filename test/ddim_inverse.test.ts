@@ -6,7 +6,11 @@ import { schedulerSuite } from "./_scheduler_suite.ts";
 import { diffusersDummyModel, diffusersSampleDeter, sumAndMeanAbs } from "./_diffusers_dummies.ts";
 import { Tensor } from "../lib/tensor.ts";
 
-schedulerSuite({ name: "DDIMInverseScheduler", fromConfig: (c) => DDIMInverseScheduler.fromConfig(c), ascending: true });
+schedulerSuite({
+  name: "DDIMInverseScheduler",
+  fromConfig: (c) => DDIMInverseScheduler.fromConfig(c),
+  ascending: true,
+});
 
 describe("DDIMInverseScheduler against diffusers", () => {
   const fx = schedulerFixtures();

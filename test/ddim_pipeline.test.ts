@@ -92,7 +92,12 @@ describe("schedulers, trajectories and progress", () => {
   test("the trajectory holds every step (or every k-th and the last), and onStep sees each step in order", async () => {
     const pipe = new DDIMPipeline({ unet: standIn() });
     const seen: number[] = [];
-    const full = await pipe.sample({ seed: 0, numInferenceSteps: 10, trajectory: true, onStep: ({ i }) => void seen.push(i) });
+    const full = await pipe.sample({
+      seed: 0,
+      numInferenceSteps: 10,
+      trajectory: true,
+      onStep: ({ i }) => void seen.push(i),
+    });
     expect(seen).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(full.trajectory!.map((s) => s.t)).toEqual(full.timesteps);
     expect(full.timesteps).toEqual([900, 800, 700, 600, 500, 400, 300, 200, 100, 0]);
@@ -121,7 +126,11 @@ describe("bad input is refused before the model runs", () => {
     ["more steps than training timesteps", { numInferenceSteps: 1001 }, /1000 training timesteps, got 1001/],
     ["fractional steps", { numInferenceSteps: 2.5 }, /got 2.5/],
     ["batch 0", { batchSize: 0 }, /batchSize must be a positive integer, got 0/],
-    ["x_T of the wrong size", { xT: Tensor.zeros([1, 3, 8, 8]) }, /xT has shape \[1, 3, 8, 8\] but the model takes \[1, 3, 4, 4\]/],
+    [
+      "x_T of the wrong size",
+      { xT: Tensor.zeros([1, 3, 8, 8]) },
+      /xT has shape \[1, 3, 8, 8\] but the model takes \[1, 3, 4, 4\]/,
+    ],
     ["x_T disagreeing with batchSize", { xT: Tensor.zeros([1, 3, 4, 4]), batchSize: 2 }, /\[2, 3, 4, 4\]/],
     ["x_T with NaN", { xT: new Tensor(new Float32Array(48).fill(Number.NaN), [1, 3, 4, 4]) }, /xT is not finite/],
     ["a seed that is not a safe integer", { seed: 1.5 }, /seed must be a safe integer >= 0, got 1.5/],

@@ -85,7 +85,10 @@ const falseVariants: { name: string; lhs: string; rhs: string }[] = [
   {
     name: "(8) DDPM's update with beta_t / (1 - alphaBar_t) instead of beta_t / sqrt(1 - alphaBar_t)",
     lhs: find("8-update").lhs,
-    rhs: find("8-update").rhs.replace("(1 - alpha) / sqrt(1 - alpha * alphaBarPrev) * eps", "(1 - alpha) / (1 - alpha * alphaBarPrev) * eps"),
+    rhs: find("8-update").rhs.replace(
+      "(1 - alpha) / sqrt(1 - alpha * alphaBarPrev) * eps",
+      "(1 - alpha) / (1 - alpha * alphaBarPrev) * eps",
+    ),
   },
   {
     name: "(8) sigma_t(1)^2 against betaTilde with alpha_t in place of alphaBar_t",
@@ -94,22 +97,30 @@ const falseVariants: { name: string; lhs: string; rhs: string }[] = [
   },
   {
     name: "(8) DDIM at eta = 0.5 against DDPM",
-    lhs: substitute(EQUATIONS[3].expressions.prevSample, { sigma: substitute(EQUATIONS[4].expressions.sigma, { eta: "0.5" }) }),
+    lhs: substitute(EQUATIONS[3].expressions.prevSample, {
+      sigma: substitute(EQUATIONS[4].expressions.sigma, { eta: "0.5" }),
+    }),
     rhs: find("8-update").rhs,
   },
   {
     name: "(3) the x0 prediction without the sqrt on alphaBar_t",
-    lhs: "(sqrt(alpha * alphaBarPrev) * x0 + sqrt(1 - alpha * alphaBarPrev) * eps - sqrt(1 - alpha * alphaBarPrev) * eps) / (alpha * alphaBarPrev)",
+    lhs:
+      "(sqrt(alpha * alphaBarPrev) * x0 + sqrt(1 - alpha * alphaBarPrev) * eps - sqrt(1 - alpha * alphaBarPrev) * eps) / (alpha * alphaBarPrev)",
     rhs: "x0",
   },
   {
     name: "(9) the ODE step with sqrt((1 - alphaBar) / alphaBar) replaced by sqrt(1 - alphaBar) / alphaBar",
-    lhs: find("9-eta-zero").lhs.replace("sqrt((1 - alphaBarPrev) / alphaBarPrev)", "sqrt(1 - alphaBarPrev) / alphaBarPrev"),
+    lhs: find("9-eta-zero").lhs.replace(
+      "sqrt((1 - alphaBarPrev) / alphaBarPrev)",
+      "sqrt(1 - alphaBarPrev) / alphaBarPrev",
+    ),
     rhs: find("9-eta-zero").rhs,
   },
   {
     name: "(10) DDIM at eta = 1 with the unclipped noise against DDPM's clipped update",
-    lhs: substitute("sqrt(alphaBarPrev) * x0Clipped + sqrt(1 - alphaBarPrev - sigma^2) * eps + sigma * z", { sigma: sigmaOne }),
+    lhs: substitute("sqrt(alphaBarPrev) * x0Clipped + sqrt(1 - alphaBarPrev - sigma^2) * eps + sigma * z", {
+      sigma: sigmaOne,
+    }),
     rhs: find("10-clipped-model-output").rhs,
   },
   {
@@ -123,9 +134,13 @@ describe("plausible but false variants are not proved", () => {
   for (const variant of falseVariants) {
     test(`${variant.name} is not proved`, () => {
       // the variant really is false: it differs numerically somewhere in the domain
-      const gaps = [1, 2, 3].map((seed) => Math.abs(evaluateAt(variant.lhs, point(seed)) - evaluateAt(variant.rhs, point(seed))));
+      const gaps = [1, 2, 3].map((seed) =>
+        Math.abs(evaluateAt(variant.lhs, point(seed)) - evaluateAt(variant.rhs, point(seed)))
+      );
       expect(Math.max(...gaps)).toBeGreaterThan(1e-6);
-      const proof = proveIdentity(variant.lhs, variant.rhs, { positive: [...POSITIVE_SCHEDULE, "1 - alphaBarPrev - sigma^2"] });
+      const proof = proveIdentity(variant.lhs, variant.rhs, {
+        positive: [...POSITIVE_SCHEDULE, "1 - alphaBarPrev - sigma^2"],
+      });
       expect(proof.proved).toBe(false);
       expect(proof.steps.at(-1)).toMatch(/≠ 0: not proved$/);
     });

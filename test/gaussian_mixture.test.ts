@@ -7,7 +7,9 @@ import { TorchGenerator } from "../lib/torch_generator.ts";
 function denseCovariance(factor: number[], dim: number, rank: number, s2: number): number[][] {
   const cov = Array.from({ length: dim }, (_, i) => Array.from({ length: dim }, (_, j) => (i === j ? s2 : 0)));
   for (let i = 0; i < dim; i++) {
-    for (let j = 0; j < dim; j++) for (let a = 0; a < rank; a++) cov[i][j] += factor[i * rank + a] * factor[j * rank + a];
+    for (let j = 0; j < dim; j++) {
+      for (let a = 0; a < rank; a++) cov[i][j] += factor[i * rank + a] * factor[j * rank + a];
+    }
   }
   return cov;
 }
@@ -40,8 +42,18 @@ const DIM = 5;
 const RANK = 2;
 // Two components with non-orthogonal factors, so the mixture's re-expression in an orthonormal basis is exercised.
 const SPECS = [
-  { weight: 2, mean: [0.3, -0.2, 0.1, 0.5, -0.4], factor: [0.5, 0.1, -0.2, 0.3, 0.4, 0, 0.1, 0.6, -0.3, 0.2], noiseVariance: 0.05 },
-  { weight: 1, mean: [-0.4, 0.2, 0.3, -0.1, 0.2], factor: [0.2, 0.2, 0.1, -0.5, 0, 0.3, 0.7, 0.1, 0.2, 0.2], noiseVariance: 0.02 },
+  {
+    weight: 2,
+    mean: [0.3, -0.2, 0.1, 0.5, -0.4],
+    factor: [0.5, 0.1, -0.2, 0.3, 0.4, 0, 0.1, 0.6, -0.3, 0.2],
+    noiseVariance: 0.05,
+  },
+  {
+    weight: 1,
+    mean: [-0.4, 0.2, 0.3, -0.1, 0.2],
+    factor: [0.2, 0.2, 0.1, -0.5, 0, 0.3, 0.7, 0.1, 0.2, 0.2],
+    noiseVariance: 0.02,
+  },
 ];
 
 /** log N(x; mean, cov) with a dense solve. */
@@ -89,7 +101,8 @@ describe("GaussianMixture", () => {
         const weights = parts.map((p) => Math.exp(p.logit - max));
         const total = weights[0] + weights[1];
         for (let i = 0; i < DIM; i++) {
-          const expected = Math.sqrt(1 - alphaBar) * parts.reduce((s, p, k) => s + (weights[k] / total) * p.solved[i], 0);
+          const expected = Math.sqrt(1 - alphaBar) *
+            parts.reduce((s, p, k) => s + (weights[k] / total) * p.solved[i], 0);
           expect(got.data[b * DIM + i]).toBeCloseTo(expected, 5);
         }
       }
@@ -116,7 +129,9 @@ describe("GaussianMixture", () => {
         const down = [...x];
         up[i] += h;
         down[i] -= h;
-        const score = (noised.logDensity(Tensor.from(up, [1, DIM]))[0] - noised.logDensity(Tensor.from(down, [1, DIM]))[0]) / (2 * h);
+        const score =
+          (noised.logDensity(Tensor.from(up, [1, DIM]))[0] - noised.logDensity(Tensor.from(down, [1, DIM]))[0]) /
+          (2 * h);
         expect(eps[i]).toBeCloseTo(-Math.sqrt(1 - alphaBar) * score, 4);
       }
     }
@@ -129,7 +144,8 @@ describe("GaussianMixture", () => {
     const mean = mixture.posteriorMean(x, alphaBars);
     for (let b = 0; b < points.length; b++) {
       for (let i = 0; i < DIM; i++) {
-        const rebuilt = Math.sqrt(alphaBars[b]) * mean.data[b * DIM + i] + Math.sqrt(1 - alphaBars[b]) * eps.data[b * DIM + i];
+        const rebuilt = Math.sqrt(alphaBars[b]) * mean.data[b * DIM + i] +
+          Math.sqrt(1 - alphaBars[b]) * eps.data[b * DIM + i];
         expect(rebuilt).toBeCloseTo(points[b][i], 5);
       }
     }
@@ -183,10 +199,17 @@ describe("GaussianMixture", () => {
 
   test("bad components and inputs are refused with errors naming the value", () => {
     expect(() => new GaussianMixture([], { dim: 2 })).toThrow("at least one component");
-    expect(() => new GaussianMixture([{ weight: -1, mean: [0, 0], noiseVariance: 1 }], { dim: 2 })).toThrow("weight must be finite and non-negative, got -1");
-    expect(() => new GaussianMixture([{ weight: 1, mean: [0], noiseVariance: 1 }], { dim: 2 })).toThrow("mean has length 1, expected 2");
-    expect(() => new GaussianMixture([{ weight: 1, mean: [0, 0], noiseVariance: 0 }], { dim: 2 })).toThrow("noise variance must be finite and positive, got 0");
-    expect(() => new GaussianMixture([{ weight: 1, mean: [0, 0], factor: [1, 2, 3], noiseVariance: 1 }], { dim: 2 })).toThrow("not a multiple of dimension 2");
+    expect(() => new GaussianMixture([{ weight: -1, mean: [0, 0], noiseVariance: 1 }], { dim: 2 })).toThrow(
+      "weight must be finite and non-negative, got -1",
+    );
+    expect(() => new GaussianMixture([{ weight: 1, mean: [0], noiseVariance: 1 }], { dim: 2 })).toThrow(
+      "mean has length 1, expected 2",
+    );
+    expect(() => new GaussianMixture([{ weight: 1, mean: [0, 0], noiseVariance: 0 }], { dim: 2 })).toThrow(
+      "noise variance must be finite and positive, got 0",
+    );
+    expect(() => new GaussianMixture([{ weight: 1, mean: [0, 0], factor: [1, 2, 3], noiseVariance: 1 }], { dim: 2 }))
+      .toThrow("not a multiple of dimension 2");
     expect(() => mixture.idealNoise(Tensor.zeros([2, 4]), 0.5)).toThrow("expected [n, ...] with 5 values per sample");
     expect(() => mixture.idealNoise(Tensor.zeros([1, 5]), 1.5)).toThrow("alphaBar must be in (0, 1], got 1.5");
     expect(() => mixture.idealNoise(Tensor.zeros([1, 5]), 1)).toThrow("eps* needs alphaBar below 1");
@@ -212,7 +235,9 @@ describe("fitLowRankGaussian", () => {
       const i = Math.floor(idx / 2);
       return idx % 2 === 0 ? Math.sqrt(lambdas[0]) * u1[i] : Math.sqrt(lambdas[1]) * u2[i];
     });
-    const truth = new GaussianMixture([{ weight: 1, mean: new Array(dim).fill(0.5), factor, noiseVariance: s2 }], { dim });
+    const truth = new GaussianMixture([{ weight: 1, mean: new Array(dim).fill(0.5), factor, noiseVariance: s2 }], {
+      dim,
+    });
     const n = 400;
     const { samples } = truth.sample(n, new TorchGenerator(11));
     const fit = fitLowRankGaussian(samples.data, { dim, rank: 2 });
@@ -223,11 +248,15 @@ describe("fitLowRankGaussian", () => {
     const top = Array.from(model.lowRankVariances);
     expect(Math.abs(top[0] - lambdas[0]) / lambdas[0]).toBeLessThan(4 * Math.sqrt(2 / n));
     expect(Math.abs(top[1] - lambdas[1]) / lambdas[1]).toBeLessThan(4 * Math.sqrt(2 / n));
-    for (let i = 0; i < dim; i++) expect(Math.abs(fit.mean[i] - 0.5)).toBeLessThan(4 * Math.sqrt((lambdas[0] + lambdas[1] + s2) / n));
+    for (let i = 0; i < dim; i++) {
+      expect(Math.abs(fit.mean[i] - 0.5)).toBeLessThan(4 * Math.sqrt((lambdas[0] + lambdas[1] + s2) / n));
+    }
   });
 
   test("refuses a rank that the samples cannot support", () => {
-    expect(() => fitLowRankGaussian(new Float64Array(6), { dim: 3, rank: 2 })).toThrow("rank must be an integer in [0, 1], got 2");
+    expect(() => fitLowRankGaussian(new Float64Array(6), { dim: 3, rank: 2 })).toThrow(
+      "rank must be an integer in [0, 1], got 2",
+    );
   });
 });
 
@@ -268,6 +297,8 @@ describe("probabilityFlowSolution", () => {
       { weight: 1, mean: [0], noiseVariance: 1 },
       { weight: 1, mean: [1], noiseVariance: 1 },
     ], { dim: 1 });
-    expect(() => probabilityFlowSolution(two, Tensor.zeros([1, 1]), { alphaBarT: 0.5, alphaBarS: 0.9 })).toThrow("single Gaussian");
+    expect(() => probabilityFlowSolution(two, Tensor.zeros([1, 1]), { alphaBarT: 0.5, alphaBarS: 0.9 })).toThrow(
+      "single Gaussian",
+    );
   });
 });

@@ -33,7 +33,11 @@ describe("bench/gpu.ts", () => {
     const result = await benchGpu({ models: ["shapes32"], cpuOnly: true, quick: true, batches: [1, 2], log: quiet });
     expect(result.webgpu.tried).toBe(false);
     expect(result.checks).toEqual([]);
-    expect(result.timings.map((t) => [t.model, t.provider, t.batch])).toEqual([["shapes32", "cpu", 1], ["shapes32", "cpu", 2]]);
+    expect(result.timings.map((t) => [t.model, t.provider, t.batch])).toEqual([["shapes32", "cpu", 1], [
+      "shapes32",
+      "cpu",
+      2,
+    ]]);
     for (const t of result.timings) {
       expect(t.predictMs).toBeGreaterThan(0);
       expect(t.ddimStepsRun).toBe(50);
@@ -59,7 +63,9 @@ describe("bench/gpu.ts", () => {
   }, 60_000);
 
   test("benchGpu rejects an unknown model and a bad batch size", async () => {
-    await expect(benchGpu({ models: ["cifar10-32" as never], log: quiet })).rejects.toThrow('Unknown model "cifar10-32"');
+    await expect(benchGpu({ models: ["cifar10-32" as never], log: quiet })).rejects.toThrow(
+      'Unknown model "cifar10-32"',
+    );
     await expect(benchGpu({ models: ["shapes32"], batches: [0], log: quiet })).rejects.toThrow("got 0");
   });
 });

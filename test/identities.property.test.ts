@@ -77,14 +77,19 @@ function ddimDdpmPair(
 }
 
 describe("DDIM at eta = 1 equals DDPM given the same noise, eq. (8)", () => {
-  for (const [label, stepCounts] of [
-    ["consecutive timesteps", [1000]],
-    ["step sub-sequences", STEP_COUNTS.slice(1)],
-  ] as const) {
+  for (
+    const [label, stepCounts] of [
+      ["consecutive timesteps", [1000]],
+      ["step sub-sequences", STEP_COUNTS.slice(1)],
+    ] as const
+  ) {
     test(`ddim step with eta = 1 equals the DDPM step, no clipping, ${label}`, () => {
       fc.assert(
         fc.property(stepInputs(stepCounts), (inputs) => {
-          const { ddim, ddpm, t, sample, modelOutput, noiseSeed, alphaBarT, alphaBarPrev, scale } = ddimDdpmPair(false, inputs);
+          const { ddim, ddpm, t, sample, modelOutput, noiseSeed, alphaBarT, alphaBarPrev, scale } = ddimDdpmPair(
+            false,
+            inputs,
+          );
           const fromDdim = ddim.step(modelOutput, t, sample, { eta: 1, generator: new TorchGenerator(noiseSeed) });
           const fromDdpm = ddpm.step(modelOutput, t, sample, { generator: new TorchGenerator(noiseSeed) });
           expect(maxAbsDiff(fromDdim.prevSample, fromDdpm.prevSample)).toBeLessThanOrEqual(float32Tolerance(scale));
@@ -97,7 +102,10 @@ describe("DDIM at eta = 1 equals DDPM given the same noise, eq. (8)", () => {
   test("ddim step with eta = 1, clipping and useClippedModelOutput equals the clipped DDPM step, eq. (10)", () => {
     fc.assert(
       fc.property(stepInputs(STEP_COUNTS), (inputs) => {
-        const { ddim, ddpm, t, sample, modelOutput, noiseSeed, alphaBarT, alphaBarPrev, scale } = ddimDdpmPair(true, inputs);
+        const { ddim, ddpm, t, sample, modelOutput, noiseSeed, alphaBarT, alphaBarPrev, scale } = ddimDdpmPair(
+          true,
+          inputs,
+        );
         const fromDdim = ddim.step(modelOutput, t, sample, {
           eta: 1,
           useClippedModelOutput: true,
@@ -114,7 +122,10 @@ describe("DDIM at eta = 1 equals DDPM given the same noise, eq. (8)", () => {
     let clippedSomewhere = 0;
     fc.assert(
       fc.property(stepInputs(STEP_COUNTS), (inputs) => {
-        const { ddim, ddpm, t, sample, modelOutput, noiseSeed, alphaBarT, alphaBarPrev, scale } = ddimDdpmPair(true, inputs);
+        const { ddim, ddpm, t, sample, modelOutput, noiseSeed, alphaBarT, alphaBarPrev, scale } = ddimDdpmPair(
+          true,
+          inputs,
+        );
         const fromDdim = ddim.step(modelOutput, t, sample, { eta: 1, generator: new TorchGenerator(noiseSeed) });
         const fromDdpm = ddpm.step(modelOutput, t, sample, { generator: new TorchGenerator(noiseSeed) });
         const alpha = alphaBarT / alphaBarPrev;
@@ -145,8 +156,8 @@ describe("DDIM at eta = 0 is the Euler step of the ODE, eq. (9)", () => {
         const { alphaBarT, alphaBarPrev } = alphaBars(ddim, t, steps);
         const closedForm = map(sample, (x, i) =>
           Math.sqrt(alphaBarPrev) * (x / Math.sqrt(alphaBarT) +
-            (Math.sqrt((1 - alphaBarPrev) / alphaBarPrev) - Math.sqrt((1 - alphaBarT) / alphaBarT)) * modelOutput.data[i])
-        );
+            (Math.sqrt((1 - alphaBarPrev) / alphaBarPrev) - Math.sqrt((1 - alphaBarT) / alphaBarT)) *
+              modelOutput.data[i]));
         const { prevSample } = ddim.step(modelOutput, t, sample, { eta: 0 });
         const scale = (maxAbs(sample) + maxAbs(modelOutput)) * Math.sqrt(alphaBarPrev / alphaBarT);
         expect(maxAbsDiff(prevSample, closedForm)).toBeLessThanOrEqual(float32Tolerance(scale));
@@ -193,7 +204,10 @@ describe("addNoise samples the marginal q(x_t | x_0), eq. (2)", () => {
           const xt = ddim.addNoise(x0, noise, [t]);
           const alphaBarT = ddim.alphasCumprod[t];
           // each element is the reparameterized draw x_t = sqrt(alphaBar_t) x0 + sqrt(1 - alphaBar_t) eps, eq. (2)
-          const reparameterized = map(noise, (e) => Math.sqrt(alphaBarT) * Math.fround(x0Value) + Math.sqrt(1 - alphaBarT) * e);
+          const reparameterized = map(
+            noise,
+            (e) => Math.sqrt(alphaBarT) * Math.fround(x0Value) + Math.sqrt(1 - alphaBarT) * e,
+          );
           expect(maxAbsDiff(xt, reparameterized)).toBeLessThanOrEqual(float32Tolerance(maxAbs(noise) + 1));
           const mean = xt.data.reduce((s, v) => s + v, 0) / n;
           const variance = xt.data.reduce((s, v) => s + (v - mean) ** 2, 0) / (n - 1);
@@ -201,7 +215,9 @@ describe("addNoise samples the marginal q(x_t | x_0), eq. (2)", () => {
           const expectedVariance = 1 - alphaBarT;
           // 5 standard errors: sd(mean) = sqrt(v / n), sd(sample variance) = v sqrt(2 / (n - 1)) for a normal
           expect(Math.abs(mean - expectedMean)).toBeLessThanOrEqual(5 * Math.sqrt(expectedVariance / n));
-          expect(Math.abs(variance - expectedVariance)).toBeLessThanOrEqual(5 * expectedVariance * Math.sqrt(2 / (n - 1)));
+          expect(Math.abs(variance - expectedVariance)).toBeLessThanOrEqual(
+            5 * expectedVariance * Math.sqrt(2 / (n - 1)),
+          );
         },
       ),
       { numRuns: 10 },

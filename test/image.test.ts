@@ -28,14 +28,20 @@ function solid(width: number, height: number, rgb: [number, number, number]): Rg
 function gradient(width: number, height: number): RgbaImage {
   const data = new Uint8ClampedArray(width * height * 4);
   for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) data.set([(x * 37 + y) % 256, (y * 53) % 256, (x * y) % 256, 255], 4 * (y * width + x));
+    for (let x = 0; x < width; x++) {
+      data.set([(x * 37 + y) % 256, (y * 53) % 256, (x * y) % 256, 255], 4 * (y * width + x));
+    }
   }
   return { width, height, data };
 }
 
 describe("tensor conversion follows diffusers' image processor", () => {
   test("imageToTensor maps 0, 255 and 128 as 2 * (v / 255) - 1 in float32 (VaeImageProcessor.normalize)", () => {
-    const image: RgbaImage = { width: 3, height: 1, data: new Uint8ClampedArray([0, 0, 0, 255, 255, 255, 255, 255, 128, 128, 128, 255]) };
+    const image: RgbaImage = {
+      width: 3,
+      height: 1,
+      data: new Uint8ClampedArray([0, 0, 0, 255, 255, 255, 255, 255, 128, 128, 128, 255]),
+    };
     const x = imageToTensor(image);
     expect(x.shape).toEqual([1, 3, 1, 3]);
     expect(Array.from(x.data.subarray(0, 3))).toEqual([-1, 1, Math.fround(2 * Math.fround(128 / 255) - 1)]);
@@ -92,7 +98,9 @@ describe("decoding", () => {
     for (const format of ["jpeg", "webp"] as const) {
       const image = await decodeImage(new Uint8Array(canvas.encodeSync(format, 95)));
       expect([image.width, image.height]).toEqual([20, 10]);
-      expect(Math.abs(image.data[0] - 200) + Math.abs(image.data[1] - 40) + Math.abs(image.data[2] - 90)).toBeLessThan(12);
+      expect(Math.abs(image.data[0] - 200) + Math.abs(image.data[1] - 40) + Math.abs(image.data[2] - 90)).toBeLessThan(
+        12,
+      );
     }
   });
 
@@ -122,7 +130,9 @@ describe("centre crop and resize", () => {
   test("resizing a uniform picture keeps it uniform, and a bad size is refused", () => {
     const resized = centerCropResize(solid(64, 48, [10, 120, 250]), [32, 32]);
     expect([resized.width, resized.height]).toEqual([32, 32]);
-    for (let p = 0; p < 32 * 32; p++) expect(Array.from(resized.data.subarray(4 * p, 4 * p + 3))).toEqual([10, 120, 250]);
+    for (let p = 0; p < 32 * 32; p++) {
+      expect(Array.from(resized.data.subarray(4 * p, 4 * p + 3))).toEqual([10, 120, 250]);
+    }
     expect(() => centerCropResize(solid(4, 4, [0, 0, 0]), 0)).toThrow(/size must be a positive integer/);
   });
 
@@ -172,7 +182,8 @@ describe("saving and layout", () => {
     const side = compareImages([red, blue], ["red", "blue"], { scale: 4, gap: 4 });
     expect(side.width).toBe(4 + 2 * (32 + 4));
     const top = side.height - 4 - 32; // the pictures sit at the bottom of the layout
-    const at = (x: number, y: number) => Array.from(side.data.subarray(4 * (y * side.width + x), 4 * (y * side.width + x) + 3));
+    const at = (x: number, y: number) =>
+      Array.from(side.data.subarray(4 * (y * side.width + x), 4 * (y * side.width + x) + 3));
     expect(at(4 + 16, top + 16)).toEqual([255, 0, 0]);
     expect(at(4 + 36 + 16, top + 16)).toEqual([0, 0, 255]);
     // the title strip holds dark text pixels above the pictures

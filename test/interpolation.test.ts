@@ -1,11 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import {
-  interpolateLatents,
-  interpolationAlphas,
-  interpolationRow,
-  lerp,
-  slerp,
-} from "../lib/interpolation.ts";
+import { interpolateLatents, interpolationAlphas, interpolationRow, lerp, slerp } from "../lib/interpolation.ts";
 import { Tensor } from "../lib/tensor.ts";
 import { TorchGenerator } from "../lib/torch_generator.ts";
 

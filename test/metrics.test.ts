@@ -1,10 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import {
-  fitConvergenceOrder,
-  meanLogLikelihood,
-  slicedWasserstein,
-  wasserstein1D,
-} from "../lib/metrics.ts";
+import { fitConvergenceOrder, meanLogLikelihood, slicedWasserstein, wasserstein1D } from "../lib/metrics.ts";
 import { Tensor } from "../lib/tensor.ts";
 import { TorchGenerator } from "../lib/torch_generator.ts";
 

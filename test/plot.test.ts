@@ -37,7 +37,12 @@ function seededSteps(seed: number, count: number, batch: number, jitter: number)
   return Array.from({ length: count }, (_, i) => {
     const data = new Float32Array(batch * 2);
     for (let k = 0; k < data.length; k++) data[k] = Math.cos(k + i / 4) * (1 - i / count) + jitter * (random() - 0.5);
-    return { i, t: 999 - 100 * i, x: new Tensor(data, [batch, 2, 1, 1]), predX0: new Tensor(data.map((v) => v / 2), [batch, 2, 1, 1]) };
+    return {
+      i,
+      t: 999 - 100 * i,
+      x: new Tensor(data, [batch, 2, 1, 1]),
+      predX0: new Tensor(data.map((v) => v / 2), [batch, 2, 1, 1]),
+    };
   });
 }
 
@@ -246,7 +251,9 @@ describe("svgString and svgToPng", () => {
     // The first curve is drawn in #4e79a7 = (78, 121, 167); anti-aliasing blends it with white.
     let blue = 0;
     for (let k = 0; k < pixels.length; k += 4) {
-      if (Math.abs(pixels[k] - 78) < 20 && Math.abs(pixels[k + 1] - 121) < 20 && Math.abs(pixels[k + 2] - 167) < 20) blue++;
+      if (Math.abs(pixels[k] - 78) < 20 && Math.abs(pixels[k + 1] - 121) < 20 && Math.abs(pixels[k + 2] - 167) < 20) {
+        blue++;
+      }
     }
     expect(blue).toBeGreaterThan(200);
     expect(pixels[0]).toBe(255); // white background in the corner
@@ -264,7 +271,9 @@ describe("notebook helpers", () => {
     const png = await svgToPng(figure, { scale: 1 });
     const bundle = mimeBundle(png);
     expect(Buffer.from(bundle["image/png"], "base64").equals(Buffer.from(png))).toBe(true);
-    expect(() => mimeBundle(new Uint8Array([1, 2, 3, 4]))).toThrow("show takes PNG bytes, but these start with 1, 2, 3, 4");
+    expect(() => mimeBundle(new Uint8Array([1, 2, 3, 4]))).toThrow(
+      "show takes PNG bytes, but these start with 1, 2, 3, 4",
+    );
   });
 
   test("markdownTable escapes a | inside a cell so the row keeps its columns", () => {

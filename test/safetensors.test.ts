@@ -55,7 +55,9 @@ describe("safetensors reader", () => {
       /cut\.safetensors is truncated: tensor conv_out\.bias ends at data byte \d+ but the file holds only \d+ data bytes/,
     );
     expect(() => parseSafetensors(bytes.subarray(0, 5), "tiny")).toThrow(/tiny is truncated: 5 bytes/);
-    expect(() => parseSafetensors(bytes.subarray(0, 100), "head")).toThrow(/head is truncated or not a safetensors file: its header claims 21144 bytes/);
+    expect(() => parseSafetensors(bytes.subarray(0, 100), "head")).toThrow(
+      /head is truncated or not a safetensors file: its header claims 21144 bytes/,
+    );
   });
 
   test("a corrupt header, an unknown dtype or inconsistent offsets are refused by name", () => {
@@ -64,10 +66,16 @@ describe("safetensors reader", () => {
     new DataView(bad.buffer).setBigUint64(0, BigInt(json.length), true);
     bad.set(json, 8);
     expect(() => parseSafetensors(bad, "bad")).toThrow(/bad has a corrupt safetensors header/);
-    expect(() => parseSafetensors(build({ x: { dtype: "F8", shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)), "f8"))
+    expect(() =>
+      parseSafetensors(build({ x: { dtype: "F8", shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)), "f8")
+    )
       .toThrow(/tensor x has unsupported dtype "F8"/);
-    expect(() => parseSafetensors(build({ x: { dtype: "F32", shape: [2], data_offsets: [0, 4] } }, new Uint8Array(8)), "off"))
+    expect(() =>
+      parseSafetensors(build({ x: { dtype: "F32", shape: [2], data_offsets: [0, 4] } }, new Uint8Array(8)), "off")
+    )
       .toThrow(/tensor x \(F32 \[2\]\) needs 8 bytes but data_offsets \[0, 4\] span 4/);
-    expect(() => readSafetensors("/nonexistent.safetensors")).toThrow(/Cannot read safetensors file \/nonexistent\.safetensors/);
+    expect(() => readSafetensors("/nonexistent.safetensors")).toThrow(
+      /Cannot read safetensors file \/nonexistent\.safetensors/,
+    );
   });
 });

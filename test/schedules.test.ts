@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import {
   alphasCumprod,
-  betaSchedule,
   type BetaSchedule,
+  betaSchedule,
   linspaceFloat32,
   rescaleZeroTerminalSnr,
   roundHalfEven,
@@ -39,7 +39,10 @@ describe("schedules", () => {
     for (const c of schedulerFixtures().timesteps) {
       if (c.error !== undefined) continue;
       const spacing = c.config.timestep_spacing as TimestepSpacing;
-      const options = { numTrainTimesteps: c.config.num_train_timesteps as number, stepsOffset: c.config.steps_offset as number };
+      const options = {
+        numTrainTimesteps: c.config.num_train_timesteps as number,
+        stepsOffset: c.config.steps_offset as number,
+      };
       const ts = spacedTimesteps(spacing, c.n, options);
       expect(c.scheduler === "ddim_inverse" ? ts.reverse() : ts).toEqual(c.timesteps!);
       checked++;

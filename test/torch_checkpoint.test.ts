@@ -58,7 +58,10 @@ describe("PyTorch zip checkpoint reader", () => {
     expect(bin.has("mid_block.attentions.0.query.weight")).toBe(true); // README.txt: 2022 key names
     expect(bin.has("mid_block.attentions.0.proj_attn.bias")).toBe(true);
     const current = (k: string) =>
-      k.replace(".query.", ".to_q.").replace(".key.", ".to_k.").replace(".value.", ".to_v.").replace(".proj_attn.", ".to_out.0.");
+      k.replace(".query.", ".to_q.").replace(".key.", ".to_k.").replace(".value.", ".to_v.").replace(
+        ".proj_attn.",
+        ".to_out.0.",
+      );
     for (const [key, tensor] of bin) {
       const twin = reference.get(current(key))!;
       expect(tensor.shape).toEqual(twin.shape);
@@ -75,7 +78,10 @@ describe("PyTorch zip checkpoint reader", () => {
     const storage = new Uint8Array(12);
     const halves = [0x3c00, 0x4000, 0x4200, 0x4400, 0x4500, 0x4600]; // 1, 2, 3, 4, 5, 6 in binary16
     halves.forEach((h, i) => new DataView(storage.buffer).setUint16(2 * i, h, true));
-    const tensors = parseTorchCheckpoint(zip({ "m/data.pkl": pkl, "m/data/0": storage, "m/byteorder": bytes("little") }), "m.bin");
+    const tensors = parseTorchCheckpoint(
+      zip({ "m/data.pkl": pkl, "m/data/0": storage, "m/byteorder": bytes("little") }),
+      "m.bin",
+    );
     // storage [1..6] seen with size (2, 3) and stride (1, 2): rows [1, 3, 5] and [2, 4, 6]
     expect(tensors.get("w")!.shape).toEqual([2, 3]);
     expect([...tensors.get("w")!.data]).toEqual([1, 3, 5, 2, 4, 6]);
@@ -92,10 +98,12 @@ describe("PyTorch zip checkpoint reader", () => {
     expect(() => unpickleStateDict(inst, "inst")).toThrow(/pickle opcode INST \(0x69\) at byte 3/);
     const notTensor = bytes("\x80\x02}X\x01\x00\x00\x00kK\x07s.");
     expect(() => parseTorchCheckpoint(zip({ "a/data.pkl": notTensor }), "n.bin")).toThrow(
-      'n.bin holds number 7 under key k, not a tensor',
+      "n.bin holds number 7 under key k, not a tensor",
     );
     const list = bytes("\x80\x02]K\x01a.");
-    expect(() => parseTorchCheckpoint(zip({ "a/data.pkl": list }), "l.bin")).toThrow(/does not hold a state dict .* but a tuple\/list of 1 items/);
+    expect(() => parseTorchCheckpoint(zip({ "a/data.pkl": list }), "l.bin")).toThrow(
+      /does not hold a state dict .* but a tuple\/list of 1 items/,
+    );
   });
 
   test("truncated, legacy and non-zip files get clear errors", () => {
@@ -103,7 +111,9 @@ describe("PyTorch zip checkpoint reader", () => {
     expect(() => parseTorchCheckpoint(whole.subarray(0, whole.length - 2000), "cut.bin")).toThrow(
       /cut\.bin is not a zip archive or is truncated/,
     );
-    expect(() => parseTorchCheckpoint(bytes("\x80\x02\x8a\x0alegacy"), "old.pt")).toThrow(/legacy \(pre-1\.6\) torch\.save format/);
+    expect(() => parseTorchCheckpoint(bytes("\x80\x02\x8a\x0alegacy"), "old.pt")).toThrow(
+      /legacy \(pre-1\.6\) torch\.save format/,
+    );
     expect(() => parseTorchCheckpoint(bytes("hello world"), "txt")).toThrow(/not a PyTorch zip checkpoint/);
     expect(() => readTorchCheckpoint("/nonexistent.bin")).toThrow(/Cannot read PyTorch checkpoint \/nonexistent\.bin/);
     expect([...readZip(zip({ "x": bytes("abc") }), "z").keys()]).toEqual(["x"]);

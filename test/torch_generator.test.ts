@@ -46,7 +46,10 @@ describe("TorchGenerator", () => {
   test("randn of many elements has mean near 0 and variance near 1", () => {
     const z = new TorchGenerator(1).randn([200000]).data;
     let sum = 0, sq = 0;
-    for (const v of z) { sum += v; sq += v * v; }
+    for (const v of z) {
+      sum += v;
+      sq += v * v;
+    }
     const mean = sum / z.length;
     expect(Math.abs(mean)).toBeLessThan(0.01);
     expect(Math.abs(sq / z.length - mean * mean - 1)).toBeLessThan(0.01);

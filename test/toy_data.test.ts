@@ -9,7 +9,10 @@ describe("toy 2-D mixtures", () => {
     expect(ring.count).toBe(8);
     for (let k = 0; k < 8; k++) {
       expect(Math.hypot(ring.means[2 * k], ring.means[2 * k + 1])).toBeCloseTo(0.7, 12);
-      expect(Math.atan2(ring.means[2 * k + 1], ring.means[2 * k])).toBeCloseTo(Math.atan2(Math.sin((Math.PI * k) / 4), Math.cos((Math.PI * k) / 4)), 12);
+      expect(Math.atan2(ring.means[2 * k + 1], ring.means[2 * k])).toBeCloseTo(
+        Math.atan2(Math.sin((Math.PI * k) / 4), Math.cos((Math.PI * k) / 4)),
+        12,
+      );
       expect(ring.weights[k]).toBeCloseTo(1 / 8, 15);
       expect(ring.noiseVariances[k]).toBeCloseTo(0.0036, 15);
     }
@@ -30,7 +33,9 @@ describe("toy 2-D mixtures", () => {
       for (let k = 0; k < mixture.count; k++) {
         for (const c of [0, 1]) {
           let variance = mixture.noiseVariances[k];
-          for (let j = 0; j < r; j++) variance += mixture.lowRankVariances[k * r + j] * mixture.bases[(k * 2 + c) * r + j] ** 2;
+          for (let j = 0; j < r; j++) {
+            variance += mixture.lowRankVariances[k * r + j] * mixture.bases[(k * 2 + c) * r + j] ** 2;
+          }
           expect(Math.abs(mixture.means[2 * k + c]) + 4 * Math.sqrt(variance)).toBeLessThan(1);
         }
       }

@@ -126,7 +126,9 @@ describe("bad input is refused with a clear error", () => {
     const unet = await loadUNet(join(fixtures, "tiny-ddpm"), { cacheDir: false });
     await expect(unet.predict(Tensor.zeros([1, 4, 16, 16]), 1)).rejects.toThrow(/4 channels but the UNet takes 3/);
     await expect(unet.predict(Tensor.zeros([1, 3, 16, 15]), 1)).rejects.toThrow(/width 15 does not fit.*multiple of 2/);
-    await expect(unet.predict(Tensor.zeros([3, 16, 16]), 1)).rejects.toThrow(/shape \[batch, 3, height, width\], got \[3, 16, 16\]/);
+    await expect(unet.predict(Tensor.zeros([3, 16, 16]), 1)).rejects.toThrow(
+      /shape \[batch, 3, height, width\], got \[3, 16, 16\]/,
+    );
     await expect(unet.predict(Tensor.zeros([2, 3, 16, 16]), [1, 2, 3])).rejects.toThrow(/3 timesteps for a batch of 2/);
     await expect(unet.predict(Tensor.zeros([1, 3, 16, 16]), NaN)).rejects.toThrow(/finite number, got NaN/);
     unet.dispose();
@@ -147,13 +149,18 @@ describe("bad input is refused with a clear error", () => {
     const dir = mkdtempSync(join(tmpdir(), "ddimlab-cfg-"));
     const config = JSON.parse(readFileSync(join(fixtures, "tiny-ddpm", "config.json"), "utf8"));
     writeFileSync(join(dir, "config.json"), JSON.stringify({ ...config, resnet_time_scale_shift: "scale_shift" }));
-    copyFileSync(join(fixtures, "tiny-ddpm", "diffusion_pytorch_model.safetensors"), join(dir, "diffusion_pytorch_model.safetensors"));
+    copyFileSync(
+      join(fixtures, "tiny-ddpm", "diffusion_pytorch_model.safetensors"),
+      join(dir, "diffusion_pytorch_model.safetensors"),
+    );
     await expect(loadUNet(dir, { cacheDir: false })).rejects.toThrow(/resnet_time_scale_shift = "scale_shift"/);
   });
 
   test("webgpu gives a clear error where the machine has no adapter, and unknown providers are refused", async () => {
     const file = join(fixtures, "tiny-ddpm", "model.onnx");
-    await expect(loadUNet(file, { executionProvider: "cuda" as "cpu" })).rejects.toThrow(/Unknown executionProvider "cuda"/);
+    await expect(loadUNet(file, { executionProvider: "cuda" as "cpu" })).rejects.toThrow(
+      /Unknown executionProvider "cuda"/,
+    );
     try {
       const unet = await loadUNet(file, { executionProvider: "webgpu" });
       unet.dispose(); // a machine with WebGPU: loading works
@@ -165,9 +172,14 @@ describe("bad input is refused with a clear error", () => {
   test("fromPretrained refuses a scheduler class it does not know, naming it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "ddimlab-pre-"));
     copyFileSync(join(fixtures, "tiny-fourier", "config.json"), join(dir, "config.json"));
-    copyFileSync(join(fixtures, "tiny-fourier", "diffusion_pytorch_model.safetensors"), join(dir, "diffusion_pytorch_model.safetensors"));
+    copyFileSync(
+      join(fixtures, "tiny-fourier", "diffusion_pytorch_model.safetensors"),
+      join(dir, "diffusion_pytorch_model.safetensors"),
+    );
     writeFileSync(join(dir, "scheduler_config.json"), JSON.stringify({ _class_name: "ScoreSdeVeScheduler" }));
-    await expect(fromPretrained(dir, { cacheDir: false })).rejects.toThrow(/unsupported scheduler _class_name "ScoreSdeVeScheduler"/);
+    await expect(fromPretrained(dir, { cacheDir: false })).rejects.toThrow(
+      /unsupported scheduler _class_name "ScoreSdeVeScheduler"/,
+    );
     await expect(fromPretrained(join(fixtures, "tiny-ddpm"))).rejects.toThrow(/No scheduler config/);
   });
 });
@@ -175,8 +187,13 @@ describe("bad input is refused with a clear error", () => {
 describe("fromPretrained", () => {
   test("the google/ddpm-* layout and a pipeline folder build the scheduler class scheduler_config.json names", async () => {
     const flat = mkdtempSync(join(tmpdir(), "ddimlab-flat-"));
-    for (const f of ["config.json", "diffusion_pytorch_model.safetensors"]) copyFileSync(join(fixtures, "tiny-ddpm", f), join(flat, f));
-    writeFileSync(join(flat, "scheduler_config.json"), JSON.stringify({ _class_name: "DDIMScheduler", num_train_timesteps: 1000 }));
+    for (const f of ["config.json", "diffusion_pytorch_model.safetensors"]) {
+      copyFileSync(join(fixtures, "tiny-ddpm", f), join(flat, f));
+    }
+    writeFileSync(
+      join(flat, "scheduler_config.json"),
+      JSON.stringify({ _class_name: "DDIMScheduler", num_train_timesteps: 1000 }),
+    );
     const a = await fromPretrained(flat, { cacheDir: false });
     expect(a.scheduler.constructor.name).toBe("DDIMScheduler");
     await expectFixtureCases(a.unet, "tiny-ddpm");
@@ -186,9 +203,17 @@ describe("fromPretrained", () => {
     const { mkdirSync } = await import("node:fs");
     mkdirSync(join(pipeline, "unet"));
     mkdirSync(join(pipeline, "scheduler"));
-    for (const f of ["config.json", "diffusion_pytorch_model.bin"]) copyFileSync(join(fixtures, "tiny-ddpm", f), join(pipeline, "unet", f));
-    writeFileSync(join(pipeline, "model_index.json"), JSON.stringify({ _class_name: "DDPMPipeline", unet: ["diffusers", "UNet2DModel"] }));
-    writeFileSync(join(pipeline, "scheduler", "scheduler_config.json"), JSON.stringify({ _class_name: "DDPMScheduler", variance_type: "fixed_large" }));
+    for (const f of ["config.json", "diffusion_pytorch_model.bin"]) {
+      copyFileSync(join(fixtures, "tiny-ddpm", f), join(pipeline, "unet", f));
+    }
+    writeFileSync(
+      join(pipeline, "model_index.json"),
+      JSON.stringify({ _class_name: "DDPMPipeline", unet: ["diffusers", "UNet2DModel"] }),
+    );
+    writeFileSync(
+      join(pipeline, "scheduler", "scheduler_config.json"),
+      JSON.stringify({ _class_name: "DDPMScheduler", variance_type: "fixed_large" }),
+    );
     const b = await fromPretrained(pipeline, { cacheDir: false });
     expect(b.scheduler.constructor.name).toBe("DDPMScheduler");
     await expectFixtureCases(b.unet, "tiny-ddpm");

@@ -60,7 +60,10 @@ describe("compileUNet", () => {
   test("parseUNetConfig refuses unsupported values, naming the key and the value", () => {
     const base = JSON.parse(readFileSync(`${fixtures}tiny-ddpm/config.json`, "utf8"));
     const cases: [Record<string, unknown>, RegExp][] = [
-      [{ down_block_types: ["DownBlock2D", "SkipDownBlock2D"] }, /down_block_types = .*"SkipDownBlock2D" is not supported/],
+      [
+        { down_block_types: ["DownBlock2D", "SkipDownBlock2D"] },
+        /down_block_types = .*"SkipDownBlock2D" is not supported/,
+      ],
       [{ resnet_time_scale_shift: "scale_shift" }, /resnet_time_scale_shift = "scale_shift"/],
       [{ time_embedding_type: "learned" }, /time_embedding_type = "learned"/],
       [{ act_fn: "mish" }, /act_fn = "mish"/],
@@ -70,7 +73,9 @@ describe("compileUNet", () => {
       [{ cross_attention_dim: 768 }, /cross_attention_dim = 768 \(this UNet2DModel option is not supported\)/],
       [{ up_block_types: ["UpBlock2D"] }, /up_block_types = \["UpBlock2D"\]/],
     ];
-    for (const [change, message] of cases) expect(() => parseUNetConfig({ ...base, ...change }, "cfg")).toThrow(message);
+    for (const [change, message] of cases) {
+      expect(() => parseUNetConfig({ ...base, ...change }, "cfg")).toThrow(message);
+    }
     // the google/ddpm-* configs (diffusers 0.0.4, fewer keys) parse with diffusers' defaults
     const cifar = parseUNetConfig(JSON.parse(readFileSync(`${fixtures}configs/google-ddpm-cifar10-32.json`, "utf8")));
     expect(cifar.timeEmbeddingDim).toBe(512);

@@ -49,3 +49,4 @@ export * from "./lib/image.ts";
 export * from "./lib/plot.ts";
 export * from "./lib/notebook.ts";
 export * from "./lib/progress.ts";
+export * from "./lib/version.ts";

@@ -358,7 +358,8 @@ function sectionGeneric(result: unknown): string {
 interface Plan {
   name: string;
   title: string;
-  module: string;
+  /** The benchmark's module, imported only when its section runs (a literal path, so tools can follow it). */
+  load: () => Promise<Record<string, unknown>>;
   exportName: string;
   render: (result: unknown, w: Writer) => string;
   /** A speed section: run before the quality sections, whose large heaps would slow its micro-timings. */
@@ -369,21 +370,21 @@ const plans: Plan[] = [
   {
     name: "quality",
     title: "Sample quality against steps and eta (Table 1 analogue)",
-    module: "./quality.ts",
+    load: () => import("./quality.ts"),
     exportName: "benchQuality",
     render: (r, w) => sectionQuality(r as QualityResult, w),
   },
   {
     name: "reconstruction",
     title: "Reconstruction error of DDIM inversion (Table 2 analogue)",
-    module: "./reconstruction.ts",
+    load: () => import("./reconstruction.ts"),
     exportName: "benchReconstruction",
     render: (r, w) => sectionReconstruction(r as ReconstructionBenchResult, w),
   },
   {
     name: "convergence",
     title: "Convergence order of DDIM (eta = 0) against the exact ODE solution",
-    module: "./convergence.ts",
+    load: () => import("./convergence.ts"),
     exportName: "benchConvergence",
     render: (r, w) => sectionConvergence(r as ConvergenceResult, w),
   },
@@ -391,7 +392,7 @@ const plans: Plan[] = [
     name: "schedulers",
     timing: true,
     title: "Scheduler step time",
-    module: "./schedulers.ts",
+    load: () => import("./schedulers.ts"),
     exportName: "benchSchedulers",
     render: (r) => sectionGeneric(r),
   },
@@ -399,7 +400,7 @@ const plans: Plan[] = [
     name: "unet",
     timing: true,
     title: "UNet forward time",
-    module: "./unet.ts",
+    load: () => import("./unet.ts"),
     exportName: "benchUNet",
     render: (r) => sectionGeneric(r),
   },
@@ -407,7 +408,7 @@ const plans: Plan[] = [
     name: "builtins",
     timing: true,
     title: "Embedded models",
-    module: "./builtin_models.ts",
+    load: () => import("./builtin_models.ts"),
     exportName: "benchBuiltins",
     render: (r) => sectionGeneric(r),
   },
@@ -415,7 +416,7 @@ const plans: Plan[] = [
     name: "end_to_end",
     timing: true,
     title: "End-to-end sampling speed",
-    module: "./end_to_end.ts",
+    load: () => import("./end_to_end.ts"),
     exportName: "benchEndToEnd",
     render: (r) => sectionEndToEnd(r as EndToEndResult),
   },
@@ -474,9 +475,9 @@ export async function runBenchmarks(args: readonly string[]): Promise<string> {
     const t0 = performance.now();
     let markdown: string;
     try {
-      const module = await import(plan.module);
+      const module = await plan.load();
       const fn = module[plan.exportName];
-      if (typeof fn !== "function") throw new Error(`${plan.module} does not export ${plan.exportName}`);
+      if (typeof fn !== "function") throw new Error(`The ${plan.name} benchmark does not export ${plan.exportName}`);
       const result = await fn({ quick, log: (line: string) => log(`  ${line}`) });
       markdown = plan.render(result, writer);
     } catch (error) {

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S bun
+#!/usr/bin/env bun
 /**
  * The `ddimlab` command line: sample, invert, reconstruct, interpolate, fuse, the eta x steps grid, and the demo,
  * on any model (a checkpoint folder, an `.onnx` file, or an embedded `builtin:NAME`). Run it with
@@ -46,6 +46,7 @@ import { checkEta, checkInferenceSteps, latentShape, loadPipelineParts } from ".
 import { drawShapes } from "./shapes_dataset.ts";
 import { Tensor } from "./tensor.ts";
 import { TorchGenerator } from "./torch_generator.ts";
+import { VERSION } from "./version.ts";
 
 /** The model every command uses unless `--model` says otherwise. */
 export const DEFAULT_MODEL = "builtin:shapes32";
@@ -74,7 +75,7 @@ export class UsageError extends Error {
 
 const USAGE = `ddimlab: DDIM and DDPM sampling, inversion, interpolation and fusion
 
-Usage: ddimlab COMMAND [options]   (bun lib/cli.ts ... or deno run -A lib/cli.ts ...)
+Usage: ddimlab COMMAND [options]   (installed: bunx ddimlab ...; in a checkout: bun lib/cli.ts ...)
 
 Commands:
   sample                 sample a batch (DDIM by default; --scheduler ddpm for ancestral DDPM)
@@ -101,7 +102,8 @@ Options:
   --latents FILE.json         start "sample" from latents written by "invert" (decoded with their method)
   --out PATH                  output file (or folder for demo; default under out/)
   --quiet                     no progress bars
-  -h, --help                  this text`;
+  -h, --help                  this text
+  -v, --version               the version of ddimlab`;
 
 /**
  * Run the command line with the given arguments and return the exit status (0 done, 1 failed, 2 bad arguments).
@@ -168,6 +170,7 @@ function parse(argv: readonly string[]): ParsedArgs {
         out: { type: "string" },
         quiet: { type: "boolean" },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
       },
     });
   } catch (error) {
@@ -179,6 +182,10 @@ function parse(argv: readonly string[]): ParsedArgs {
 
 async function run(argv: readonly string[], io: CliIO): Promise<void> {
   const args = parse(argv);
+  if (args.values.version || args.command === "version") {
+    io.log(`ddimlab ${VERSION}`);
+    return;
+  }
   if (args.values.help || args.command === "help") {
     io.log(USAGE);
     return;

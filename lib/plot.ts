@@ -45,13 +45,20 @@ export interface PointStep {
   readonly predX0?: readonly (readonly number[])[] | Tensor;
 }
 
-/** A rendered figure: the `<svg>` element Observable Plot made (a linkedom element outside a browser). */
-export type Figure = SVGSVGElement;
+/**
+ * A rendered figure: what Observable Plot's `plot` returns, here always a bare `<svg>` element (a linkedom element
+ * outside a browser). Typed through Plot's declarations, not the DOM's globals, so that a project without the "dom"
+ * lib (Deno's default) type-checks against this package.
+ */
+export type Figure = ReturnType<typeof Plot.plot>;
+
+/** The document Observable Plot draws into: a DOM `Document` (a linkedom one outside a browser). */
+export type PlotDocument = NonNullable<Plot.PlotOptions["document"]>;
 
 /** Options every plot helper accepts. */
 export interface FigureOptions {
   /** The DOM document to render with (default: a fresh linkedom document). */
-  document?: Document;
+  document?: PlotDocument;
   /** Width in pixels (default 640). */
   width?: number;
   /** Height in pixels (default depends on the plot). */
@@ -88,8 +95,10 @@ export interface CurveOptions extends FigureOptions {
  * const svg = plotCurves({ y: [1, 2, 3] }, { document: createDocument() });
  * ```
  */
-export function createDocument(): Document {
-  return parseHTML("<!DOCTYPE html><html><body></body></html>").document as unknown as Document;
+export function createDocument(): PlotDocument {
+  // linkedom types its window with the DOM's globals, which a project without the "dom" lib lacks
+  const window = parseHTML("<!DOCTYPE html><html><body></body></html>") as unknown as { document: PlotDocument };
+  return window.document;
 }
 
 /**

@@ -44,6 +44,15 @@ async function modelImage(name: string, seed: number): Promise<string> {
 }
 
 describe("ddimlab commands", () => {
+  test("--version, -v and version print package.json's version", async () => {
+    const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+    for (const flag of ["--version", "-v", "version"]) {
+      const { status, out } = await cli(flag);
+      expect(status).toBe(0);
+      expect(out).toBe(`ddimlab ${version}`);
+    }
+  });
+
   test("help prints the commands and options", async () => {
     const { status, out } = await cli("help");
     expect(status).toBe(0);

@@ -1,0 +1,18 @@
+/**
+ * The package's version, read from package.json so that it is written in one place: `ddimlab --version` prints it,
+ * and a test checks that deno.json (the JSR manifest) and CHANGELOG.md name the same version.
+ *
+ * @module
+ */
+import packageJson from "../package.json" with { type: "json" };
+
+/**
+ * The version of ddimlab, as package.json states it (semantic versioning: MAJOR.MINOR.PATCH).
+ *
+ * @example
+ * ```ts
+ * import { VERSION } from "./version.ts";
+ * console.log(`ddimlab ${VERSION}`);
+ * ```
+ */
+export const VERSION: string = packageJson.version;

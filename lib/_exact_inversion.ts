@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { DDIMScheduler } from "./ddim.ts";
+import { DDIMScheduler, type DDIMSchedulerConfig } from "./ddim.ts";
 import type { DenoisingModel } from "./model.ts";
 import { Tensor } from "./tensor.ts";
 
@@ -210,5 +210,52 @@ export function stateTensor(state: StateArray, shape: readonly number[]): Tensor
 export function checkFinite(state: StateArray, what: string): void {
   for (let k = 0; k < state.length; k++) {
     if (!Number.isFinite(state[k])) throw new RangeError(`${what} is not finite: element ${k} is ${state[k]}`);
+  }
+}
+
+/**
+ * What the EDICT and BDIA schedulers share: the DDIM schedule they step on, its config and its timesteps. Each
+ * subclass adds its own coefficient tables in `setTimesteps` and its own steps.
+ */
+export abstract class ExactSchedulerBase {
+  /** The resolved DDIM config (snake_case), with clipping and thresholding off. */
+  readonly config: Readonly<DDIMSchedulerConfig>;
+  /** alpha-bar_t, float32, length T. */
+  readonly alphasCumprod: Float32Array;
+  /** The DDIM schedule underneath. */
+  protected readonly schedule: ExactSchedule;
+
+  /**
+   * @param config a diffusers scheduler config (any scheduler's; read as DDIM's)
+   * @param name the sampler's name, for errors
+   */
+  constructor(config: Partial<DDIMSchedulerConfig> | Record<string, unknown>, name: string) {
+    this.schedule = new ExactSchedule({ ...config }, name);
+    this.config = this.schedule.ddim.config;
+    this.alphasCumprod = this.schedule.ddim.alphasCumprod;
+  }
+
+  /**
+   * The config in diffusers' snake_case form.
+   *
+   * @returns a fresh object that `fromConfig` accepts
+   * @example
+   * ```ts
+   * import { EDICTScheduler } from "../mod.ts";
+   * EDICTScheduler.fromConfig({}).toConfig().clip_sample; // false: the exact inverses need the pure ODE
+   * ```
+   */
+  toConfig(): DDIMSchedulerConfig {
+    return this.schedule.ddim.toConfig();
+  }
+
+  /** S, once `setTimesteps` was called. */
+  get numInferenceSteps(): number | null {
+    return this.schedule.ddim.numInferenceSteps;
+  }
+
+  /** The timesteps of the schedule, descending (the order of sampling). */
+  get timesteps(): readonly number[] {
+    return this.schedule.timesteps;
   }
 }

@@ -46,7 +46,7 @@ import {
   ddimAffine,
   type EpsilonForm,
   epsilonForm,
-  ExactSchedule,
+  ExactSchedulerBase,
   precisionOf,
   predictAt,
   predictedX0,
@@ -171,14 +171,9 @@ interface BDIACoefficients extends EpsilonForm {
  * }
  * ```
  */
-export class BDIAScheduler {
+export class BDIAScheduler extends ExactSchedulerBase {
   /** gamma in [0, 1]. */
   readonly gamma: number;
-  /** The resolved DDIM config (snake_case), with clipping and thresholding off. */
-  readonly config: Readonly<DDIMSchedulerConfig>;
-  /** alpha-bar_t, float32, length T. */
-  readonly alphasCumprod: Float32Array;
-  #schedule: ExactSchedule;
   #coefficients: BDIACoefficients[] = [];
   /** DDIM inversion from the clean end to the last timestep, B0'. */
   #firstInverse: AffineStep & EpsilonForm = { a: 1, b: 0, ...epsilonForm("epsilon", 0.5) };
@@ -191,10 +186,9 @@ export class BDIAScheduler {
    * @throws RangeError for gamma outside [0, 1] or a bad config value
    */
   constructor(config: Partial<DDIMSchedulerConfig> | Record<string, unknown> = {}, options: BDIASchedulerOptions = {}) {
-    this.gamma = checkBdiaGamma(options.gamma ?? BDIA_DEFAULT_GAMMA);
-    this.#schedule = new ExactSchedule({ ...config }, "BDIA");
-    this.config = this.#schedule.ddim.config;
-    this.alphasCumprod = this.#schedule.ddim.alphasCumprod;
+    const gamma = checkBdiaGamma(options.gamma ?? BDIA_DEFAULT_GAMMA);
+    super(config, "BDIA");
+    this.gamma = gamma;
   }
 
   /**
@@ -217,30 +211,6 @@ export class BDIAScheduler {
   }
 
   /**
-   * The config in diffusers' snake_case form.
-   *
-   * @returns a fresh object that `fromConfig` accepts
-   * @example
-   * ```ts
-   * import { BDIAScheduler } from "../mod.ts";
-   * BDIAScheduler.fromConfig({}).toConfig().num_train_timesteps; // 1000
-   * ```
-   */
-  toConfig(): DDIMSchedulerConfig {
-    return this.#schedule.ddim.toConfig();
-  }
-
-  /** S, once `setTimesteps` was called. */
-  get numInferenceSteps(): number | null {
-    return this.#schedule.ddim.numInferenceSteps;
-  }
-
-  /** The timesteps of the schedule, descending (the order of sampling). */
-  get timesteps(): readonly number[] {
-    return this.#schedule.timesteps;
-  }
-
-  /**
    * Choose the S timesteps (the config's `timestep_spacing`, as DDIM), or take a custom descending list.
    *
    * tau = spacing(S, T), descending
@@ -255,20 +225,20 @@ export class BDIAScheduler {
    * ```
    */
   setTimesteps(numInferenceSteps: number | readonly number[]): void {
-    this.#schedule.ddim.setTimesteps(numInferenceSteps);
+    this.schedule.ddim.setTimesteps(numInferenceSteps);
     const count = this.timesteps.length;
     const predictionType = this.config.prediction_type;
     this.#coefficients = Array.from({ length: count }, (_, k) => {
-      const alphaBar = this.#schedule.alphaBarAt(k);
+      const alphaBar = this.schedule.alphaBarAt(k);
       return {
-        forward: ddimAffine(alphaBar, this.#schedule.alphaBarAt(k + 1)),
-        backward: k > 0 ? ddimAffine(alphaBar, this.#schedule.alphaBarAt(k - 1)) : null,
+        forward: ddimAffine(alphaBar, this.schedule.alphaBarAt(k + 1)),
+        backward: k > 0 ? ddimAffine(alphaBar, this.schedule.alphaBarAt(k - 1)) : null,
         ...epsilonForm(predictionType, alphaBar),
       };
     });
-    const last = this.#schedule.alphaBarAt(count - 1);
+    const last = this.schedule.alphaBarAt(count - 1);
     this.#firstInverse = {
-      ...ddimAffine(this.#schedule.alphaBarAt(count), last),
+      ...ddimAffine(this.schedule.alphaBarAt(count), last),
       ...epsilonForm(predictionType, last),
     };
   }
@@ -294,7 +264,7 @@ export class BDIAScheduler {
    */
   step(modelOutput: Tensor, timestep: number, state: BDIAState): BDIAStepOutput {
     checkBdiaState(state, state?.noisier ?? null, modelOutput);
-    const index = this.#schedule.index(timestep);
+    const index = this.schedule.index(timestep);
     const c = this.#coefficients[index];
     const { sample: z, noisier, shape } = state;
     if (noisier !== null && c.backward === null) {
@@ -351,7 +321,7 @@ export class BDIAScheduler {
   inverseStep(modelOutput: Tensor, timestep: number, state: BDIAInverseState): BDIAInverseStepOutput {
     checkBdiaState(state, state?.cleaner ?? null, modelOutput);
     checkBdiaInvertible(this.gamma);
-    const index = this.#schedule.index(timestep);
+    const index = this.schedule.index(timestep);
     const { sample: z, cleaner, shape } = state;
     const m = modelOutput.data;
     const input = z instanceof Float32Array ? z : Float32Array.from(z);

@@ -39,7 +39,7 @@ import {
   ddimAffine,
   type EpsilonForm,
   epsilonForm,
-  ExactSchedule,
+  ExactSchedulerBase,
   precisionOf,
   predictAt,
   predictedX0,
@@ -121,14 +121,9 @@ interface EDICTCoefficients extends AffineStep, EpsilonForm {
  * const next = await scheduler.denoiseStep(model, scheduler.timesteps[0], start);
  * ```
  */
-export class EDICTScheduler {
+export class EDICTScheduler extends ExactSchedulerBase {
   /** The mixing weight p. */
   readonly p: number;
-  /** The resolved DDIM config (snake_case), with clipping and thresholding off. */
-  readonly config: Readonly<DDIMSchedulerConfig>;
-  /** alpha-bar_t, float32, length T. */
-  readonly alphasCumprod: Float32Array;
-  #schedule: ExactSchedule;
   #coefficients: EDICTCoefficients[] = [];
 
   /**
@@ -142,10 +137,9 @@ export class EDICTScheduler {
     config: Partial<DDIMSchedulerConfig> | Record<string, unknown> = {},
     options: EDICTSchedulerOptions = {},
   ) {
-    this.p = checkEdictP(options.p ?? EDICT_DEFAULT_P);
-    this.#schedule = new ExactSchedule({ ...config }, "EDICT");
-    this.config = this.#schedule.ddim.config;
-    this.alphasCumprod = this.#schedule.ddim.alphasCumprod;
+    const p = checkEdictP(options.p ?? EDICT_DEFAULT_P);
+    super(config, "EDICT");
+    this.p = p;
   }
 
   /**
@@ -168,30 +162,6 @@ export class EDICTScheduler {
   }
 
   /**
-   * The config in diffusers' snake_case form.
-   *
-   * @returns a fresh object that `fromConfig` accepts
-   * @example
-   * ```ts
-   * import { EDICTScheduler } from "../mod.ts";
-   * EDICTScheduler.fromConfig({}).toConfig().clip_sample; // false
-   * ```
-   */
-  toConfig(): DDIMSchedulerConfig {
-    return this.#schedule.ddim.toConfig();
-  }
-
-  /** S, once `setTimesteps` was called. */
-  get numInferenceSteps(): number | null {
-    return this.#schedule.ddim.numInferenceSteps;
-  }
-
-  /** The timesteps of the schedule, descending (the order of denoising). */
-  get timesteps(): readonly number[] {
-    return this.#schedule.timesteps;
-  }
-
-  /**
    * Choose the S timesteps (the config's `timestep_spacing`, as DDIM), or take a custom descending list.
    *
    * tau = spacing(S, T), descending
@@ -206,11 +176,11 @@ export class EDICTScheduler {
    * ```
    */
   setTimesteps(numInferenceSteps: number | readonly number[]): void {
-    this.#schedule.ddim.setTimesteps(numInferenceSteps);
+    this.schedule.ddim.setTimesteps(numInferenceSteps);
     const count = this.timesteps.length;
     this.#coefficients = Array.from({ length: count }, (_, k) => {
-      const alphaBar = this.#schedule.alphaBarAt(k);
-      const alphaBarPrev = this.#schedule.alphaBarAt(k + 1);
+      const alphaBar = this.schedule.alphaBarAt(k);
+      const alphaBarPrev = this.schedule.alphaBarAt(k + 1);
       return {
         alphaBar,
         alphaBarPrev,
@@ -242,7 +212,7 @@ export class EDICTScheduler {
    */
   async denoiseStep(model: DenoisingModel, timestep: number, state: EDICTState): Promise<EDICTStepOutput> {
     checkEdictState(state);
-    const c = this.#coefficients[this.#schedule.index(timestep)];
+    const c = this.#coefficients[this.schedule.index(timestep)];
     const { x, y, shape } = state;
     const { a, b, epsFromSample: u, epsFromOutput: v } = c;
     const p = this.p;
@@ -289,7 +259,7 @@ export class EDICTScheduler {
    */
   async inverseStep(model: DenoisingModel, timestep: number, state: EDICTState): Promise<EDICTStepOutput> {
     checkEdictState(state);
-    const c = this.#coefficients[this.#schedule.index(timestep)];
+    const c = this.#coefficients[this.schedule.index(timestep)];
     const { x: xPrev, y: yPrev, shape } = state;
     const { a, b, epsFromSample: u, epsFromOutput: v } = c;
     const p = this.p;

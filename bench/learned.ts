@@ -71,6 +71,8 @@ export interface LearnedResult {
   exactInversion: { method: string; steps: number; mse: number; psnr: number; modelCalls: number; seconds: number }[];
   /** How many rendered images (`drawShapes(n, { seed: 8 })`) the exact-inversion round trips use. */
   exactInversionImages: number;
+  /** DDIM (eta 0, 50 steps) with clip_sample off: the share of values outside [-1.05, 1.05] and the largest |x_0|. */
+  unclipped: { outside: number; largest: number; amplification: number };
   speed: { batch: number; msPerPredict: number }[];
   ddim50ImagesPerSecond: number;
   pictures: { name: string; png: Uint8Array; caption: string }[];
@@ -144,15 +146,27 @@ export async function benchLearned(
   for (const S of [50, 10]) {
     rows.push((await ddim.sample({ numInferenceSteps: S, eta: 0, seed, batchSize: n })).samples);
   }
+  const unclipped = (await ddim.sample({ numInferenceSteps: 50, eta: 0, seed, batchSize: n, clipSample: false }))
+    .samples;
+  rows.push(unclipped);
+  const outside = unclipped.data.filter((v) => Math.abs(v) > 1.05).length / unclipped.size;
+  const largest = unclipped.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
   const exact = mixture.sample(n, new TorchGenerator(11)).samples.reshape([n, 3, 32, 32]);
   pictures.push({
     name: "samples",
     png: encodePng(imageGrid([...rows, exact].map(split), {
-      rowTitles: ["DDPM, 1000 steps", "DDIM eta 0, 50 steps", "DDIM eta 0, 10 steps", "exact draws of the law"],
+      rowTitles: [
+        "DDPM, 1000 steps",
+        "DDIM eta 0, 50 steps",
+        "DDIM eta 0, 10 steps",
+        "DDIM 50, clip_sample off",
+        "exact draws of the law",
+      ],
     })),
     caption:
       `${MODEL}: DDPM with 1000 steps and DDIM (eta = 0) with 50 and 10 steps from the same x_T (seed ${seed}; ` +
-      "clip_sample on, as the checkpoint's scheduler config says), and exact draws of the law it was trained on.",
+      "clip_sample on, as the checkpoint's scheduler config says), DDIM with 50 steps and clipping off, and exact " +
+      "draws of the law it was trained on.",
   });
   const g = new TorchGenerator(21);
   const row = await interpolationRow(ddim, [g.randn([1, 3, 32, 32]), g.randn([1, 3, 32, 32])], { count: 9 });
@@ -200,6 +214,7 @@ export async function benchLearned(
     samples: quick ? 32 : 64,
     steps: quick ? [10, 20, 50] : [10, 20, 50, 100, 1000],
     variantsAtLargestS: quick ? undefined : ["eta = 0", "eta = 1", "sigma-hat"],
+    clipSample: Boolean(scheduler.config.clip_sample),
   });
   const reconstruction = await benchReconstruction({
     quick,
@@ -220,6 +235,7 @@ export async function benchLearned(
     reconstruction,
     exactInversion,
     exactInversionImages: rendered.shape[0],
+    unclipped: { outside, largest, amplification: 1 / Math.sqrt(alphasCumprod[alphasCumprod.length - 1]) },
     speed,
     ddim50ImagesPerSecond,
     pictures,
@@ -344,6 +360,14 @@ export function writeLearnedPage(result: LearnedResult, outDir: string, quick: b
     "## Samples",
     "",
     picture("samples"),
+    "",
+    `Without clipping, ${formatNumber(100 * r.unclipped.outside, 3)}% of the DDIM-50 values lie outside ` +
+    `[-1.05, 1.05] (the largest |x_0| is ${formatNumber(r.unclipped.largest, 3)}): at large t the predicted ` +
+    "x_0 = (x_t - sqrt(1 - alphaBar_t) eps_theta) / sqrt(alphaBar_t) multiplies the network's error by up to " +
+    `1 / sqrt(alphaBar_999) = ${formatNumber(r.unclipped.amplification, 3)}, and the deterministic sampler ` +
+    "follows it. `clip_sample`, which google/ddpm-* " +
+    "ship on, clips that prediction to [-1, 1] at every step; every sampler below uses the checkpoint's config, " +
+    "so it is on, except in the Table 2 analogue (inversion needs the pure ODE).",
     "",
     "## Table 1 analogue on the learned model",
     "",

@@ -78,6 +78,11 @@ export interface QualityOptions extends BenchOptions {
   steps?: number[];
   /** Only these variants at the largest S (default: all), to bound the cost on a slow model. */
   variantsAtLargestS?: string[];
+  /**
+   * Clip the predicted x0 to [-1, 1] at every step (default false: the pure process, right for an exact model; a
+   * trained checkpoint is sampled with its own scheduler config's `clip_sample`, as diffusers does).
+   */
+  clipSample?: boolean;
 }
 
 /**
@@ -97,6 +102,7 @@ export async function benchQuality(options: QualityOptions = {}): Promise<Qualit
   const seed = 2020;
   const model = options.model ?? "builtin:shapes32";
   const exact = builtinCheckpointDir(model) === undefined;
+  const clipSample = options.clipSample ?? false;
   const ddim = await DDIMPipeline.fromPretrained(model);
   const mixture = builtinMixture(model);
   const ddpm = new DDPMPipeline({
@@ -121,8 +127,8 @@ export async function benchQuality(options: QualityOptions = {}): Promise<Qualit
       const t0 = performance.now();
       // 2. every variant starts from the same x_T (drawn first from the same seed); clipping off: the model is exact
       const run = eta === null
-        ? await ddpm.sample({ numInferenceSteps: S, seed, batchSize: samples, clipSample: false })
-        : await ddim.sample({ numInferenceSteps: S, eta, seed, batchSize: samples, clipSample: false });
+        ? await ddpm.sample({ numInferenceSteps: S, seed, batchSize: samples, clipSample })
+        : await ddim.sample({ numInferenceSteps: S, eta, seed, batchSize: samples, clipSample });
       const generated = flat(run.samples);
       const swd = slicedWasserstein(generated, reference, swdOptions);
       const likelihood = meanLogLikelihood(generated, logDensity);
@@ -155,7 +161,11 @@ export async function benchQuality(options: QualityOptions = {}): Promise<Qualit
       "). The sliced Wasserstein directions are uniform on the sphere; they " +
       "see left-over noise well but the mixture's low-dimensional structure only weakly, so the log-likelihood " +
       "gap is the finer measure here. The paper uses FID on CIFAR-10; FID needs a trained Inception " +
-      "network, while here the true law is known. `clip_sample` is off for every variant.",
+      "network, while here the true law is known. `clip_sample` is " +
+      (clipSample
+        ? "on for every variant (the checkpoint's scheduler config; without it the network's error at large t, " +
+          "amplified by 1 / sqrt(alphaBar_t) in the predicted x0, throws the samples far outside [-1, 1])."
+        : "off for every variant."),
     model,
     dimensions,
     samples,

@@ -31,9 +31,9 @@
  * @module
  */
 import { codeFingerprint, readCache, sha256, writeCache } from "./_cache.ts";
-import { readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DDPMScheduler } from "./ddpm.ts";
 import { GaussianMixture, probabilityFlowSolution } from "./gaussian_mixture.ts";
@@ -202,7 +202,60 @@ export function listBuiltinModels(): BuiltinModelInfo[] {
 export function builtinCheckpointDir(name: string): string | undefined {
   const key = recipeName(name);
   const learned = LEARNED[key];
-  return learned && fileURLToPath(new URL(`./${learned.folder}`, import.meta.url));
+  if (learned === undefined) return undefined;
+  const url = new URL(`./${learned.folder}`, import.meta.url);
+  if (url.protocol !== "file:") {
+    throw new Error(`builtin:${key} ships at ${url.href}, not on disk: use builtinCheckpointFolder, which fetches it`);
+  }
+  return fileURLToPath(url);
+}
+
+/** The files of a shipped checkpoint that loading it needs. */
+const CHECKPOINT_FILES = ["config.json", "diffusion_pytorch_model.safetensors", "scheduler_config.json"];
+
+/**
+ * A local folder holding a trained builtin checkpoint: the package's own `lib/pretrained/NAME` when the package is
+ * on disk (npm, Bun, a clone), else a copy fetched once from where the package was imported (JSR serves its files
+ * over https) into `$DDIMLAB_CACHE/pretrained/NAME`, written whole through a rename.
+ *
+ * folder = lib/pretrained/NAME, or a copy of its config.json, weights and scheduler_config.json
+ *
+ * @param name a builtin's name, with or without the `builtin:` prefix
+ * @param options `baseUrl`: where the package's `lib/` is (default: this module's own URL); `cacheDir`
+ * @returns the folder for a learned model, `undefined` for an exact one
+ * @throws Error naming the file and the HTTP status when a fetch fails
+ * @example
+ * ```ts
+ * import { builtinCheckpointFolder, loadUNet } from "../mod.ts";
+ * const dir = await builtinCheckpointFolder("builtin:ddpm-shapes32");
+ * if (dir === undefined) throw new Error("ddpm-shapes32 is a learned model");
+ * ```
+ */
+export async function builtinCheckpointFolder(
+  name: string,
+  options: { baseUrl?: string | URL; cacheDir?: string } = {},
+): Promise<string | undefined> {
+  const key = recipeName(name);
+  const learned = LEARNED[key];
+  if (learned === undefined) return undefined;
+  const url = new URL(`./${learned.folder}/`, options.baseUrl ?? import.meta.url);
+  if (url.protocol === "file:") return resolve(fileURLToPath(url));
+  const base = options.cacheDir ?? join(dirname(defaultCacheDir()), "pretrained");
+  const dir = join(base, key);
+  for (const file of CHECKPOINT_FILES) {
+    const path = join(dir, file);
+    if (existsSync(path)) continue;
+    const response = await fetch(new URL(file, url));
+    if (!response.ok) {
+      throw new Error(`Cannot fetch ${file} of builtin:${key} from ${url.href}: HTTP ${response.status}`);
+    }
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    mkdirSync(dir, { recursive: true });
+    const partial = `${path}.${process.pid}.${Date.now()}.partial`;
+    writeFileSync(partial, bytes);
+    renameSync(partial, path);
+  }
+  return dir;
 }
 
 /** One logged step of a trained checkpoint's `training_log.csv`. */

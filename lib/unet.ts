@@ -21,7 +21,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, w
 import { availableParallelism, homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { codeFingerprint, readCache, writeCache } from "./_cache.ts";
-import { builtinCheckpointDir, builtinModel } from "./builtin_models.ts";
+import { builtinCheckpointFolder, builtinModel } from "./builtin_models.ts";
 import { DDIMScheduler } from "./ddim.ts";
 import { DDIMInverseScheduler } from "./ddim_inverse.ts";
 import { DDPMScheduler } from "./ddpm.ts";
@@ -629,7 +629,7 @@ export function exportUNetOnnx(dir: string, outPath: string): string {
 }
 
 async function loadBuiltin(path: string, options: LoadUNetOptions) {
-  const checkpoint = builtinCheckpointDir(path);
+  const checkpoint = await builtinCheckpointFolder(path);
   if (checkpoint !== undefined) {
     // A shipped trained checkpoint: the same compiler as a downloaded folder, its graph cached outside the package.
     const cacheDir = options.cacheDir ?? userCacheDir(checkpoint);

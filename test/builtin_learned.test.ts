@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   builtinCheckpointDir,
+  builtinCheckpointFolder,
   builtinMixture,
   builtinModel,
   builtinTrainingLog,
@@ -181,4 +182,42 @@ describe("inversion through the learned model", () => {
     expect(mse.ddim).toBeGreaterThan(1e-3);
     unet.dispose();
   }, 120_000);
+});
+
+describe("builtinCheckpointFolder", () => {
+  test("on disk it is the package's own folder; over http it fetches the three files once into the cache", async () => {
+    expect(await builtinCheckpointFolder(NAME)).toBe(dir);
+    expect(await builtinCheckpointFolder("shapes32")).toBeUndefined();
+    // A stand-in for JSR: the package's files served over http on loopback.
+    let requests = 0;
+    const server = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(request) {
+        requests++;
+        const path = new URL(request.url).pathname;
+        const prefix = "/pkg/lib/pretrained/ddpm-shapes32/";
+        if (!path.startsWith(prefix)) return new Response("not found", { status: 404 });
+        return new Response(readFileSync(join(dir, path.slice(prefix.length))));
+      },
+    });
+    try {
+      const cache = mkdtempSync(join(tmpdir(), "ddimlab-fetch-"));
+      const baseUrl = `http://127.0.0.1:${server.port}/pkg/lib/builtin_models.ts`;
+      const fetched = (await builtinCheckpointFolder(NAME, { baseUrl, cacheDir: cache }))!;
+      expect(fetched).toBe(join(cache, NAME));
+      for (const file of ["config.json", "diffusion_pytorch_model.safetensors", "scheduler_config.json"]) {
+        expect(readFileSync(join(fetched, file)).equals(readFileSync(join(dir, file)))).toBe(true);
+      }
+      expect(requests).toBe(3);
+      await builtinCheckpointFolder(NAME, { baseUrl, cacheDir: cache });
+      expect(requests).toBe(3); // cached: no second fetch
+      const missing = `http://127.0.0.1:${server.port}/elsewhere/lib/builtin_models.ts`;
+      await expect(builtinCheckpointFolder(NAME, { baseUrl: missing, cacheDir: mkdtempSync(join(tmpdir(), "x-")) }))
+        .rejects.toThrow("Cannot fetch config.json of builtin:ddpm-shapes32 from http://127.0.0.1:");
+      rmSync(cache, { recursive: true, force: true });
+    } finally {
+      server.stop(true);
+    }
+  });
 });

@@ -25,7 +25,7 @@ import { DDPMPipeline } from "../lib/ddpm_pipeline.ts";
 import { DDPMScheduler } from "../lib/ddpm.ts";
 import type { GaussianMixture } from "../lib/gaussian_mixture.ts";
 import { meanLogLikelihood, slicedWasserstein } from "../lib/metrics.ts";
-import { Tensor } from "../lib/tensor.ts";
+import type { Tensor } from "../lib/tensor.ts";
 import { TorchGenerator } from "../lib/torch_generator.ts";
 import { type LearnedDenoiser2d, trainDenoiser2d, type TrainingProgress } from "../lib/train2d.ts";
 import { orderingFindings, PAPER_TABLE_1, type QualityRow } from "./quality.ts";

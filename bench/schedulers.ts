@@ -10,7 +10,7 @@
 import { loadavg } from "node:os";
 import { DDIMScheduler } from "../lib/ddim.ts";
 import { DDPMScheduler } from "../lib/ddpm.ts";
-import { Tensor } from "../lib/tensor.ts";
+import type { Tensor } from "../lib/tensor.ts";
 import { TorchGenerator } from "../lib/torch_generator.ts";
 
 /** One benchmark row: the case, the shape, this package's median and diffusers' reference median (ms). */

@@ -36,10 +36,10 @@ import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DDPMScheduler } from "./ddpm.ts";
-import { GaussianMixture, probabilityFlowSolution } from "./gaussian_mixture.ts";
+import { type GaussianMixture, probabilityFlowSolution } from "./gaussian_mixture.ts";
 import { OnnxGraphBuilder } from "./onnx_graph.ts";
 import { shapesMixture } from "./shapes_dataset.ts";
-import { Tensor } from "./tensor.ts";
+import type { Tensor } from "./tensor.ts";
 import { gridMixture, moonsMixture, ringMixture } from "./toy_data.ts";
 
 /** The scheduler every builtin model was "trained" with: diffusers' DDPMScheduler defaults. */
@@ -353,6 +353,7 @@ export interface BuiltinModelOptions {
  * model.config.in_channels; // 2
  * ```
  */
+// deno-lint-ignore require-await -- a Promise by contract: errors arrive as rejections, and compiling may move off the main thread
 export async function builtinModel(name: string, options: BuiltinModelOptions = {}): Promise<BuiltinModel> {
   const key = recipeName(name);
   if (Object.hasOwn(LEARNED, key)) {

@@ -16,7 +16,7 @@
  * @module
  */
 import { Tensor } from "./tensor.ts";
-import { TorchGenerator } from "./torch_generator.ts";
+import type { TorchGenerator } from "./torch_generator.ts";
 import { checkStepCount, spacedTimesteps } from "./schedules.ts";
 import {
   BASE_DEFAULTS,

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { Tensor } from "./tensor.ts";
+import type { Tensor } from "./tensor.ts";
 import { TorchGenerator } from "./torch_generator.ts";
 
 /** Anything that draws standard normal tensors, such as a `TorchGenerator`. */

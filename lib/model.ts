@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { Tensor } from "./tensor.ts";
+import type { Tensor } from "./tensor.ts";
 
 /**
  * A denoising model: predicts eps_theta(x_t, t) (or x0, or v, as its scheduler's `prediction_type` says).

@@ -86,7 +86,7 @@ describe("DDIM at eta = 1 equals DDPM given the same noise, eq. (8)", () => {
     test(`ddim step with eta = 1 equals the DDPM step, no clipping, ${label}`, () => {
       fc.assert(
         fc.property(stepInputs(stepCounts), (inputs) => {
-          const { ddim, ddpm, t, sample, modelOutput, noiseSeed, alphaBarT, alphaBarPrev, scale } = ddimDdpmPair(
+          const { ddim, ddpm, t, sample, modelOutput, noiseSeed, scale } = ddimDdpmPair(
             false,
             inputs,
           );
@@ -102,7 +102,7 @@ describe("DDIM at eta = 1 equals DDPM given the same noise, eq. (8)", () => {
   test("ddim step with eta = 1, clipping and useClippedModelOutput equals the clipped DDPM step, eq. (10)", () => {
     fc.assert(
       fc.property(stepInputs(STEP_COUNTS), (inputs) => {
-        const { ddim, ddpm, t, sample, modelOutput, noiseSeed, alphaBarT, alphaBarPrev, scale } = ddimDdpmPair(
+        const { ddim, ddpm, t, sample, modelOutput, noiseSeed, scale } = ddimDdpmPair(
           true,
           inputs,
         );

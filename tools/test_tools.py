@@ -92,6 +92,6 @@ class TrainerArguments(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+    if len(sys.argv) > 1 and os.path.isdir(sys.argv[1]):
         FIXTURE = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)

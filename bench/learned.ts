@@ -154,7 +154,7 @@ export async function benchLearned(
   const exact = mixture.sample(n, new TorchGenerator(11)).samples.reshape([n, 3, 32, 32]);
   pictures.push({
     name: "samples",
-    png: encodePng(imageGrid([...rows, exact].map(split), {
+    png: encodePng(imageGrid([...rows, exact].map((x) => x.splitBatch()), {
       rowTitles: [
         "DDPM, 1000 steps",
         "DDIM eta 0, 50 steps",
@@ -171,16 +171,17 @@ export async function benchLearned(
   const g = new TorchGenerator(21);
   const row = await interpolationRow(ddim, [g.randn([1, 3, 32, 32]), g.randn([1, 3, 32, 32])], { count: 9 });
   const images = drawShapes(2, { seed: 4 }).images;
-  const pair: [Tensor, Tensor] = [split(images)[0], split(images)[1]];
+  const [imageA, imageB] = images.splitBatch();
+  const pair: [Tensor, Tensor] = [imageA, imageB];
   const fused = await fuse(ddim, pair, { alpha: [0, 0.25, 0.5, 0.75, 1], numInferenceSteps: 50 });
   pictures.push({
     name: "interpolation",
-    png: encodePng(imageGrid([split(row.samples)], { colTitles: row.alphas.map((a) => a.toFixed(2)) })),
+    png: encodePng(imageGrid([row.samples.splitBatch()], { colTitles: row.alphas.map((a) => a.toFixed(2)) })),
     caption: "Slerp between two random x_T, decoded with DDIM (eta = 0, 50 steps): the alphas above each image.",
   });
   pictures.push({
     name: "fusion",
-    png: encodePng(imageGrid([[pair[0], ...split(fused.fused), pair[1]]], {
+    png: encodePng(imageGrid([[pair[0], ...fused.fused.splitBatch(), pair[1]]], {
       colTitles: ["image a", ...fused.alphas.map((a) => `alpha ${a}`), "image b"],
     })),
     caption: "Fusing two rendered data images: DDIM inversion of each (50 steps), slerp of the latents, DDIM decoding.",
@@ -240,12 +241,6 @@ export async function benchLearned(
     ddim50ImagesPerSecond,
     pictures,
   };
-}
-
-function split(x: Tensor): Tensor[] {
-  const [batch, ...rest] = x.shape;
-  const size = x.size / batch;
-  return Array.from({ length: batch }, (_, b) => new Tensor(x.data.slice(b * size, (b + 1) * size), [1, ...rest]));
 }
 
 /**

@@ -575,7 +575,7 @@ async function interpolateCommand(args: ParsedArgs, io: CliIO, progress: Progres
     `slerp between the x_T of seeds ${seed} and ${seed2}: ${count} points decoded with DDIM eta 0, ` +
       `${steps} steps (${seconds(start)})`,
   );
-  const picture = compareImages(splitBatch(row.samples), row.alphas.map((a) => `a=${a.toFixed(2)}`));
+  const picture = compareImages(row.samples.splitBatch(), row.alphas.map((a) => `a=${a.toFixed(2)}`));
   await writeOutputs([{ path: out, bytes: encodePng(picture) }], io);
 }
 
@@ -685,7 +685,7 @@ async function demoCommand(args: ParsedArgs, io: CliIO, progress: ProgressReport
   add(
     "ddpm_vs_ddim.png",
     encodePng(imageGrid(
-      [splitBatch(ddpmRun.samples), splitBatch(eta1.samples), splitBatch(eta0.samples)],
+      [ddpmRun.samples.splitBatch(), eta1.samples.splitBatch(), eta0.samples.splitBatch()],
       { rowTitles: [`DDPM, ${trainSteps(ddpm)} steps`, "DDIM eta 1, 50 steps", "DDIM eta 0, 50 steps"] },
     )),
   );
@@ -711,7 +711,7 @@ async function demoCommand(args: ParsedArgs, io: CliIO, progress: ProgressReport
   const isDefault = model === DEFAULT_MODEL;
   const inModel = isDefault
     ? builtinMixture("shapes32").sample(1, new TorchGenerator(seed + 1000)).samples.reshape(shape)
-    : splitBatch(eta0.samples)[0];
+    : eta0.samples.splitBatch()[0];
   const cases: [string, Tensor][] = [[
     isDefault ? "an exact draw from the model's distribution" : "a DDIM sample",
     inModel,
@@ -754,7 +754,7 @@ async function demoCommand(args: ParsedArgs, io: CliIO, progress: ProgressReport
   const latents: [Tensor, Tensor] = [new TorchGenerator(seed).randn(shape), new TorchGenerator(seed + 1).randn(shape)];
   const row = await interpolationRow(ddim, latents, { count: 8, numInferenceSteps: 50, progress });
   io.log(`4. slerp interpolation between the x_T of seeds ${seed} and ${seed + 1}, 8 points: ${seconds(start)}`);
-  add("interpolation.png", encodePng(compareImages(splitBatch(row.samples), row.alphas.map((a) => a.toFixed(2)))));
+  add("interpolation.png", encodePng(compareImages(row.samples.splitBatch(), row.alphas.map((a) => a.toFixed(2)))));
 
   // 5. trajectories: pixel values of x_t along the DDIM eta 0 run, and 2-D paths on the ring model
   start = performance.now();
@@ -811,13 +811,13 @@ async function learnedDemo(
   let start = performance.now();
   const ddpmRun = await ddpm.sample({ numInferenceSteps: trainSteps(ddpm), seed, batchSize, progress });
   io.log(`   DDPM, ${trainSteps(ddpm)} steps, ${batchSize} samples: ${seconds(start)}`);
-  const rows = [splitBatch(ddpmRun.samples)];
+  const rows = [ddpmRun.samples.splitBatch()];
   const rowTitles = [`DDPM, ${trainSteps(ddpm)} steps`];
   for (const steps of [50, 10]) {
     start = performance.now();
     const run = await ddim.sample({ numInferenceSteps: steps, eta: 0, seed, batchSize, progress });
     io.log(`   DDIM eta 0, ${steps} steps, same seed: ${seconds(start)}`);
-    rows.push(splitBatch(run.samples));
+    rows.push(run.samples.splitBatch());
     rowTitles.push(`DDIM eta 0, ${steps} steps`);
   }
   add("learned_ddpm_vs_ddim.png", encodePng(imageGrid(rows, { rowTitles })));
@@ -834,12 +834,6 @@ async function learnedDemo(
     })),
   );
   (unet as { dispose?: () => void }).dispose?.();
-}
-
-function splitBatch(x: Tensor): Tensor[] {
-  const [batch, ...rest] = x.shape;
-  const size = x.size / batch;
-  return Array.from({ length: batch }, (_, b) => new Tensor(x.data.slice(b * size, (b + 1) * size), [1, ...rest]));
 }
 
 function consoleIO(): CliIO {

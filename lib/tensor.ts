@@ -112,6 +112,25 @@ export class Tensor {
   }
 
   /**
+   * The batch items as separate tensors of batch size 1, copies in batch order (`torch.split(x, 1)`).
+   *
+   * items[b] = x[b : b + 1], shape [1, ...shape.slice(1)]
+   *
+   * @returns one tensor per item along the first dimension
+   * @example
+   * ```ts
+   * import { Tensor } from "./tensor.ts";
+   * const [first, second] = Tensor.from([1, 2, 3, 4], [2, 2]).splitBatch();
+   * if (second.shape.join() !== "1,2" || second.data[0] !== 3 || first.data[1] !== 2) throw new Error("wrong");
+   * ```
+   */
+  splitBatch(): Tensor[] {
+    const [batch, ...rest] = this.shape;
+    const size = this.size / batch;
+    return Array.from({ length: batch }, (_, b) => new Tensor(this.data.slice(b * size, (b + 1) * size), [1, ...rest]));
+  }
+
+  /**
    * Whether another tensor has exactly this shape.
    *
    * @param other the tensor to compare with

@@ -26,7 +26,7 @@ import { interpolationRow } from "../lib/interpolation.ts";
 import { reconstruct } from "../lib/inversion.ts";
 import { readSafetensors } from "../lib/safetensors.ts";
 import { drawShapes } from "../lib/shapes_dataset.ts";
-import { Tensor } from "../lib/tensor.ts";
+import type { Tensor } from "../lib/tensor.ts";
 import { TorchGenerator } from "../lib/torch_generator.ts";
 import { benchQuality, type QualityResult } from "./quality.ts";
 import { benchReconstruction, type ReconstructionBenchResult } from "./reconstruction.ts";

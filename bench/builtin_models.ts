@@ -11,10 +11,10 @@
  * @module
  */
 import process from "node:process";
-import { builtinModel, listBuiltinModels } from "../lib/builtin_models.ts";
-import { DDPMScheduler } from "../lib/ddpm.ts";
-import { TorchGenerator } from "../lib/torch_generator.ts";
-import { loadUNet } from "../lib/unet.ts";
+import { builtinModel, listBuiltinModels } from "../lib/models/builtin_models.ts";
+import { DDPMScheduler } from "../lib/schedulers/ddpm.ts";
+import { TorchGenerator } from "../lib/core/torch_generator.ts";
+import { loadUNet } from "../lib/models/unet.ts";
 
 /** One model's figures. */
 export interface BuiltinBenchRow {

@@ -9,12 +9,12 @@
  * @module
  */
 import process from "node:process";
-import { gaussian32OdeSolution } from "../lib/builtin_models.ts";
-import { DDIMScheduler } from "../lib/ddim.ts";
-import { DDIMPipeline } from "../lib/ddim_pipeline.ts";
-import { type ConvergenceFit, fitConvergenceOrder } from "../lib/metrics.ts";
-import { configOf } from "../lib/sampling.ts";
-import { TorchGenerator } from "../lib/torch_generator.ts";
+import { gaussian32OdeSolution } from "../lib/models/builtin_models.ts";
+import { DDIMScheduler } from "../lib/schedulers/ddim.ts";
+import { DDIMPipeline } from "../lib/pipelines/ddim_pipeline.ts";
+import { type ConvergenceFit, fitConvergenceOrder } from "../lib/math/metrics.ts";
+import { configOf } from "../lib/pipelines/sampling.ts";
+import { TorchGenerator } from "../lib/core/torch_generator.ts";
 import type { BenchOptions } from "./run.ts";
 
 /** One S. */

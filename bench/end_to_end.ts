@@ -15,16 +15,16 @@
  */
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import { DDIMPipeline } from "../lib/ddim_pipeline.ts";
-import { DDIMScheduler } from "../lib/ddim.ts";
-import { DDPMPipeline } from "../lib/ddpm_pipeline.ts";
-import { DDPMScheduler } from "../lib/ddpm.ts";
-import type { DenoisingModel } from "../lib/model.ts";
-import { configOf } from "../lib/sampling.ts";
-import { Tensor } from "../lib/tensor.ts";
-import { OnnxUNet } from "../lib/unet.ts";
-import { parseUNetConfig } from "../lib/unet_config.ts";
-import { compileUNet, type UNetWeights } from "../lib/unet_onnx.ts";
+import { DDIMPipeline } from "../lib/pipelines/ddim_pipeline.ts";
+import { DDIMScheduler } from "../lib/schedulers/ddim.ts";
+import { DDPMPipeline } from "../lib/pipelines/ddpm_pipeline.ts";
+import { DDPMScheduler } from "../lib/schedulers/ddpm.ts";
+import type { DenoisingModel } from "../lib/core/model.ts";
+import { configOf } from "../lib/pipelines/sampling.ts";
+import { Tensor } from "../lib/core/tensor.ts";
+import { OnnxUNet } from "../lib/models/unet.ts";
+import { parseUNetConfig } from "../lib/models/unet_config.ts";
+import { compileUNet, type UNetWeights } from "../lib/models/unet_onnx.ts";
 import type { BenchOptions } from "./run.ts";
 
 /** One timed configuration. */

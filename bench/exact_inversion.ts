@@ -12,13 +12,13 @@
  * @module
  */
 import process from "node:process";
-import { builtinMixture } from "../lib/builtin_models.ts";
-import { DDIMPipeline } from "../lib/ddim_pipeline.ts";
-import { decodeLatents, type InversionMethod, latentsFromNoise, reconstruct } from "../lib/inversion.ts";
-import { meanLogLikelihood, slicedWasserstein } from "../lib/metrics.ts";
-import { drawShapes } from "../lib/shapes_dataset.ts";
-import { Tensor } from "../lib/tensor.ts";
-import { TorchGenerator } from "../lib/torch_generator.ts";
+import { builtinMixture } from "../lib/models/builtin_models.ts";
+import { DDIMPipeline } from "../lib/pipelines/ddim_pipeline.ts";
+import { decodeLatents, type InversionMethod, latentsFromNoise, reconstruct } from "../lib/pipelines/inversion.ts";
+import { meanLogLikelihood, slicedWasserstein } from "../lib/math/metrics.ts";
+import { drawShapes } from "../lib/models/shapes_dataset.ts";
+import { Tensor } from "../lib/core/tensor.ts";
+import { TorchGenerator } from "../lib/core/torch_generator.ts";
 import type { BenchOptions } from "./run.ts";
 import { PAPER_TABLE_2 } from "./reconstruction.ts";
 

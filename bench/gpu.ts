@@ -28,13 +28,13 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { builtinModel } from "../lib/builtin_models.ts";
-import { DDIMScheduler } from "../lib/ddim.ts";
-import { DDIMPipeline } from "../lib/ddim_pipeline.ts";
-import { Tensor } from "../lib/tensor.ts";
-import { loadUNet, type OnnxUNet } from "../lib/unet.ts";
-import { parseUNetConfig } from "../lib/unet_config.ts";
-import { compileUNet } from "../lib/unet_onnx.ts";
+import { builtinModel } from "../lib/models/builtin_models.ts";
+import { DDIMScheduler } from "../lib/schedulers/ddim.ts";
+import { DDIMPipeline } from "../lib/pipelines/ddim_pipeline.ts";
+import { Tensor } from "../lib/core/tensor.ts";
+import { loadUNet, type OnnxUNet } from "../lib/models/unet.ts";
+import { parseUNetConfig } from "../lib/models/unet_config.ts";
+import { compileUNet } from "../lib/models/unet_onnx.ts";
 import { randomWeights } from "./unet.ts";
 
 /** Relative L2 error allowed between WebGPU and CPU outputs (see the module doc). */

@@ -23,11 +23,11 @@ const lib = (file: string) => JSON.stringify(new URL(`../lib/${file}`, import.me
 /** Modules every child imports, so the baseline carries the same code. */
 const IMPORTS = `
 import { deflateRawSync } from "node:zlib";
-import { decodeImage, encodePng } from ${lib("image.ts")};
-import { parseTorchCheckpoint } from ${lib("torch_checkpoint.ts")};
-import { parseSafetensors } from ${lib("safetensors.ts")};
-import { DDIMScheduler } from ${lib("ddim.ts")};
-import { parseUNetConfig } from ${lib("unet_config.ts")};
+import { decodeImage, encodePng } from ${lib("io/image.ts")};
+import { parseTorchCheckpoint } from ${lib("models/torch_checkpoint.ts")};
+import { parseSafetensors } from ${lib("models/safetensors.ts")};
+import { DDIMScheduler } from ${lib("schedulers/ddim.ts")};
+import { parseUNetConfig } from ${lib("models/unet_config.ts")};
 `;
 
 /** Helpers the cases share: a stored-or-deflated zip writer and torch.save's pickle for {"w": tensor}. */

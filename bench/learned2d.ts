@@ -1,6 +1,6 @@
 /**
  * Learned 2-D denoisers against the exact ones: for each builtin 2-D mixture (ring2d, moons2d, grid2d), train a small
- * MLP eps_theta with the DDPM objective (lib/train2d.ts), then measure
+ * MLP eps_theta with the DDPM objective (lib/models/train2d.ts), then measure
  *
  * (a) where the network is wrong: the RMS of eps_theta - eps* per band of timesteps t, with eps* the mixture's exact
  *     noise predictor, and the loss E || eps - eps_theta ||^2 / d against the ideal loss E || eps - eps* ||^2 / d
@@ -18,16 +18,16 @@
 import process from "node:process";
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
-import { BUILTIN_SCHEDULER_CONFIG, builtinMixture } from "../lib/builtin_models.ts";
-import { DDIMPipeline } from "../lib/ddim_pipeline.ts";
-import { DDIMScheduler } from "../lib/ddim.ts";
-import { DDPMPipeline } from "../lib/ddpm_pipeline.ts";
-import { DDPMScheduler } from "../lib/ddpm.ts";
-import type { GaussianMixture } from "../lib/gaussian_mixture.ts";
-import { meanLogLikelihood, slicedWasserstein } from "../lib/metrics.ts";
-import type { Tensor } from "../lib/tensor.ts";
-import { TorchGenerator } from "../lib/torch_generator.ts";
-import { type LearnedDenoiser2d, trainDenoiser2d, type TrainingProgress } from "../lib/train2d.ts";
+import { BUILTIN_SCHEDULER_CONFIG, builtinMixture } from "../lib/models/builtin_models.ts";
+import { DDIMPipeline } from "../lib/pipelines/ddim_pipeline.ts";
+import { DDIMScheduler } from "../lib/schedulers/ddim.ts";
+import { DDPMPipeline } from "../lib/pipelines/ddpm_pipeline.ts";
+import { DDPMScheduler } from "../lib/schedulers/ddpm.ts";
+import type { GaussianMixture } from "../lib/models/gaussian_mixture.ts";
+import { meanLogLikelihood, slicedWasserstein } from "../lib/math/metrics.ts";
+import type { Tensor } from "../lib/core/tensor.ts";
+import { TorchGenerator } from "../lib/core/torch_generator.ts";
+import { type LearnedDenoiser2d, trainDenoiser2d, type TrainingProgress } from "../lib/models/train2d.ts";
 import { orderingFindings, PAPER_TABLE_1, type QualityRow } from "./quality.ts";
 
 /** Options of `benchLearned2d`. */
@@ -306,7 +306,7 @@ export function learned2dMarkdown(results: readonly Learned2dResult[], command: 
     const steps = [...new Set(r.rows.map((row) => row.steps))];
     out.push(`### ${r.data}\n`);
     out.push(
-      `MLP with ${r.parameters} parameters (lib/train2d.ts defaults: 3 hidden layers of 64, SiLU, Fourier features ` +
+      `MLP with ${r.parameters} parameters (lib/models/train2d.ts defaults: 3 hidden layers of 64, SiLU, Fourier features ` +
         `K = 4, timestep embedding of length 32), ${r.steps} steps of batch 256, Adam 2e-3 with cosine decay, EMA ` +
         `0.995, seed 0: ${r.trainSeconds.toFixed(1)} s of training.\n`,
     );

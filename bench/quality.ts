@@ -9,14 +9,14 @@
  * @module
  */
 import process from "node:process";
-import { builtinCheckpointDir, builtinMixture } from "../lib/builtin_models.ts";
-import { DDIMPipeline } from "../lib/ddim_pipeline.ts";
-import { DDPMPipeline } from "../lib/ddpm_pipeline.ts";
-import { DDPMScheduler } from "../lib/ddpm.ts";
-import { meanLogLikelihood, slicedWasserstein } from "../lib/metrics.ts";
-import { configOf } from "../lib/sampling.ts";
-import { TorchGenerator } from "../lib/torch_generator.ts";
-import type { Tensor } from "../lib/tensor.ts";
+import { builtinCheckpointDir, builtinMixture } from "../lib/models/builtin_models.ts";
+import { DDIMPipeline } from "../lib/pipelines/ddim_pipeline.ts";
+import { DDPMPipeline } from "../lib/pipelines/ddpm_pipeline.ts";
+import { DDPMScheduler } from "../lib/schedulers/ddpm.ts";
+import { meanLogLikelihood, slicedWasserstein } from "../lib/math/metrics.ts";
+import { configOf } from "../lib/pipelines/sampling.ts";
+import { TorchGenerator } from "../lib/core/torch_generator.ts";
+import type { Tensor } from "../lib/core/tensor.ts";
 import type { BenchOptions } from "./run.ts";
 
 /** One cell of the table: one variant at one S. */

@@ -12,12 +12,12 @@
  * @module
  */
 import process from "node:process";
-import { builtinCheckpointDir, builtinMixture } from "../lib/builtin_models.ts";
-import { DDIMPipeline } from "../lib/ddim_pipeline.ts";
-import { reconstruct } from "../lib/inversion.ts";
-import { drawShapes } from "../lib/shapes_dataset.ts";
-import { Tensor } from "../lib/tensor.ts";
-import { TorchGenerator } from "../lib/torch_generator.ts";
+import { builtinCheckpointDir, builtinMixture } from "../lib/models/builtin_models.ts";
+import { DDIMPipeline } from "../lib/pipelines/ddim_pipeline.ts";
+import { reconstruct } from "../lib/pipelines/inversion.ts";
+import { drawShapes } from "../lib/models/shapes_dataset.ts";
+import { Tensor } from "../lib/core/tensor.ts";
+import { TorchGenerator } from "../lib/core/torch_generator.ts";
 import type { BenchOptions } from "./run.ts";
 
 /** The DDIM paper's Table 2: CIFAR-10 reconstruction error (per-dimension MSE on [0, 1]) by S. */

@@ -8,10 +8,10 @@
  * @module
  */
 import { loadavg } from "node:os";
-import { DDIMScheduler } from "../lib/ddim.ts";
-import { DDPMScheduler } from "../lib/ddpm.ts";
-import type { Tensor } from "../lib/tensor.ts";
-import { TorchGenerator } from "../lib/torch_generator.ts";
+import { DDIMScheduler } from "../lib/schedulers/ddim.ts";
+import { DDPMScheduler } from "../lib/schedulers/ddpm.ts";
+import type { Tensor } from "../lib/core/tensor.ts";
+import { TorchGenerator } from "../lib/core/torch_generator.ts";
 
 /** One benchmark row: the case, the shape, this package's median and diffusers' reference median (ms). */
 export interface SchedulerBenchRow {

@@ -17,10 +17,10 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { OnnxUNet, type UNetRuntimeOptions } from "../lib/unet.ts";
-import { parseUNetConfig, type UNet2DConfig } from "../lib/unet_config.ts";
-import { compileUNet, type CompileUNetOptions, type UNetWeights } from "../lib/unet_onnx.ts";
-import { Tensor } from "../lib/tensor.ts";
+import { OnnxUNet, type UNetRuntimeOptions } from "../lib/models/unet.ts";
+import { parseUNetConfig, type UNet2DConfig } from "../lib/models/unet_config.ts";
+import { compileUNet, type CompileUNetOptions, type UNetWeights } from "../lib/models/unet_onnx.ts";
+import { Tensor } from "../lib/core/tensor.ts";
 
 /** One measured variant. */
 export interface UNetBenchRow {

@@ -25,12 +25,12 @@ import { parseArgs } from "node:util";
 import { readFile } from "node:fs/promises";
 import { accessSync, constants, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { builtinMixture, listBuiltinModels } from "./builtin_models.ts";
-import { DDIMPipeline } from "./ddim_pipeline.ts";
-import { DDPMPipeline } from "./ddpm_pipeline.ts";
-import { fuse } from "./fuse.ts";
-import { compareImages, encodePng, imageGrid, loadImageTensor, type Picture, writeFileAtomic } from "./image.ts";
-import { interpolationRow } from "./interpolation.ts";
+import { builtinMixture, listBuiltinModels } from "./models/builtin_models.ts";
+import { DDIMPipeline } from "./pipelines/ddim_pipeline.ts";
+import { DDPMPipeline } from "./pipelines/ddpm_pipeline.ts";
+import { fuse } from "./pipelines/fuse.ts";
+import { compareImages, encodePng, imageGrid, loadImageTensor, type Picture, writeFileAtomic } from "./io/image.ts";
+import { interpolationRow } from "./pipelines/interpolation.ts";
 import {
   decodeLatents,
   INVERSION_METHODS,
@@ -39,13 +39,13 @@ import {
   type LatentState,
   type MethodOptions,
   reconstruct,
-} from "./inversion.ts";
-import { plotPixelTraces, plotTrajectories2D, svgToPng } from "./plot.ts";
-import { createProgress, type ProgressReporter } from "./progress.ts";
-import { checkEta, checkInferenceSteps, latentShape, loadPipelineParts } from "./sampling.ts";
-import { drawShapes } from "./shapes_dataset.ts";
-import { Tensor } from "./tensor.ts";
-import { TorchGenerator } from "./torch_generator.ts";
+} from "./pipelines/inversion.ts";
+import { plotPixelTraces, plotTrajectories2D, svgToPng } from "./io/plot.ts";
+import { createProgress, type ProgressReporter } from "./io/progress.ts";
+import { checkEta, checkInferenceSteps, latentShape, loadPipelineParts } from "./pipelines/sampling.ts";
+import { drawShapes } from "./models/shapes_dataset.ts";
+import { Tensor } from "./core/tensor.ts";
+import { TorchGenerator } from "./core/torch_generator.ts";
 import { VERSION } from "./version.ts";
 
 /** The model every command uses unless `--model` says otherwise. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Tensor } from "../lib/tensor.ts";
+import { Tensor } from "../lib/core/tensor.ts";
 
 const BATCH = 4, CHANNELS = 3, HEIGHT = 8, WIDTH = 8;
 const COUNT = BATCH * CHANNELS * HEIGHT * WIDTH;

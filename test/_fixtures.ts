@@ -12,7 +12,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { Tensor } from "../lib/tensor.ts";
+import { Tensor } from "../lib/core/tensor.ts";
 
 /** A `timesteps` entry: `set_timesteps(n)` of one scheduler and config, or the error diffusers raised. */
 export interface TimestepsCase {

@@ -5,8 +5,8 @@
  * @module
  */
 import { describe, expect, test } from "bun:test";
-import { Tensor } from "../lib/tensor.ts";
-import { TorchGenerator } from "../lib/torch_generator.ts";
+import { Tensor } from "../lib/core/tensor.ts";
+import { TorchGenerator } from "../lib/core/torch_generator.ts";
 import { fixtureSample, standInModel } from "./_fixtures.ts";
 
 /** What the suite needs to know about one scheduler class. */

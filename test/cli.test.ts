@@ -12,14 +12,14 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { builtinMixture } from "../lib/builtin_models.ts";
+import { builtinMixture } from "../lib/models/builtin_models.ts";
 import { main } from "../lib/cli.ts";
-import { decodeImage, loadImageTensor, savePng } from "../lib/image.ts";
-import { imageError } from "../lib/inversion.ts";
-import { drawShapes } from "../lib/shapes_dataset.ts";
-import { quietProgress } from "../lib/progress.ts";
-import { Tensor } from "../lib/tensor.ts";
-import { TorchGenerator } from "../lib/torch_generator.ts";
+import { decodeImage, loadImageTensor, savePng } from "../lib/io/image.ts";
+import { imageError } from "../lib/pipelines/inversion.ts";
+import { drawShapes } from "../lib/models/shapes_dataset.ts";
+import { quietProgress } from "../lib/io/progress.ts";
+import { Tensor } from "../lib/core/tensor.ts";
+import { TorchGenerator } from "../lib/core/torch_generator.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "ddimlab-cli-"));
 afterAll(() => rmSync(folder, { recursive: true, force: true }));

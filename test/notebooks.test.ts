@@ -3,8 +3,8 @@ import { createCanvas, loadImage } from "@napi-rs/canvas";
 import { parseHTML } from "linkedom";
 import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
-import { allIdentities } from "../lib/equations.ts";
-import { proveIdentity } from "../lib/prove.ts";
+import { allIdentities } from "../lib/math/equations.ts";
+import { proveIdentity } from "../lib/math/prove.ts";
 
 // The course, in order. Each is committed executed (notebooks/run.sh), so these tests read its saved outputs.
 const NOTEBOOKS = [

@@ -71,7 +71,7 @@ copy onnx-proto/package.json onnx-proto/dist
 copy protobufjs/package.json protobufjs/index.js protobufjs/minimal.js protobufjs/light.js protobufjs/src protobufjs/google
 for d in node_modules/@protobufjs/*; do copy "${d#node_modules/}"; done
 copy long
-# cli-progress (lib/progress.ts imports it) and what it requires, read from the installed package.json files
+# cli-progress (lib/io/progress.ts imports it) and what it requires, read from the installed package.json files
 deps() { node -e 'const p=require(process.argv[1]);console.log(Object.keys(p.dependencies||{}).join("\n"))' "$root/node_modules/$1/package.json"; }
 queue=(cli-progress)
 seen=" "
@@ -84,7 +84,7 @@ while ((${#queue[@]})); do
   copy "$pkg"
   while read -r dep; do [[ -n "$dep" ]] && queue+=("$dep"); done < <(deps "$pkg")
 done
-# @napi-rs/canvas (lib/shapes_dataset.ts imports it) is a 35 MB native addon used only to draw the shapes that
+# @napi-rs/canvas (lib/models/shapes_dataset.ts imports it) is a 35 MB native addon used only to draw the shapes that
 # builtin:shapes32 is fitted to. The benchmark loads that model from the cache packed below, so a stand-in that
 # throws a clear error travels instead.
 mkdir -p "$nm/@napi-rs/canvas"

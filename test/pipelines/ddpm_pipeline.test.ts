@@ -1,0 +1,54 @@
+import { describe, expect, test } from "bun:test";
+import { DDIMScheduler } from "../../lib/schedulers/ddim.ts";
+import { DDPMScheduler } from "../../lib/schedulers/ddpm.ts";
+import { DDPMPipeline } from "../../lib/pipelines/ddpm_pipeline.ts";
+import { modelFromFunction } from "../../lib/core/model.ts";
+import { TorchGenerator } from "../../lib/core/torch_generator.ts";
+import { maxAbsDiff, schedulerFixtures, standInModel } from "../_fixtures.ts";
+
+const standIn = () => modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
+
+describe("DDPMPipeline", () => {
+  // test/fixtures/diffusers-schedulers.json, seeded_loops: x = torch.randn(shape, generator=g), then
+  // DDPMScheduler().step(model(x, t), t, x, generator=g) for all 1000 t, one randn per step with t > 0
+  for (const loop of schedulerFixtures().seeded_loops.filter((l) => l.scheduler === "ddpm")) {
+    test(`reproduces diffusers' seeded DDPM loop (seed ${loop.seed}, ${loop.n} steps) within 2e-4`, async () => {
+      const pipe = new DDPMPipeline({ unet: standIn() });
+      const { samples, timesteps } = await pipe.sample({ seed: loop.seed, batchSize: schedulerFixtures().shape[0] });
+      expect(timesteps.length).toBe(loop.n);
+      expect(maxAbsDiff(samples.data, loop.final)).toBeLessThan(2e-4);
+    });
+  }
+
+  test("the same seed repeats exactly and another seed differs (fresh noise at every t > 0)", async () => {
+    const pipe = new DDPMPipeline({ unet: standIn() });
+    const a = await pipe.sample({ seed: 1, numInferenceSteps: 20 });
+    const b = await pipe.sample({ seed: 1, numInferenceSteps: 20 });
+    const xT = new TorchGenerator(1).randn([1, 3, 4, 4]);
+    const c = await pipe.sample({ seed: 2, numInferenceSteps: 20, xT });
+    expect(b.samples.data).toEqual(a.samples.data);
+    expect(a.xT.data).toEqual(xT.data);
+    expect(maxAbsDiff(a.samples.data, c.samples.data)).toBeGreaterThan(1e-3);
+  });
+
+  test("fromPretrained on a builtin gives a DDPMScheduler with the model's config and 1000 default steps", async () => {
+    const pipe = await DDPMPipeline.fromPretrained("builtin:ring2d");
+    expect(pipe.scheduler).toBeInstanceOf(DDPMScheduler);
+    const { samples, timesteps } = await pipe.sample({ seed: 0, batchSize: 8, trajectory: 100 });
+    expect(timesteps.length).toBe(1000);
+    expect(samples.shape).toEqual([8, 2, 1, 1]);
+    expect(Array.from(samples.data).every(Number.isFinite)).toBe(true);
+  });
+
+  test("a scheduler given to the constructor is used as given", () => {
+    const ddim = DDIMScheduler.fromConfig({});
+    expect(new DDPMPipeline({ unet: standIn(), scheduler: ddim }).scheduler).toBe(ddim);
+  });
+
+  test("eta and out-of-range steps are refused with the value named", async () => {
+    const pipe = new DDPMPipeline({ unet: standIn() });
+    await expect(pipe.sample({ eta: 1 } as never)).rejects.toThrow(/DDPMPipeline takes no eta/);
+    await expect(pipe.sample({ numInferenceSteps: 0 })).rejects.toThrow(/got 0/);
+    await expect(pipe.sample({ numInferenceSteps: 5000 })).rejects.toThrow(/1000 training timesteps, got 5000/);
+  });
+});

@@ -3,7 +3,12 @@ import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
 import { deflateRawSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
-import { parseTorchCheckpoint, readTorchCheckpoint, readZip, unpickleStateDict } from "../../lib/models/torch_checkpoint.ts";
+import {
+  parseTorchCheckpoint,
+  readTorchCheckpoint,
+  readZip,
+  unpickleStateDict,
+} from "../../lib/models/torch_checkpoint.ts";
 import { readSafetensors } from "../../lib/models/safetensors.ts";
 
 const fixture = fileURLToPath(new URL("../fixtures/unet/tiny-ddpm/", import.meta.url));

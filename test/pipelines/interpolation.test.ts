@@ -1,5 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { interpolateLatents, interpolationAlphas, interpolationRow, lerp, slerp } from "../../lib/pipelines/interpolation.ts";
+import {
+  interpolateLatents,
+  interpolationAlphas,
+  interpolationRow,
+  lerp,
+  slerp,
+} from "../../lib/pipelines/interpolation.ts";
 import { Tensor } from "../../lib/core/tensor.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
 

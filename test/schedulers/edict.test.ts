@@ -1,6 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { DDIMScheduler } from "../../lib/schedulers/ddim.ts";
-import { checkEdictP, edictInversionLoop, edictSamplingLoop, EDICTScheduler, edictState } from "../../lib/schedulers/edict.ts";
+import {
+  checkEdictP,
+  edictInversionLoop,
+  edictSamplingLoop,
+  EDICTScheduler,
+  edictState,
+} from "../../lib/schedulers/edict.ts";
 import { modelFromFunction } from "../../lib/core/model.ts";
 import { Tensor } from "../../lib/core/tensor.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";

@@ -14,23 +14,27 @@
  *
  * @module
  */
+// core: tensors, the model interface, PyTorch's random stream
 export * from "./lib/core/tensor.ts";
 export * from "./lib/core/model.ts";
 export * from "./lib/core/torch_generator.ts";
+
+// math: noise schedules, the paper's identities and their proofs, sample metrics
 export * from "./lib/math/schedules.ts";
+export * from "./lib/math/equations.ts";
+export * from "./lib/math/prove.ts";
+export * from "./lib/math/metrics.ts";
+
+// schedulers: the contract, one file per sampler, the registry of diffusers class names
+export * from "./lib/schedulers/scheduler.ts";
 export * from "./lib/schedulers/ddpm.ts";
 export * from "./lib/schedulers/ddim.ts";
 export * from "./lib/schedulers/ddim_inverse.ts";
 export * from "./lib/schedulers/edict.ts";
 export * from "./lib/schedulers/bdia.ts";
-export * from "./lib/math/equations.ts";
-export * from "./lib/math/prove.ts";
-export * from "./lib/pipelines/sampling.ts";
-export * from "./lib/pipelines/ddpm_pipeline.ts";
-export * from "./lib/pipelines/ddim_pipeline.ts";
-export * from "./lib/pipelines/inversion.ts";
-export * from "./lib/pipelines/interpolation.ts";
-export * from "./lib/pipelines/fuse.ts";
+export * from "./lib/schedulers/registry.ts";
+
+// models: the UNet compiled to ONNX, checkpoint readers, exact and learned builtin models, the 2-D trainer
 export * from "./lib/models/unet.ts";
 export * from "./lib/models/unet_config.ts";
 export * from "./lib/models/unet_onnx.ts";
@@ -43,10 +47,21 @@ export * from "./lib/models/toy_data.ts";
 export * from "./lib/models/shapes_dataset.ts";
 export * from "./lib/models/mlp.ts";
 export * from "./lib/models/train2d.ts";
-export * from "./lib/math/metrics.ts";
 export * from "./lib/models/eps_error.ts";
+
+// io: images, plots, notebook display, progress bars
 export * from "./lib/io/image.ts";
 export * from "./lib/io/plot.ts";
 export * from "./lib/io/notebook.ts";
 export * from "./lib/io/progress.ts";
+
+// pipelines: sampling, inversion, interpolation and fusion
+export * from "./lib/pipelines/sampling.ts";
+export * from "./lib/pipelines/ddpm_pipeline.ts";
+export * from "./lib/pipelines/ddim_pipeline.ts";
+export * from "./lib/pipelines/inversion.ts";
+export * from "./lib/pipelines/interpolation.ts";
+export * from "./lib/pipelines/fuse.ts";
+
+// the package's version (the command line, lib/cli.ts, is its own entry point)
 export * from "./lib/version.ts";

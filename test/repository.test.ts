@@ -43,3 +43,41 @@ describe("the repository is self-contained", () => {
     }
   });
 });
+
+// The layers of lib/, bottom to top. A file may import from its own layer and the layers below it, never above.
+const LAYERS = ["core", "math", "schedulers", "models", "io", "pipelines", "."] as const;
+
+function layerOf(file: string): number {
+  const folder = relative(join(root, "lib"), file).split("/");
+  return LAYERS.indexOf((folder.length === 1 ? "." : folder[0]) as (typeof LAYERS)[number]);
+}
+
+describe("lib/ is layered", () => {
+  const libFiles = textFiles(join(root, "lib")).filter((f) => f.endsWith(".ts") && !f.includes("/pretrained/"));
+
+  test("every lib file lives in a known layer folder", () => {
+    const unplaced = libFiles.filter((f) => layerOf(f) < 0).map((f) => relative(root, f));
+    expect(unplaced).toEqual([]);
+  });
+
+  test("no import runs back up a layer (core < math < schedulers < models < io < pipelines < cli)", () => {
+    const upward: string[] = [];
+    for (const file of libFiles) {
+      const source = readFileSync(file, "utf8");
+      for (const match of source.matchAll(/^\s*(?:import|export)\b[^;]*?from\s+"(\.{1,2}\/[^"]+)"/gm)) {
+        const target = join(file, "..", match[1]);
+        if (layerOf(target) > layerOf(file)) upward.push(`${relative(root, file)} -> ${relative(root, target)}`);
+      }
+    }
+    expect(libFiles.length).toBeGreaterThan(30);
+    expect(upward).toEqual([]);
+  });
+
+  test("the check sees an upward import when there is one", () => {
+    // the same rule on a made-up pair: a scheduler importing a pipeline is upward, a pipeline importing a scheduler not
+    const scheduler = join(root, "lib", "schedulers", "x.ts");
+    const pipeline = join(root, "lib", "pipelines", "y.ts");
+    expect(layerOf(pipeline) > layerOf(scheduler)).toBe(true);
+    expect(layerOf(scheduler) > layerOf(pipeline)).toBe(false);
+  });
+});

@@ -61,6 +61,18 @@ const COS_OF_QUADRANT = new Float64Array([1, 0, -1, 0, 1]);
 const SIN_OF_QUADRANT = new Float64Array([0, 1, 0, -1, 0]);
 
 /**
+ * Anything that draws standard normal tensors the way `torch.randn(shape, generator=g)` does: x_T comes from
+ * `randn`, and the schedulers draw each step's noise into a reused buffer with `fillRandn` (the same numbers as
+ * `randn` of that many elements). `TorchGenerator` has both.
+ */
+export interface RandnGenerator {
+  /** A new tensor of standard normal draws. */
+  randn(shape: readonly number[]): Tensor;
+  /** Fill `data` with standard normal draws (the same stream as `randn`) and return it. */
+  fillRandn(data: Float32Array): Float32Array;
+}
+
+/**
  * PyTorch's CPU random generator (mt19937 plus its normal transforms), seeded like `torch.Generator().manual_seed`.
  *
  * randn: z = sqrt(-2 ln(1 - u_a)) * (cos | sin)(2 pi u_b), u from mt19937 outputs in PyTorch's order.

@@ -22,14 +22,12 @@ import { availableParallelism, homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { codeFingerprint, readCache, writeCache } from "./_cache.ts";
 import { builtinCheckpointFolder, builtinModel } from "./builtin_models.ts";
-import { DDIMScheduler } from "../schedulers/ddim.ts";
-import { DDIMInverseScheduler } from "../schedulers/ddim_inverse.ts";
-import { DDPMScheduler } from "../schedulers/ddpm.ts";
 import type { DenoisingModel } from "../core/model.ts";
 import { Tensor } from "../core/tensor.ts";
 import { parseSafetensors } from "./safetensors.ts";
 import { parseTorchCheckpoint } from "./torch_checkpoint.ts";
 import { parseUNetConfig, type UNet2DConfig } from "./unet_config.ts";
+import { type PretrainedScheduler, schedulerFromConfig } from "../schedulers/registry.ts";
 import { compileUNet, UNET_COMPILER_VERSION, weightsFromTensors } from "./unet_onnx.ts";
 
 /** How onnxruntime should run the UNet. */
@@ -583,7 +581,7 @@ export async function fromPretrained(dir: string, options: LoadUNetOptions = {})
   }
   if (dir.startsWith(BUILTIN_PREFIX)) {
     const { unet, schedulerConfig } = await loadBuiltin(dir, options);
-    return { unet, scheduler: schedulerFromConfig(schedulerConfig, dir) };
+    return { unet, scheduler: schedulerFromConfig(schedulerConfig, { source: dir }) };
   }
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new Error(`fromPretrained needs a folder; ${dir} is not one`);
@@ -596,7 +594,7 @@ export async function fromPretrained(dir: string, options: LoadUNetOptions = {})
   const schedulerConfig = readJson(schedulerPath);
   const unet = await loadUNet(existsSync(join(dir, "unet")) ? join(dir, "unet") : dir, options);
   try {
-    return { unet, scheduler: schedulerFromConfig(schedulerConfig, schedulerPath) };
+    return { unet, scheduler: schedulerFromConfig(schedulerConfig, { source: schedulerPath }) };
   } catch (error) {
     unet.dispose();
     throw error;
@@ -769,22 +767,4 @@ function readJson(path: string): Record<string, unknown> {
   } catch (error) {
     throw new Error(`Cannot read ${path}: ${error instanceof Error ? error.message : error}`);
   }
-}
-
-/** The scheduler classes `fromPretrained` builds, by the `_class_name` of scheduler_config.json. */
-const SCHEDULERS = { DDPMScheduler, DDIMScheduler, DDIMInverseScheduler } as const;
-
-/** A scheduler `fromPretrained` can return. */
-export type PretrainedScheduler = DDPMScheduler | DDIMScheduler | DDIMInverseScheduler;
-
-function schedulerFromConfig(config: Record<string, unknown>, source: string): PretrainedScheduler {
-  const name = config._class_name;
-  if (typeof name !== "string" || !(name in SCHEDULERS)) {
-    throw new Error(
-      `${source}: unsupported scheduler _class_name ${JSON.stringify(name)}; supported: ${
-        Object.keys(SCHEDULERS).join(", ")
-      }`,
-    );
-  }
-  return SCHEDULERS[name as keyof typeof SCHEDULERS].fromConfig(config);
 }

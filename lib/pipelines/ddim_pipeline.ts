@@ -21,11 +21,11 @@ import {
   checkEta,
   configOf,
   loadPipelineParts,
-  type PipelineScheduler,
   runSampling,
   type SampleOptions,
   type SampleResult,
 } from "./sampling.ts";
+import type { PipelineScheduler } from "../schedulers/scheduler.ts";
 
 /** Options of `DDIMPipeline.sample`: the shared ones plus eta and diffusers' `use_clipped_model_output`. */
 export interface DDIMSampleOptions extends SampleOptions {

@@ -17,14 +17,8 @@
  */
 import { DDPMScheduler } from "../schedulers/ddpm.ts";
 import type { DenoisingModel } from "../core/model.ts";
-import {
-  configOf,
-  loadPipelineParts,
-  type PipelineScheduler,
-  runSampling,
-  type SampleOptions,
-  type SampleResult,
-} from "./sampling.ts";
+import { configOf, loadPipelineParts, runSampling, type SampleOptions, type SampleResult } from "./sampling.ts";
+import type { PipelineScheduler } from "../schedulers/scheduler.ts";
 
 /**
  * Sample with DDPM: x_T ~ N(0, I), then x_{t-1} = mu_theta(x_t, t) + sigma_t z for every timestep.

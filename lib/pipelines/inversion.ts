@@ -44,15 +44,8 @@ import { checkPrecision, checkStateArrays } from "../schedulers/_exact_inversion
 import type { DenoisingModel } from "../core/model.ts";
 import type { ProgressReporter } from "../io/progress.ts";
 import { resolveProgress } from "../io/progress.ts";
-import {
-  checkInferenceSteps,
-  checkLatents,
-  configOf,
-  latentShape,
-  type PipelineScheduler,
-  samplingLoop,
-  type SamplingStep,
-} from "./sampling.ts";
+import { checkInferenceSteps, checkLatents, configOf, latentShape, samplingLoop } from "./sampling.ts";
+import type { PipelineScheduler, SamplingStep } from "../schedulers/scheduler.ts";
 import { Tensor } from "../core/tensor.ts";
 
 /** What inversion needs from a pipeline: its model, its scheduler, and a decode from given latents. */

@@ -16,49 +16,13 @@
  *
  * @module
  */
-import type { SchedulerStepOutput } from "../schedulers/ddim.ts";
+import type { PipelineScheduler, SamplingStep, Scheduler } from "../schedulers/scheduler.ts";
 import type { DenoisingModel } from "../core/model.ts";
 import { type ProgressReporter, resolveProgress } from "../io/progress.ts";
 import { Tensor } from "../core/tensor.ts";
-import { TorchGenerator } from "../core/torch_generator.ts";
+import { type RandnGenerator, TorchGenerator } from "../core/torch_generator.ts";
 import { fromPretrained, loadUNet } from "../models/unet.ts";
 import { statSync } from "node:fs";
-
-/** One step of a sampling loop: step index i, timestep t, the sample after the step, the predicted x0. */
-export interface SamplingStep {
-  /** The step index, 0 for the first (noisiest) step. */
-  readonly i: number;
-  /** The training timestep whose model output made this step. */
-  readonly t: number;
-  /** The sample after this step: x_{t-1} (x_0 after the last step). */
-  readonly x: Tensor;
-  /** The predicted x0 at this step, eq. (12)'s "predicted x0". */
-  readonly predX0: Tensor;
-}
-
-/** The scheduler interface the pipelines use: diffusers' DDPM, DDIM and DDIM-inverse schedulers all fit it. */
-export interface PipelineScheduler {
-  /** The diffusers-style configuration (snake_case keys). */
-  readonly config: object;
-  /** The schedule after `setTimesteps`, in the order the loop visits it. */
-  readonly timesteps: readonly number[];
-  /** Choose the schedule for `n` inference steps. */
-  setTimesteps(n: number): void;
-  /** One step of the reverse (or, for inversion, forward) process. */
-  step(modelOutput: Tensor, timestep: number, sample: Tensor, options?: object): SchedulerStepOutput;
-}
-
-/**
- * Anything that draws standard normal tensors the way `torch.randn(shape, generator=g)` does: x_T comes from
- * `randn`, and the schedulers draw each step's noise into a reused buffer with `fillRandn` (the same numbers as
- * `randn` of that many elements). `TorchGenerator` has both.
- */
-export interface RandnGenerator {
-  /** A new tensor of standard normal draws. */
-  randn(shape: readonly number[]): Tensor;
-  /** Fill `data` with standard normal draws (the same stream as `randn`) and return it. */
-  fillRandn(data: Float32Array): Float32Array;
-}
 
 /**
  * The sampling loop as a generator: one model call and one scheduler step per timestep, yielding each step.
@@ -80,17 +44,17 @@ export interface RandnGenerator {
  * for await (const { i, t } of samplingLoop(model, scheduler, { sample: Tensor.zeros([1, 1, 4, 4]) })) console.log(i, t);
  * ```
  */
-export async function* samplingLoop(
+export async function* samplingLoop<Options extends object>(
   model: DenoisingModel,
-  scheduler: PipelineScheduler,
-  options: { sample: Tensor; stepOptions?: object },
+  scheduler: Scheduler<Options>,
+  options: { sample: Tensor; stepOptions?: Options },
 ): AsyncGenerator<SamplingStep, Tensor> {
   let x = options.sample;
   for (const [i, t] of scheduler.timesteps.entries()) {
-    // 1. the model's prediction eps_theta(x_t, t)
-    const modelOutput = await model.predict(x, t);
+    // 1. the model's prediction eps_theta(c_in x_t, t) (c_in = 1 for DDPM and DDIM)
+    const modelOutput = await model.predict(scheduler.scaleModelInput(x, t), t);
     // 2. one scheduler step x_t -> x_{t-1}, with the predicted x0 of eq. (12)
-    const output = scheduler.step(modelOutput, t, x, options.stepOptions ?? {});
+    const output = scheduler.step(modelOutput, t, x, options.stepOptions);
     x = output.prevSample;
     yield { i, t, x, predX0: output.predOriginalSample };
   }

@@ -23,8 +23,8 @@ export type PredictionType = "epsilon" | "sample" | "v_prediction";
 /** The prediction types every scheduler here accepts. */
 export const PREDICTION_TYPES: readonly PredictionType[] = ["epsilon", "sample", "v_prediction"];
 
-/** The keys every scheduler's config has (diffusers' names and meanings). */
-export interface BaseSchedulerConfig {
+/** The keys every scheduler's config has (diffusers' names and meanings): the beta schedule and the spacing. */
+export interface ScheduleConfig {
   /** T, the number of training timesteps. */
   num_train_timesteps: number;
   /** beta_1 of the `linear`, `scaled_linear` and `sigmoid` schedules. */
@@ -35,20 +35,24 @@ export interface BaseSchedulerConfig {
   beta_schedule: BetaSchedule;
   /** Explicit betas, which override the schedule (length T), or null. */
   trained_betas: number[] | null;
-  /** Clip the predicted x0 to [-clip_sample_range, clip_sample_range]. */
-  clip_sample: boolean;
-  /** The clipping bound. */
-  clip_sample_range: number;
   /** What the model predicts. */
   prediction_type: PredictionType;
   /** How `setTimesteps(n)` picks timesteps. */
   timestep_spacing: TimestepSpacing;
   /** Added to the `leading` timesteps. */
   steps_offset: number;
-  /** Rescale the betas to zero terminal SNR (arXiv 2305.08891). */
-  rescale_betas_zero_snr: boolean;
   /** Keys diffusers does not use here (such as `_class_name`) are kept as they were. */
   [key: string]: unknown;
+}
+
+/** The keys the DDPM-family schedulers (DDPM, DDIM, DDIM inverse) add: clipping and zero terminal SNR. */
+export interface BaseSchedulerConfig extends ScheduleConfig {
+  /** Clip the predicted x0 to [-clip_sample_range, clip_sample_range]. */
+  clip_sample: boolean;
+  /** The clipping bound. */
+  clip_sample_range: number;
+  /** Rescale the betas to zero terminal SNR (arXiv 2305.08891). */
+  rescale_betas_zero_snr: boolean;
 }
 
 /** The dynamic-thresholding keys of DDPM and DDIM (Imagen, arXiv 2205.11487). */
@@ -106,7 +110,7 @@ export interface ConfigRules {
  * @returns the resolved config
  * @throws TypeError or RangeError naming the key and the bad value
  */
-export function resolveConfig<C extends BaseSchedulerConfig>(
+export function resolveConfig<C extends ScheduleConfig>(
   given: Record<string, unknown> | undefined,
   defaults: Readonly<C>,
   rules: ConfigRules,
@@ -170,9 +174,10 @@ export function resolveConfig<C extends BaseSchedulerConfig>(
       }
     }
   }
-  finite("clip_sample_range", true);
-  bool("clip_sample");
-  bool("rescale_betas_zero_snr");
+  // the clipping and zero-SNR keys only where the scheduler has them (diffusers' Euler or PNDM have no clip_sample)
+  if ("clip_sample_range" in defaults) finite("clip_sample_range", true);
+  if ("clip_sample" in defaults) bool("clip_sample");
+  if ("rescale_betas_zero_snr" in defaults) bool("rescale_betas_zero_snr");
   oneOf("prediction_type", PREDICTION_TYPES, "prediction_type");
   oneOf("timestep_spacing", rules.spacings ?? TIMESTEP_SPACINGS, "timestep_spacing");
   if (config.trained_betas === null) {
@@ -242,12 +247,12 @@ export function checkSpacedTimesteps(
  * @param config a resolved config
  * @returns `{ betas, alphasCumprod }`
  */
-export function buildSchedule(config: BaseSchedulerConfig): { betas: Float32Array; alphasCumprod: Float32Array } {
+export function buildSchedule(config: ScheduleConfig): { betas: Float32Array; alphasCumprod: Float32Array } {
   let betas = config.trained_betas !== null ? Float32Array.from(config.trained_betas) : betaSchedule(
     config.beta_schedule,
     { numTrainTimesteps: config.num_train_timesteps, betaStart: config.beta_start, betaEnd: config.beta_end },
   );
-  if (config.rescale_betas_zero_snr) betas = rescaleZeroTerminalSnr(betas);
+  if (config.rescale_betas_zero_snr === true) betas = rescaleZeroTerminalSnr(betas);
   return { betas, alphasCumprod: alphasCumprod(betas) };
 }
 
@@ -257,7 +262,7 @@ export function buildSchedule(config: BaseSchedulerConfig): { betas: Float32Arra
  * @param config a resolved config
  * @returns a plain snake_case object
  */
-export function copyConfig<C extends BaseSchedulerConfig>(config: Readonly<C>): C {
+export function copyConfig<C extends ScheduleConfig>(config: Readonly<C>): C {
   const copy = { ...config } as C;
   if (config.trained_betas !== null) copy.trained_betas = [...config.trained_betas];
   return copy;

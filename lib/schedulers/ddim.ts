@@ -37,19 +37,12 @@ import {
 } from "./_scheduler_config.ts";
 
 export type { PredictionType } from "./_scheduler_config.ts";
+import type { SchedulerStepOutput } from "./scheduler.ts";
 
 /** A resolved DDIM config: diffusers' `DDIMScheduler` keys, snake_case. */
 export interface DDIMSchedulerConfig extends BaseSchedulerConfig, ThresholdingConfig {
   /** At the last step, alpha-bar_prev is 1 (true) or alphasCumprod[0] (false). */
   set_alpha_to_one: boolean;
-}
-
-/** The result of one scheduler step. */
-export interface SchedulerStepOutput {
-  /** x_{t-1} (or x_{t+1} for the inverse scheduler). */
-  prevSample: Tensor;
-  /** The predicted x0 after clipping or thresholding. */
-  predOriginalSample: Tensor;
 }
 
 /** Options of `DDIMScheduler.step`. */
@@ -116,6 +109,8 @@ export class DDIMScheduler {
   readonly finalAlphaCumprod: number;
   /** The standard deviation of the initial noise x_T ~ N(0, I). */
   readonly initNoiseSigma = 1;
+  /** Model evaluations per step (one). */
+  readonly order = 1;
   /** n, once `setTimesteps` was called. */
   numInferenceSteps: number | null = null;
   #timesteps: readonly number[];

@@ -28,7 +28,7 @@ import {
   resolveConfig,
   scheduleIndex,
 } from "./_scheduler_config.ts";
-import type { SchedulerStepOutput } from "./ddim.ts";
+import type { SchedulerStepOutput } from "./scheduler.ts";
 
 /** A resolved DDIM-inverse config: diffusers' `DDIMInverseScheduler` keys, snake_case. */
 export interface DDIMInverseSchedulerConfig extends BaseSchedulerConfig {
@@ -72,6 +72,8 @@ export class DDIMInverseScheduler {
   readonly initialAlphaCumprod: number;
   /** The standard deviation of the initial noise distribution (kept for interchangeability). */
   readonly initNoiseSigma = 1;
+  /** Model evaluations per step (one). */
+  readonly order = 1;
   /** n, once `setTimesteps` was called. */
   numInferenceSteps: number | null = null;
   #timesteps: readonly number[];

@@ -35,7 +35,7 @@ import {
   type ThresholdingConfig,
   thresholdInPlace,
 } from "./_scheduler_config.ts";
-import type { SchedulerStepOutput } from "./ddim.ts";
+import type { SchedulerStepOutput } from "./scheduler.ts";
 
 /**
  * How DDPM picks sigma_t: `fixed_small` sigma^2 = beta~_t (posterior), `fixed_large` sigma^2 = beta_t, their `_log`
@@ -124,6 +124,8 @@ export class DDPMScheduler {
   readonly alphasCumprod: Float32Array;
   /** The standard deviation of the initial noise x_T ~ N(0, I). */
   readonly initNoiseSigma = 1;
+  /** Model evaluations per step (one). */
+  readonly order = 1;
   /** n, once `setTimesteps(n)` was called (null for a custom list or before). */
   numInferenceSteps: number | null = null;
   /** Whether the schedule is a custom list. */

@@ -28,7 +28,7 @@
  */
 import type { DDIMSchedulerConfig } from "./ddim.ts";
 import type { DenoisingModel } from "../core/model.ts";
-import type { SamplingStep } from "../pipelines/sampling.ts";
+import type { SamplingStep } from "./scheduler.ts";
 import { Tensor } from "../core/tensor.ts";
 import {
   type AffineStep,

@@ -6,7 +6,7 @@
  *
  * Flags:
  * - `--quick`: small step counts and sample sizes (a couple of minutes on a 2-core machine); the figures are noisy.
- * - `--only NAME[,NAME]`: run only the named sections (quality, reconstruction, convergence, schedulers, unet,
+ * - `--only NAME[,NAME]`: run only the named sections (quality, reconstruction, convergence, solvers, schedulers, unet,
  *   builtins, end_to_end).
  * - `--out DIR`: write `DIR/benchmarks.md` and `DIR/benchmarks/*.svg` instead of `docs/`.
  *
@@ -20,6 +20,7 @@ import process from "node:process";
 import type { QualityResult } from "./quality.ts";
 import type { ReconstructionBenchResult } from "./reconstruction.ts";
 import type { ConvergenceResult } from "./convergence.ts";
+import type { SolversResult } from "./solvers.ts";
 import type { EndToEndResult } from "./end_to_end.ts";
 
 /** What every benchmark function accepts. */
@@ -313,6 +314,46 @@ function sectionConvergence(r: ConvergenceResult, w: Writer): string {
   ].join("\n");
 }
 
+function sectionSolvers(r: SolversResult, w: Writer): string {
+  const names = [...new Set(r.errors.map((x) => x.solver))];
+  const budgets = [...new Set(r.errors.map((x) => x.nfe))].sort((a, b) => a - b);
+  const errorTable = markdownTable(
+    ["sampler", ...budgets.map((n) => `NFE ${n}`), "fitted order (NFE >= 10)"],
+    names.map((name) => [
+      name,
+      ...budgets.map((n) => {
+        const row = r.errors.find((x) => x.solver === name && x.nfe === n);
+        return row ? formatNumber(row.error, 3) : "";
+      }),
+      r.orders[name] ? r.orders[name].order.toFixed(2) : "",
+    ]),
+  );
+  const figure = w.figure(
+    "solvers",
+    linePlot(
+      names.map((name) => ({
+        name,
+        points: r.errors.filter((x) => x.solver === name).map((x) => [x.nfe, x.error] as const),
+      })),
+      { xLabel: "model evaluations (NFE)", yLabel: "RMS error against the exact ODE solution", logX: true, logY: true },
+    ),
+    "Global error at x_0 against the exact probability-flow ODE solution of the single-Gaussian model, per sampler.",
+  );
+  const qualityTable = markdownTable(
+    ["sampler", "NFE", "S", "log-likelihood gap per dim", "standard error"],
+    r.quality.map((x) => [
+      x.solver,
+      String(x.nfe),
+      String(x.steps),
+      formatNumber(x.logLikelihoodGap, 3),
+      formatNumber(x.logLikelihoodGapError, 2),
+    ]),
+  );
+  return [r.description, "", errorTable, "", figure, "", "Learned model, Table 1 metric:", "", qualityTable].join(
+    "\n",
+  );
+}
+
 function sectionEndToEnd(r: EndToEndResult): string {
   const table = markdownTable(
     ["model", "sampler", "batch", "steps", "steps timed", "s per step", "images per second", "wall s"],
@@ -387,6 +428,13 @@ const plans: Plan[] = [
     load: () => import("./convergence.ts"),
     exportName: "benchConvergence",
     render: (r, w) => sectionConvergence(r as ConvergenceResult, w),
+  },
+  {
+    name: "solvers",
+    title: "DDIM is Euler: samplers against the exact ODE solution",
+    load: () => import("./solvers.ts"),
+    exportName: "benchSolvers",
+    render: (r, w) => sectionSolvers(r as SolversResult, w),
   },
   {
     name: "schedulers",

@@ -8,6 +8,8 @@ import { proveIdentity } from "../lib/prove.ts";
 
 // The course, in order. Each is committed executed (notebooks/run.sh), so these tests read its saved outputs.
 const NOTEBOOKS = [
+  "01_forward_process.ipynb",
+  "02_exact_model.ipynb",
   "01_ddim_idea.ipynb",
   "02_eta1_vs_ddpm.ipynb",
   "03_accelerated_sampling.ipynb",

@@ -69,6 +69,8 @@ export interface FigureOptions {
   xLabel?: string;
   /** The vertical axis label. */
   yLabel?: string;
+  /** Space left of the plot for the y tick labels, in pixels (default: Plot's own, wider for a log y axis). */
+  marginLeft?: number;
 }
 
 /** Options of `plotCurves` and the helpers built on it. */
@@ -81,6 +83,8 @@ export interface CurveOptions extends FigureOptions {
   yType?: "linear" | "log";
   /** Draw a dot at each point as well as the line (default false). */
   dots?: boolean;
+  /** Put the largest x on the left, so that timesteps t fall from left to right as sampling runs (default false). */
+  reverse?: boolean;
 }
 
 /**
@@ -131,7 +135,8 @@ export function plotCurves(series: Readonly<Record<string, ArrayLike<number>>>, 
   }
   if (options.x) checkNumbers(options.x, "options.x");
   const height = options.height ?? 320;
-  const labels = endLabels(rows, names, 12 / Math.max(1, height - 50), options.yType === "log");
+  const reverse = options.reverse ?? false;
+  const labels = endLabels(rows, names, 12 / Math.max(1, height - 50), options.yType === "log", reverse);
   const marks: Plot.Markish[] = [
     Plot.lineY(rows, { x: "x", y: "y", stroke: "name", z: "name", strokeWidth: 1.5 }),
     Plot.text(labels, { x: "x", y: "y", text: "name", fill: "name", dx: 5, textAnchor: "start" }),
@@ -141,7 +146,9 @@ export function plotCurves(series: Readonly<Record<string, ArrayLike<number>>>, 
   return render(options, {
     height,
     marginRight: Math.min(220, 16 + 6 * longest),
-    x: { label: options.xLabel ?? null, type: options.xType ?? "linear", ...logTicks(options.xType) },
+    // a log axis labels its ticks 0.0001, 1e-7 ...: room for six characters
+    marginLeft: options.yType === "log" ? 56 : undefined,
+    x: { label: options.xLabel ?? null, type: options.xType ?? "linear", reverse, ...logTicks(options.xType) },
     y: { label: options.yLabel ?? null, type: options.yType ?? "linear", grid: true, ...logTicks(options.yType) },
     color: { domain: names, range: palette(names.length) },
     marks,
@@ -354,6 +361,8 @@ export interface PixelTraceOptions extends FigureOptions {
   batchIndex?: number;
   /** The horizontal axis: the step index i or the timestep t (default "i"). */
   against?: "i" | "t";
+  /** Put the largest x on the left (default: true against t, so that sampling reads left to right either way). */
+  reverse?: boolean;
 }
 
 /**
@@ -405,6 +414,7 @@ export function plotPixelTraces(steps: readonly StepRecord[], options: PixelTrac
   return plotCurves(series, {
     xLabel: against === "i" ? "step i" : "timestep t",
     yLabel: field === "x" ? "x_t" : "predicted x0",
+    reverse: against === "t",
     ...options,
     x: xs,
   });
@@ -570,23 +580,27 @@ function render(options: FigureOptions, plotOptions: Plot.PlotOptions): Figure {
     ...plotOptions,
     marks,
     marginTop,
+    marginLeft: options.marginLeft ?? plotOptions.marginLeft,
     width: options.width ?? 640,
     document: options.document ?? createDocument(),
   });
   return figure as unknown as Figure;
 }
 
-// Each curve's label sits at its rightmost point, nudged apart vertically so that no two are closer than `gap`
+// Each curve's label sits at its rightmost point (its smallest x on a reversed axis), nudged apart vertically so that no two are closer than `gap`
 // (a fraction of the value range, about one line of text).
 function endLabels(
   rows: readonly { x: number; y: number; name: string }[],
   names: readonly string[],
   gap: number,
   log: boolean,
+  reverse: boolean,
 ): { x: number; y: number; name: string }[] {
   const ends = names.map((name) => {
     let end: { x: number; y: number; name: string } | undefined;
-    for (const row of rows) if (row.name === name && (end === undefined || row.x >= end.x)) end = row;
+    for (const row of rows) {
+      if (row.name === name && (end === undefined || (reverse ? row.x <= end.x : row.x >= end.x))) end = row;
+    }
     return end;
   }).filter((end) => end !== undefined).map((end) => ({ ...end }));
   if (ends.length < 2) return ends;

@@ -109,6 +109,27 @@ describe("plotCurves", () => {
     expect(() => plotCurves({})).toThrow("needs at least one curve");
   });
 
+  test("reverse: true draws the largest x on the left and labels each curve at its smallest x", () => {
+    const svg = plotCurves({ a: [0.1, 0.5, 0.9] }, { x: [999, 500, 0], reverse: true });
+    const points = pathPoints(markGroup(svg, "line")[0].querySelector("path")!.getAttribute("d")!);
+    // the first point (t = 999) is leftmost, then x grows along the path
+    for (let k = 1; k < points.length; k++) expect(points[k][0]).toBeGreaterThan(points[k - 1][0]);
+    const text = markGroup(svg, "text")[0].querySelector("text")!;
+    const x = Number(/translate\(([-\d.]+)/.exec(text.getAttribute("transform")!)![1]);
+    expect(x).toBeCloseTo(points[2][0], 2);
+  });
+
+  test("a log y axis leaves room left of the plot for its longest tick label (10px digits, about 6px each)", () => {
+    const svg = plotCurves({ a: [1e-4, 1, 1e4] }, { yType: "log" });
+    const labels = markGroup(svg, "y-axis tick label")[0].querySelectorAll("text").map((t: Element) => t.textContent);
+    expect(labels).toContain("0.0001");
+    const longest = Math.max(...labels.map((label: string) => label.length));
+    const plotLeft = Number(markGroup(svg, "y-grid")[0].querySelector("line")!.getAttribute("x1"));
+    expect(plotLeft).toBeGreaterThanOrEqual(6 * longest + 9); // the tick (6px) and its padding (3px) come first
+    const wider = plotCurves({ a: [1e-4, 1, 1e4] }, { yType: "log", marginLeft: 90 });
+    expect(Number(markGroup(wider, "y-grid")[0].querySelector("line")!.getAttribute("x1"))).toBe(90);
+  });
+
   test("draws in a document the caller passes", () => {
     const { document } = parseHTML("<!DOCTYPE html><html><body></body></html>");
     const svg = plotCurves({ a: [1, 2] }, { document: document as unknown as Document });
@@ -201,6 +222,14 @@ describe("plotPixelTraces", () => {
     const rises = points.slice(1).map((p, k) => points[k][1] - p[1]);
     for (const rise of rises) expect(rise).toBeCloseTo(rises[0], 2); // Plot writes path coordinates to 3 decimals
     expect(markGroup(svg, "x-axis label")[0].textContent).toContain("step i");
+  });
+
+  test("against t, the first (noisiest) step is on the left: sampling reads left to right", () => {
+    const steps: StepRecord[] = [0, 1, 2].map((i) => ({ i, t: 999 - 400 * i, x: Tensor.from([i], [1, 1]) }));
+    const svg = plotPixelTraces(steps, { against: "t", pixels: [0] });
+    const points = pathPoints(markGroup(svg, "line")[0].querySelector("path")!.getAttribute("d")!);
+    for (let k = 1; k < points.length; k++) expect(points[k][0]).toBeGreaterThan(points[k - 1][0]);
+    expect(markGroup(svg, "x-axis label")[0].textContent).toContain("timestep t");
   });
 
   test("rejects a pixel outside the image and a batch index outside the batch", () => {

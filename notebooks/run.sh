@@ -19,8 +19,14 @@ if [ -z "$deno" ]; then
   echo "notebooks/run.sh: deno is not installed (npm install puts it in node_modules/.bin)" >&2
   exit 2
 fi
-if ! jupyter --paths --json | python3 -c 'import json,os,sys; d=json.load(sys.stdin)["data"]; sys.exit(0 if any(os.path.exists(os.path.join(p,"kernels","deno","kernel.json")) for p in d) else 1)'; then
-  "$deno" jupyter --install >/dev/null 2>&1
+# Register Deno's kernel when none is registered, or when the registered one names a deno that is gone (a clone
+# that was deleted): the first kernel.json on Jupyter's path wins, so check that one.
+if ! jupyter --paths --json | python3 -c 'import json,os,sys
+d = json.load(sys.stdin)["data"]
+specs = [os.path.join(p, "kernels", "deno", "kernel.json") for p in d]
+found = [s for s in specs if os.path.exists(s)]
+sys.exit(0 if found and os.access(json.load(open(found[0]))["argv"][0], os.X_OK) else 1)'; then
+  "$deno" jupyter --install --force >/dev/null 2>&1
 fi
 
 cd "$here"

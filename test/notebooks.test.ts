@@ -11,7 +11,7 @@ const NOTEBOOKS = [
   "01_ddim_idea.ipynb",
   "02_eta1_vs_ddpm.ipynb",
   "03_accelerated_sampling.ipynb",
-  "04_determinism.ipynb",
+  "05_determinism.ipynb",
   "05_inversion.ipynb",
   "06_interpolation_fusion.ipynb",
   "07_trajectories.ipynb",

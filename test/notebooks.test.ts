@@ -10,7 +10,7 @@ import { proveIdentity } from "../lib/prove.ts";
 const NOTEBOOKS = [
   "01_ddim_idea.ipynb",
   "02_eta1_vs_ddpm.ipynb",
-  "03_accelerated_sampling.ipynb",
+  "06_accelerated_sampling.ipynb",
   "05_determinism.ipynb",
   "05_inversion.ipynb",
   "06_interpolation_fusion.ipynb",

@@ -9,7 +9,7 @@ import { proveIdentity } from "../lib/prove.ts";
 // The course, in order. Each is committed executed (notebooks/run.sh), so these tests read its saved outputs.
 const NOTEBOOKS = [
   "01_ddim_idea.ipynb",
-  "02_eta1_vs_ddpm.ipynb",
+  "07_eta1_vs_ddpm.ipynb",
   "06_accelerated_sampling.ipynb",
   "05_determinism.ipynb",
   "05_inversion.ipynb",

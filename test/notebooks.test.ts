@@ -12,7 +12,7 @@ const NOTEBOOKS = [
   "07_eta1_vs_ddpm.ipynb",
   "06_accelerated_sampling.ipynb",
   "05_determinism.ipynb",
-  "05_inversion.ipynb",
+  "08_inversion.ipynb",
   "06_interpolation_fusion.ipynb",
   "07_trajectories.ipynb",
   "08_learned_model.ipynb",

@@ -194,8 +194,7 @@ console.log(\`spread at eta = 0: \${spread[0]}; at eta = 1: \${spread.at(-1)!.to
 
 md(String.raw`
 The spread starts at exactly zero, as printed, and rises quickly with $\eta$ (the injected noise $\sigma_t(\eta)$ is
-proportional to $\eta$); for the larger $\eta$ it levels off, because there the seeds already lead to unrelated images,
-whose distance no longer depends on how much noise separated them.
+proportional to $\eta$); for the larger $\eta$ it levels off, and the last points differ by less than their error bars.
 
 ## Consistency: one $x_T$, any number of steps
 
@@ -284,8 +283,9 @@ code for one image, which is what inversion (notebook 8) and interpolation (note
 ## What the exact model can and cannot teach here
 
 It shows the sampler alone: zero differences at $\eta = 0$, and a consistency error that is purely the ODE's
-discretisation. It cannot show how a trained network's own errors move the image as $S$ changes; on
-\`builtin:ddpm-shapes32\` the $\eta = 0$ images still keep their shape across $S$, but their limit is the network's ODE,
+discretisation. It cannot show how a trained network's own errors move the image as $S$ changes. On
+\`builtin:ddpm-shapes32\` the $\eta = 0$ images mostly keep their shape across $S$, but not always (in the
+$\eta \times S$ grid of notebook 6 one of them turns from a circle into a cross), and their limit is the network's ODE,
 not the data law's (exercise 1).
 
 ## Recap

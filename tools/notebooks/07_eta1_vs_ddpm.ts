@@ -161,7 +161,7 @@ md(String.raw`
 ## Where the runs part
 
 Clipping only acts while $\hat x_0$ leaves $[-1, 1]$. The first plot follows the unclipped DDPM run and counts the
-fraction of $\hat x_0$ values outside $[-1, 1]$ at each recorded step; the second shows the largest gap between the
+fraction of $\hat x_0$ values outside $[-1, 1]$ at every step; the second shows the largest gap between the
 clipped DDPM run and each DDIM run along the way. Both read left to right in sampling order: $t = 999$ on the left,
 $t = 0$ on the right.
 `);
@@ -215,9 +215,8 @@ first leaves it at the timestep printed above, where the guess sharpens into a s
 of the range. The gap between DDIM and DDPM with clipping on stays at rounding level until about that step, jumps there
 by orders of magnitude, and stays large: once the two runs differ, the same $z$ is added to different samples. With the
 clipped noise the gap stays at rounding level all the way. In the final images almost no value is left unchanged (the
-count printed above the histogram), most move a little and the largest by the 0.1271 of the table.
-(With a real face or CIFAR-10 checkpoint $\hat x_0$ overshoots mostly at large $t$ instead, where it is guessed from
-almost pure noise; the trained network below does the same.)
+count printed above the histogram), most move a little and the largest by the 0.1271 of the table. (The trained
+network below overshoots at large $t$ instead, where $\hat x_0$ is guessed from almost pure noise.)
 
 ## On the trained network
 
@@ -256,7 +255,7 @@ the result is a good image. For this checkpoint \`clip_sample\` is not optional;
 - "DDIM with $\eta = 1$ is DDPM" is an identity between formulas: with the same noise prediction and the same $z$, the
   two samplers produce the same images up to float32 rounding, on the exact model and on a trained network alike.
 - diffusers' \`clip_sample\` changes DDIM's formula in a way that breaks the identity unless \`use_clipped_model_output\`
-  is set; this is why the DDIM write-up turns clipping off for this comparison.
+  is set; to compare the two samplers, turn clipping off or set that option.
 
 ## Exercises
 

@@ -143,7 +143,7 @@ image, and nothing forces it to look like a fresh draw; editing methods that sam
 
 Inside the round trip: two values of the first image's $x_t$, on the way up (inversion, right to left on this axis) and
 on the way back (decoding, left to right), both against the timestep with $t = 999$ on the left as in every sampling
-plot. The decoder retraces the path the inversion took, which is why it finds the image again; beside each, the
+plot. The decoder nearly retraces the path the inversion took, which is why it finds the image again. Below them, the
 predicted $\hat x_0$ along the inversion.
 `);
 
@@ -308,13 +308,13 @@ await show(plotCurves({ "exact draws": drawErrors, "rendered images": renderedEr
 `);
 
 md(String.raw`
-For exact draws the error falls steadily, with an MSE slope of -1.75 (printed above): an order of about 0.87, below $1$
-because the few-step end of the range is not yet asymptotic (notebook 6 measures the order on an exact ODE solution).
+For exact draws the error falls steadily, with an MSE slope of -1.75 (printed above): an order of about 0.87, below $1$,
+likely because the few-step end of the range is not yet asymptotic (notebook 6 measures the order on an exact ODE solution).
 The model is exact, so this is the discretisation alone.
 
-The rendered images tell a different story: their error does not fall with $S$, it grows. The mixture only approximates
-them (each component is a low-rank Gaussian fitted to rendered images), so they lie slightly off the images it
-produces, and near $t = 0$ the exact $\epsilon^*$ of such a mixture changes fast off its components. The finer the
+The rendered images tell a different story: their error falls only from $S = 10$ to $20$, and then grows with $S$. A likely explanation: the mixture
+only approximates them (each component is a low-rank Gaussian fitted to rendered images), so they lie slightly off the
+images it produces, and near $t = 0$ the exact $\epsilon^*$ of such a mixture changes fast off its components. The finer the
 steps, the more faithfully the inversion follows that field, to the latent of an image the mixture does produce. Which
 image that is, the next cell shows: the shape of each image, by the mixture component that explains it best (one
 component per kind), before and after the round trip.

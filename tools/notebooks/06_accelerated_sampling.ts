@@ -17,7 +17,7 @@ const code = (text: string) => cells.push({ kind: "code", text: unescape(text) }
 md(String.raw`
 # 6. Accelerated sampling
 
-Previous: [5. Determinism and consistency](05_determinism.ipynb) · Next: [7. eta = 1 against DDPM](07_eta1_vs_ddpm.ipynb)
+Previous: [5. Determinism and consistency](05_determinism.ipynb) · Next: [7. $\eta = 1$ against DDPM](07_eta1_vs_ddpm.ipynb)
 
 DDIM's training objective involves only the marginals $q(x_t \mid x_0)$, so the generative process may skip timesteps
 (the paper's section 4.2): pick an increasing sub-sequence $\tau_1 < \dots < \tau_S$ of the $T = 1000$ training timesteps

@@ -17,7 +17,7 @@ const code = (text: string) => cells.push({ kind: "code", text: unescape(text) }
 md(String.raw`
 # 8. Inversion and reconstruction
 
-Previous: [7. eta = 1 against DDPM](07_eta1_vs_ddpm.ipynb) · Next: [9. Exact inversion](09_exact_inversion.ipynb)
+Previous: [7. $\eta = 1$ against DDPM](07_eta1_vs_ddpm.ipynb) · Next: [9. Exact inversion](09_exact_inversion.ipynb)
 
 At $\eta = 0$ the DDIM step is an Euler step of an ODE (the paper's eq. 13):
 

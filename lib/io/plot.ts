@@ -69,7 +69,7 @@ export interface FigureOptions {
   xLabel?: string;
   /** The vertical axis label. */
   yLabel?: string;
-  /** Space left of the plot for the y tick labels, in pixels (default: Plot's own, wider for a log y axis). */
+  /** Room in pixels left of the plot area for the y tick labels (default: Plot's 40; long log-axis labels need more). */
   marginLeft?: number;
 }
 
@@ -83,8 +83,14 @@ export interface CurveOptions extends FigureOptions {
   yType?: "linear" | "log";
   /** Draw a dot at each point as well as the line (default false). */
   dots?: boolean;
-  /** Put the largest x on the left, so that timesteps t fall from left to right as sampling runs (default false). */
+  /** Run the horizontal axis from right to left, e.g. timesteps with T on the left (default false). */
   reverse?: boolean;
+  /** The vertical axis range [low, high], e.g. [0, max] so that it starts at 0 (default: the data's extent). */
+  yDomain?: readonly [number, number];
+  /** Horizontal reference lines by label, e.g. `{ "exact samples": 1.57 }`, drawn dashed and labelled. */
+  rules?: Readonly<Record<string, number>>;
+  /** Error bars by curve name: half-widths, one per point; the bar spans y - e to y + e. */
+  errors?: Readonly<Record<string, ArrayLike<number>>>;
 }
 
 /**
@@ -118,6 +124,13 @@ export function createDocument(): PlotDocument {
  * import { plotCurves, svgString } from "../../mod.ts";
  * const svg = plotCurves({ "1 - t": [1, 0.5, 0] }, { x: [0, 0.5, 1], xLabel: "t" });
  * svgString(svg).startsWith("<svg"); // true
+ * // timesteps with T on the left, error bars, and a labelled reference level
+ * plotCurves({ mean: [0.9, 0.4, 0.1] }, {
+ *   x: [999, 500, 0],
+ *   reverse: true,
+ *   errors: { mean: [0.05, 0.04, 0.02] },
+ *   rules: { "exact level": 0.1 },
+ * });
  * ```
  */
 export function plotCurves(series: Readonly<Record<string, ArrayLike<number>>>, options: CurveOptions = {}): Figure {
@@ -134,13 +147,24 @@ export function plotCurves(series: Readonly<Record<string, ArrayLike<number>>>, 
     for (let k = 0; k < ys.length; k++) rows.push({ x: xs === null ? k : xs[k], y: ys[k], name });
   }
   if (options.x) checkNumbers(options.x, "options.x");
+  const bars = errorBars(rows, options.errors ?? {});
+  const rules = Object.entries(options.rules ?? {}).map(([name, y]) => ({ name, y }));
+  checkNumbers(rules.map((r) => r.y), "options.rules");
   const height = options.height ?? 320;
-  const reverse = options.reverse ?? false;
-  const labels = endLabels(rows, names, 12 / Math.max(1, height - 50), options.yType === "log", reverse);
-  const marks: Plot.Markish[] = [
+  const labels = endLabels(rows, names, 12 / Math.max(1, height - 50), options.yType === "log", options.reverse);
+  const marks: Plot.Markish[] = [];
+  if (rules.length > 0) {
+    // reference levels: dashed, grey, labelled just above the line at the left edge of the plot area
+    marks.push(
+      Plot.ruleY(rules, { y: "y", stroke: "#777", strokeDasharray: "4,3" }),
+      Plot.text(rules, { y: "y", text: "name", frameAnchor: "left", dx: 4, dy: -6, textAnchor: "start", fill: "#555" }),
+    );
+  }
+  marks.push(
     Plot.lineY(rows, { x: "x", y: "y", stroke: "name", z: "name", strokeWidth: 1.5 }),
     Plot.text(labels, { x: "x", y: "y", text: "name", fill: "name", dx: 5, textAnchor: "start" }),
-  ];
+  );
+  if (bars.length > 0) marks.push(Plot.ruleX(bars, { x: "x", y1: "y1", y2: "y2", stroke: "name", strokeWidth: 1.5 }));
   if (options.dots) marks.push(Plot.dot(rows, { x: "x", y: "y", fill: "name", r: 2.5 }));
   const longest = Math.max(...names.map((n) => n.length));
   return render(options, {
@@ -148,8 +172,19 @@ export function plotCurves(series: Readonly<Record<string, ArrayLike<number>>>, 
     marginRight: Math.min(220, 16 + 6 * longest),
     // a log axis labels its ticks 0.0001, 1e-7 ...: room for six characters
     marginLeft: options.yType === "log" ? 56 : undefined,
-    x: { label: options.xLabel ?? null, type: options.xType ?? "linear", reverse, ...logTicks(options.xType) },
-    y: { label: options.yLabel ?? null, type: options.yType ?? "linear", grid: true, ...logTicks(options.yType) },
+    x: {
+      label: options.xLabel ?? null,
+      type: options.xType ?? "linear",
+      reverse: options.reverse ?? false,
+      ...logTicks(options.xType),
+    },
+    y: {
+      label: options.yLabel ?? null,
+      type: options.yType ?? "linear",
+      grid: true,
+      ...(options.yDomain ? { domain: [...options.yDomain] } : {}),
+      ...logTicks(options.yType),
+    },
     color: { domain: names, range: palette(names.length) },
     marks,
   });
@@ -594,13 +629,13 @@ function endLabels(
   names: readonly string[],
   gap: number,
   log: boolean,
-  reverse: boolean,
+  reverse = false,
 ): { x: number; y: number; name: string }[] {
+  // on a reversed axis the rightmost point is the one with the smallest x
+  const further = (x: number, than: number) => (reverse ? x <= than : x >= than);
   const ends = names.map((name) => {
     let end: { x: number; y: number; name: string } | undefined;
-    for (const row of rows) {
-      if (row.name === name && (end === undefined || (reverse ? row.x <= end.x : row.x >= end.x))) end = row;
-    }
+    for (const row of rows) if (row.name === name && (end === undefined || further(row.x, end.x))) end = row;
     return end;
   }).filter((end) => end !== undefined).map((end) => ({ ...end }));
   if (ends.length < 2) return ends;
@@ -614,6 +649,29 @@ function endLabels(
     if (forward(sorted[k].y) < lowest) sorted[k].y = log ? 10 ** lowest : lowest;
   }
   return ends;
+}
+
+// One vertical bar per point that has an error, from y - e to y + e; every error names a curve and fits it.
+function errorBars(
+  rows: readonly { x: number; y: number; name: string }[],
+  errors: Readonly<Record<string, ArrayLike<number>>>,
+): { x: number; y1: number; y2: number; name: string }[] {
+  const bars: { x: number; y1: number; y2: number; name: string }[] = [];
+  for (const [name, halfWidths] of Object.entries(errors)) {
+    const points = rows.filter((r) => r.name === name);
+    if (points.length === 0) throw new RangeError(`options.errors names a curve "${name}" that is not plotted`);
+    checkNumbers(halfWidths, `errors of "${name}"`);
+    if (halfWidths.length !== points.length) {
+      throw new RangeError(`Curve "${name}" has ${points.length} points but ${halfWidths.length} errors`);
+    }
+    points.forEach((p, k) => {
+      if (!(halfWidths[k] >= 0) || !Number.isFinite(halfWidths[k])) {
+        throw new RangeError(`Errors of "${name}" must be finite and non-negative, got ${halfWidths[k]} at index ${k}`);
+      }
+      bars.push({ x: p.x, y1: p.y - halfWidths[k], y2: p.y + halfWidths[k], name });
+    });
+  }
+  return bars;
 }
 
 // Log axes label their ticks as plain numbers (0.001, 1e-6) rather than with SI prefixes (1m, 1µ).

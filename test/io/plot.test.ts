@@ -332,3 +332,68 @@ describe("notebook helpers", () => {
     ]);
   });
 });
+
+describe("plotCurves reading aids", () => {
+  test("reverse puts the largest x on the left and labels each curve at its visually rightmost point", () => {
+    const svg = plotCurves({ a: [0.1, 0.5, 0.9] }, { x: [999, 500, 0], reverse: true });
+    const points = pathPoints(markGroup(svg, "line")[0].querySelector("path")!.getAttribute("d")!);
+    // x = 999 comes first in the data and is drawn leftmost
+    expect(points[0][0]).toBeLessThan(points[1][0]);
+    expect(points[1][0]).toBeLessThan(points[2][0]);
+    const label = markGroup(svg, "text")[0].querySelector("text")!;
+    const labelX = Number(/translate\(([-\d.]+)/.exec(label.getAttribute("transform")!)![1]);
+    expect(labelX).toBeCloseTo(points[2][0], 2);
+  });
+
+  test("errors draw one bar per point from y - e to y + e, centred on the curve", () => {
+    const svg = plotCurves({ a: [1, 2, 3] }, { errors: { a: [0.5, 0.5, 0.5] }, yDomain: [0, 4] });
+    const points = pathPoints(markGroup(svg, "line")[0].querySelector("path")!.getAttribute("d")!);
+    const bars = markGroup(svg, "rule")[0].querySelectorAll("line");
+    expect(bars.length).toBe(3);
+    bars.forEach((bar: Element, k: number) => {
+      const [y1, y2] = [Number(bar.getAttribute("y1")), Number(bar.getAttribute("y2"))];
+      expect(Number(bar.getAttribute("x1"))).toBeCloseTo(points[k][0], 2);
+      expect((y1 + y2) / 2).toBeCloseTo(points[k][1], 2);
+    });
+    // on the domain [0, 4] a half-width of 0.5 is an eighth of the axis, so every bar has the same length
+    const lengths = bars.map((bar: Element) =>
+      Math.abs(Number(bar.getAttribute("y1")) - Number(bar.getAttribute("y2")))
+    );
+    for (const length of lengths) expect(length).toBeCloseTo(lengths[0], 6);
+  });
+
+  test("yDomain fixes the axis: a curve from 40 to 60 on [0, 60] spans the top third of the plot area", () => {
+    const svg = plotCurves({ a: [40, 60] }, { yDomain: [0, 60], height: 320 });
+    const ticks = markGroup(svg, "y-axis tick label")[0].querySelectorAll("text").map((t: Element) => t.textContent);
+    expect(ticks[0]).toBe("0");
+    expect(ticks.at(-1)).toBe("60");
+    const grid = markGroup(svg, "y-grid")[0].querySelectorAll("line").map((l: Element) => Number(l.getAttribute("y1")));
+    const [zero, top] = [grid[0], grid.at(-1)!]; // the grid lines at 0 and at 60
+    const [low, high] = pathPoints(markGroup(svg, "line")[0].querySelector("path")!.getAttribute("d")!);
+    expect(high[1]).toBeCloseTo(top, 2);
+    expect((zero - low[1]) / (zero - top)).toBeCloseTo(40 / 60, 4);
+  });
+
+  test("rules draw a dashed, labelled line at each reference level", () => {
+    const svg = plotCurves({ a: [0, 2] }, { rules: { "exact samples": 1 } });
+    const [low, high] = pathPoints(markGroup(svg, "line")[0].querySelector("path")!.getAttribute("d")!);
+    const group = markGroup(svg, "rule")[0];
+    const rule = group.querySelector("line")!;
+    expect(group.getAttribute("stroke-dasharray")).toBe("4,3");
+    expect(Number(rule.getAttribute("y1"))).toBeCloseTo((low[1] + high[1]) / 2, 2);
+    expect(markGroup(svg, "text").some((g) => g.textContent!.includes("exact samples"))).toBe(true);
+  });
+
+  test("marginLeft widens the room for the y tick labels", () => {
+    const plotLeft = (svg: Element) => Number(markGroup(svg, "y-grid")[0].querySelector("line")!.getAttribute("x1"));
+    expect(plotLeft(plotCurves({ a: [1e-6, 1] }, { yType: "linear" }))).toBe(40);
+    expect(plotLeft(plotCurves({ a: [1e-6, 1] }, { yType: "log" }))).toBe(56); // room for "0.0001"
+    expect(plotLeft(plotCurves({ a: [1e-6, 1] }, { yType: "log", marginLeft: 70 }))).toBe(70);
+  });
+
+  test("rejects errors for a curve that is not plotted, of the wrong length, or negative, naming them", () => {
+    expect(() => plotCurves({ a: [1, 2] }, { errors: { b: [1, 1] } })).toThrow('names a curve "b" that is not plotted');
+    expect(() => plotCurves({ a: [1, 2] }, { errors: { a: [1] } })).toThrow('Curve "a" has 2 points but 1 errors');
+    expect(() => plotCurves({ a: [1, 2] }, { errors: { a: [1, -1] } })).toThrow("got -1 at index 1");
+  });
+});

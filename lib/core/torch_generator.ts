@@ -20,6 +20,7 @@
  * @module
  */
 import { shapeSize, Tensor } from "./tensor.ts";
+import { randnKernel } from "./_randn_wasm.ts";
 
 const STATE_SIZE = 624;
 const SHIFT_SIZE = 397;
@@ -214,9 +215,15 @@ export class TorchGenerator {
 
   /**
    * For each block of 16 in [start, end): the next 16 uniforms u_k = (r_k & 0xFFFFFF) / 2^24 of the stream (from
-   * `#uniforms`, made at the last twist), then Box-Muller on them (`boxMuller16`).
+   * `#uniforms`, made at the last twist), then Box-Muller on them (`boxMuller16`). Long runs go to the WebAssembly
+   * SIMD kernel (lib/_randn_wasm.ts), which performs the same operations and so gives the same bits.
    */
   #fillNormalBlocks(data: Float32Array, start: number, end: number): void {
+    const kernel = randnKernel(end - start, LOG_TABLE, LOG_TABLE_RECIPROCALS);
+    if (kernel !== null) {
+      this.#index = kernel.fillNormalBlocks(this.#state, this.#uniforms, this.#index, data, start, end);
+      return;
+    }
     let index = this.#index;
     for (let offset = start; offset + 16 <= end; offset += 16) {
       if (index + 16 <= STATE_SIZE) {

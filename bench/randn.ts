@@ -9,8 +9,8 @@
  * @module
  */
 import { loadavg } from "node:os";
-import { TorchGenerator } from "../lib/torch_generator.ts";
-import { RANDN_WASM_MIN_ELEMENTS, setRandnWasmEnabled } from "../lib/_randn_wasm.ts";
+import { TorchGenerator } from "../lib/core/torch_generator.ts";
+import { RANDN_WASM_MIN_ELEMENTS, setRandnWasmEnabled } from "../lib/core/_randn_wasm.ts";
 
 /** One benchmark row: element count, path, and nanoseconds per draw (fastest and median repetition). */
 export interface RandnBenchRow {

@@ -216,7 +216,7 @@ export class TorchGenerator {
   /**
    * For each block of 16 in [start, end): the next 16 uniforms u_k = (r_k & 0xFFFFFF) / 2^24 of the stream (from
    * `#uniforms`, made at the last twist), then Box-Muller on them (`boxMuller16`). Long runs go to the WebAssembly
-   * SIMD kernel (lib/_randn_wasm.ts), which performs the same operations and so gives the same bits.
+   * SIMD kernel (lib/core/_randn_wasm.ts), which performs the same operations and so gives the same bits.
    */
   #fillNormalBlocks(data: Float32Array, start: number, end: number): void {
     const kernel = randnKernel(end - start, LOG_TABLE, LOG_TABLE_RECIPROCALS);

@@ -1,11 +1,11 @@
 ;; PyTorch's CPU randn (float32, 16 elements or more) in WebAssembly SIMD: the mt19937 twist, tempering and
-;; uniform conversion of lib/torch_generator.ts four words at a time, and its Box-Muller transform two elements at a
+;; uniform conversion of lib/core/torch_generator.ts four words at a time, and its Box-Muller transform two elements at a
 ;; time in float64. Every float64 operation is the one the JavaScript path performs, in the same order (WebAssembly,
 ;; like JavaScript, rounds each operation to nearest and never fuses two), and every integer step is exact, so both
 ;; paths give the same bits.
 ;;
 ;; Build: `npm run build:wasm` (wabt's wat2wasm with SIMD enabled) writes the bytes, base64-encoded, to
-;; lib/_randn_wasm_bytes.ts; test/randn_wasm.test.ts checks that they equal a fresh build of this file.
+;; lib/core/_randn_wasm_bytes.ts; test/core/randn_wasm.test.ts checks that they equal a fresh build of this file.
 ;;
 ;; | symbol           | here                  | meaning                                                        |
 ;; |------------------|-----------------------|----------------------------------------------------------------|
@@ -42,7 +42,7 @@
   (global $TEMPER_C v128 (v128.const i32x4 0xefc60000 0xefc60000 0xefc60000 0xefc60000))
   (global $LOW_24_BITS v128 (v128.const i32x4 0xffffff 0xffffff 0xffffff 0xffffff))
   (global $TWO_POW_MINUS_24 v128 (v128.const f64x2 0x1p-24 0x1p-24))
-  ;; float64 bit fields, and the float64 constants of boxMuller16 (lib/torch_generator.ts), rounded to float64 as
+  ;; float64 bit fields, and the float64 constants of boxMuller16 (lib/core/torch_generator.ts), rounded to float64 as
   ;; JavaScript rounds them (1/3, 0.2 and the Taylor coefficients written as exact hexadecimal floats)
   (global $MANTISSA_BITS v128 (v128.const i64x2 0x000fffffffffffff 0x000fffffffffffff))
   (global $ABOVE_LOW_16_OF_24 v128 (v128.const i64x2 0xffffe00000000000 0xffffe00000000000))
@@ -159,7 +159,7 @@
 
   ;; Box-Muller on $blocks blocks of 16 uniforms from byte address $from, written as float32 from byte address $to:
   ;; in each block, for j < 8, rho = sqrt(-2 ln(1 - u[j])), theta = 2 pi u[j + 8], out[j] = rho cos theta,
-  ;; out[j + 8] = rho sin theta, with the logarithm, cosine and sine evaluated as boxMuller16 in lib/torch_generator.ts
+  ;; out[j + 8] = rho sin theta, with the logarithm, cosine and sine evaluated as boxMuller16 in lib/core/torch_generator.ts
   ;; does. Each pass of the inner loop handles two values of j.
   (func $boxMuller (param $from i32) (param $to i32) (param $blocks i32)
     (local $j i32)

@@ -1,18 +1,18 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { maxAbsDiff, schedulerFixtures } from "./_fixtures.ts";
-import { TorchGenerator } from "../lib/torch_generator.ts";
+import { maxAbsDiff, schedulerFixtures } from "../_fixtures.ts";
+import { TorchGenerator } from "../../lib/core/torch_generator.ts";
 import {
   loadRandnKernel,
   RANDN_WASM_MIN_ELEMENTS,
   type RandnKernel,
   randnKernel,
   setRandnWasmEnabled,
-} from "../lib/_randn_wasm.ts";
-import { RANDN_WASM_BASE64 } from "../lib/_randn_wasm_bytes.ts";
-import { assembleWat, bytesModuleText, RANDN_BYTES_MODULE, RANDN_WAT } from "../tools/build_wasm.ts";
+} from "../../lib/core/_randn_wasm.ts";
+import { RANDN_WASM_BASE64 } from "../../lib/core/_randn_wasm_bytes.ts";
+import { assembleWat, bytesModuleText, RANDN_BYTES_MODULE, RANDN_WAT } from "../../tools/build_wasm.ts";
 
-const root = new URL("../", import.meta.url);
+const root = new URL("../../", import.meta.url);
 const committedBytes = Uint8Array.from(atob(RANDN_WASM_BASE64), (c) => c.charCodeAt(0));
 
 /** The first index where two buffers differ in their float32 bit patterns (-0 and +0 differ), or -1. */
@@ -63,7 +63,7 @@ afterEach(() => {
 
 describe("WebAssembly randn kernel", () => {
   test(
-    "the committed bytes are a fresh build of lib/wasm/randn.wat, and the module text is what the build writes",
+    "the committed bytes are a fresh build of lib/core/wasm/randn.wat, and the module text is what the build writes",
     async () => {
       const fresh = await assembleWat(RANDN_WAT);
       expect(Array.from(committedBytes)).toEqual(Array.from(fresh));

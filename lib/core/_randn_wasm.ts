@@ -1,9 +1,9 @@
 /**
- * Private: the WebAssembly SIMD kernel behind `TorchGenerator.randn` for long runs of blocks (lib/wasm/randn.wat),
- * and its loader. It twists, tempers and transforms exactly as the JavaScript path of lib/torch_generator.ts, so the
+ * Private: the WebAssembly SIMD kernel behind `TorchGenerator.randn` for long runs of blocks (lib/core/wasm/randn.wat),
+ * and its loader. It twists, tempers and transforms exactly as the JavaScript path of lib/core/torch_generator.ts, so the
  * two give the same bits; where WebAssembly SIMD is missing, `randnKernel` returns null and that path runs instead.
  *
- * | generator (lib/torch_generator.ts)   | kernel memory    | meaning                                         |
+ * | generator (lib/core/torch_generator.ts)   | kernel memory    | meaning                                         |
  * |--------------------------------------|------------------|-------------------------------------------------|
  * | `#state`                             | state            | the 624 mt19937 words                           |
  * | `#uniforms`                          | uniforms         | u = (temper(word) & 0xFFFFFF) / 2^24 per word   |

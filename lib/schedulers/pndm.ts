@@ -243,11 +243,18 @@ export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOp
     const m = modelOutput.data;
     const x = sample.data;
     const result = this.counter < this.prkTimesteps.length ? this.#stepPrk(m, x, timestep) : this.#stepPlms(m, x);
-    this.counter += 1;
     const predX0 = this.#impliedX0(m, x, timestep);
     let check = 0;
     for (let i = 0; i < m.length; i++) check += (m[i] - m[i]) + (result[i] - result[i]);
-    return this.finishStep(check, result, predX0, [[modelOutput, "modelOutput"], [sample, "sample"]], sample.shape);
+    const output = this.finishStep(
+      check,
+      result,
+      predX0,
+      [[modelOutput, "modelOutput"], [sample, "sample"]],
+      sample.shape,
+    );
+    this.counter += 1;
+    return output;
   }
 
   /** 1. a Runge-Kutta stage, eq. (13): e1..e4 at t, t - d/2, t - d/2, t - d, each transferred from the stage's x_t. */

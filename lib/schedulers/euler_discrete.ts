@@ -381,8 +381,15 @@ export class EulerDiscreteScheduler extends SchedulerBase<EulerDiscreteScheduler
       prev[i] = out;
       check += (m[i] - m[i]) + (out - out);
     }
+    const output = this.finishStep(
+      check,
+      prev,
+      predX0,
+      [[modelOutput, "modelOutput"], [sample, "sample"]],
+      sample.shape,
+    );
     this.#stepIndex = index + 1;
-    return this.finishStep(check, prev, predX0, [[modelOutput, "modelOutput"], [sample, "sample"]], sample.shape);
+    return output;
   }
 
   /**

@@ -318,6 +318,7 @@ export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerCo
     }
     const prev = new Float32Array(size);
     let check = 0;
+    let keep: () => void;
     if (first) {
       // 3a. the Euler stage: d_i = (x - D) / sigma_i, kept with dt and x for the correction
       const dt = f32(sigmaNext - sigma);
@@ -327,9 +328,11 @@ export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerCo
         prev[i] = x[i] + f32(derivative[i] * dt);
         check += (m[i] - m[i]) + (prev[i] - prev[i]);
       }
-      this.#prevDerivative = derivative;
-      this.#dt = dt;
-      this.#sample = Float32Array.from(x);
+      keep = () => {
+        this.#prevDerivative = derivative;
+        this.#dt = dt;
+        this.#sample = Float32Array.from(x);
+      };
     } else {
       // 3b. Heun's correction: the average of the two slopes, applied from the kept x_i over the kept dt
       const d = this.#prevDerivative!;
@@ -340,12 +343,23 @@ export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerCo
         prev[i] = start[i] + f32(slope * dt);
         check += (m[i] - m[i]) + (prev[i] - prev[i]);
       }
-      this.#prevDerivative = null;
-      this.#dt = null;
-      this.#sample = null;
+      keep = () => {
+        this.#prevDerivative = null;
+        this.#dt = null;
+        this.#sample = null;
+      };
     }
+    const output = this.finishStep(
+      check,
+      prev,
+      predX0,
+      [[modelOutput, "modelOutput"], [sample, "sample"]],
+      sample.shape,
+    );
+    // 4. the state changes only after a finite step: the kept first stage (or its release) and the index
+    keep();
     this.#stepIndex = index + 1;
-    return this.finishStep(check, prev, predX0, [[modelOutput, "modelOutput"], [sample, "sample"]], sample.shape);
+    return output;
   }
 
   /**

@@ -279,3 +279,31 @@ export function checkSigmaOptions(config: Record<string, unknown>, where: string
     }
   }
 }
+
+/**
+ * D(x; sigma), the denoised sample of the variance-exploding form, into `predX0` (float32, as diffusers):
+ * epsilon: x - sigma eps; v: c_skip x + c_out v with c_skip = 1 / (sigma^2 + 1), c_out = -sigma / sqrt(sigma^2 + 1);
+ * sample: the model output itself.
+ *
+ * @param sigmaEpsilon the sigma of the epsilon form (Euler's sigma-hat)
+ * @param sigmaV the sigma of the v form (Euler's sigma, not raised by churn)
+ */
+export function denoise(
+  m: Float32Array,
+  x: Float32Array,
+  predX0: Float32Array,
+  predictionType: string,
+  sigmaEpsilon: number,
+  sigmaV: number,
+): void {
+  const size = x.length;
+  if (predictionType === "epsilon") {
+    for (let i = 0; i < size; i++) predX0[i] = x[i] - f32(sigmaEpsilon * m[i]);
+  } else if (predictionType === "v_prediction") {
+    const sigmaSquaredPlusOne = f32(f32(sigmaV * sigmaV) + 1);
+    const cOut = f32(-sigmaV / f32(Math.sqrt(sigmaSquaredPlusOne)));
+    for (let i = 0; i < size; i++) predX0[i] = f32(m[i] * cOut) + f32(x[i] / sigmaSquaredPlusOne);
+  } else {
+    predX0.set(m);
+  }
+}

@@ -31,6 +31,7 @@ import {
   checkFloatTimesteps,
   checkSigmaOptions,
   cIn,
+  denoise,
   divideBy,
   exponentialSigmas,
   floatTimesteps,
@@ -357,20 +358,7 @@ export class EulerDiscreteScheduler extends SchedulerBase<EulerDiscreteScheduler
     // 3. D(x-hat; sigma-hat), the denoised sample, by prediction type
     const m = modelOutput.data;
     const predX0 = new Float32Array(size);
-    switch (this.config.prediction_type) {
-      case "epsilon":
-        for (let i = 0; i < size; i++) predX0[i] = x[i] - f32(sigmaHat * m[i]);
-        break;
-      case "v_prediction": {
-        // D = c_skip x + c_out v with c_skip = 1 / (sigma^2 + 1), c_out = -sigma / sqrt(sigma^2 + 1)
-        const sigmaSquaredPlusOne = f32(f32(sigma * sigma) + 1);
-        const cOut = f32(-sigma / f32(Math.sqrt(sigmaSquaredPlusOne)));
-        for (let i = 0; i < size; i++) predX0[i] = f32(m[i] * cOut) + f32(x[i] / sigmaSquaredPlusOne);
-        break;
-      }
-      default:
-        predX0.set(m);
-    }
+    denoise(m, x, predX0, this.config.prediction_type, sigmaHat, sigma);
     // 4. the slope d = (x-hat - D) / sigma-hat, eq. (3), and the Euler step over dt = sigma_{i+1} - sigma-hat (line 8)
     const dt = f32(sigmaNext - sigmaHat);
     const prev = new Float32Array(size);

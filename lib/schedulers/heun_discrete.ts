@@ -30,6 +30,7 @@ import {
   checkFloatTimesteps,
   checkSigmaOptions,
   cIn,
+  denoise,
   divideBy,
   exponentialSigmas,
   floatTimesteps,
@@ -113,6 +114,9 @@ export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerCo
   #prevDerivative: Float32Array | null = null;
   #dt: number | null = null;
   #sample: Float32Array | null = null;
+  // the kept first stage lives in two buffers reused from step pair to step pair
+  #derivativeBuffer = new Float32Array(0);
+  #sampleBuffer = new Float32Array(0);
 
   /**
    * Build a scheduler from a diffusers config (snake_case; absent keys take diffusers' defaults).
@@ -299,56 +303,23 @@ export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerCo
     const x = sample.data;
     const size = sample.size;
     const predX0 = new Float32Array(size);
-    switch (this.config.prediction_type) {
-      case "epsilon":
-        for (let i = 0; i < size; i++) predX0[i] = x[i] - f32(sigmaInput * m[i]);
-        break;
-      case "v_prediction": {
-        const sigmaSquaredPlusOne = f32(f32(sigmaInput * sigmaInput) + 1);
-        const cOut = f32(-sigmaInput / f32(Math.sqrt(sigmaSquaredPlusOne)));
-        for (let i = 0; i < size; i++) predX0[i] = f32(m[i] * cOut) + f32(x[i] / sigmaSquaredPlusOne);
-        break;
-      }
-      default:
-        predX0.set(m);
-    }
+    denoise(m, x, predX0, this.config.prediction_type, sigmaInput, sigmaInput);
     if (this.config.clip_sample) {
       const range = this.config.clip_sample_range;
       for (let i = 0; i < size; i++) predX0[i] = Math.min(Math.max(predX0[i], -range), range);
     }
     const prev = new Float32Array(size);
-    let check = 0;
-    let keep: () => void;
-    if (first) {
-      // 3a. the Euler stage: d_i = (x - D) / sigma_i, kept with dt and x for the correction
-      const dt = f32(sigmaNext - sigma);
-      const derivative = new Float32Array(size);
-      for (let i = 0; i < size; i++) {
-        derivative[i] = f32(x[i] - predX0[i]) / sigma;
-        prev[i] = x[i] + f32(derivative[i] * dt);
-        check += (m[i] - m[i]) + (prev[i] - prev[i]);
-      }
-      keep = () => {
-        this.#prevDerivative = derivative;
-        this.#dt = dt;
-        this.#sample = Float32Array.from(x);
-      };
-    } else {
-      // 3b. Heun's correction: the average of the two slopes, applied from the kept x_i over the kept dt
-      const d = this.#prevDerivative!;
-      const dt = this.#dt!;
-      const start = this.#sample!;
-      for (let i = 0; i < size; i++) {
-        const slope = f32(f32(f32(x[i] - predX0[i]) / sigmaNext) + d[i]) / 2;
-        prev[i] = start[i] + f32(slope * dt);
-        check += (m[i] - m[i]) + (prev[i] - prev[i]);
-      }
-      keep = () => {
-        this.#prevDerivative = null;
-        this.#dt = null;
-        this.#sample = null;
-      };
+    // 3a. the Euler stage: d_i = (x - D) / sigma_i, kept with dt and x for the correction;
+    // 3b. Heun's correction: the average of the two slopes, applied from the kept x_i over the kept dt
+    const dt = first ? f32(sigmaNext - sigma) : this.#dt!;
+    if (first && this.#derivativeBuffer.length !== size) {
+      this.#derivativeBuffer = new Float32Array(size);
+      this.#sampleBuffer = new Float32Array(size);
     }
+    const derivative = first ? this.#derivativeBuffer : this.#prevDerivative!;
+    const check = first
+      ? eulerStage(m, x, predX0, derivative, prev, sigma, dt)
+      : heunCorrection(m, x, predX0, derivative, this.#sample!, prev, sigmaNext, dt);
     const output = this.finishStep(
       check,
       prev,
@@ -357,7 +328,9 @@ export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerCo
       sample.shape,
     );
     // 4. the state changes only after a finite step: the kept first stage (or its release) and the index
-    keep();
+    this.#prevDerivative = first ? derivative : null;
+    this.#dt = first ? dt : null;
+    this.#sample = first ? (this.#sampleBuffer.set(x), this.#sampleBuffer) : null;
     this.#stepIndex = index + 1;
     return output;
   }
@@ -403,4 +376,46 @@ export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerCo
       ? maxSigma
       : f32(Math.sqrt(f32(f32(maxSigma * maxSigma) + 1)));
   }
+}
+
+/** The first stage: d = (x - D) / sigma into `derivative`, x~ = x + d dt into `prev`; NaN if anything is not finite. */
+function eulerStage(
+  m: Float32Array,
+  x: Float32Array,
+  predX0: Float32Array,
+  derivative: Float32Array,
+  prev: Float32Array,
+  sigma: number,
+  dt: number,
+): number {
+  let check = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = f32(f32(x[i] - predX0[i]) / sigma);
+    derivative[i] = d;
+    const out = f32(x[i] + f32(d * dt));
+    prev[i] = out;
+    check += (m[i] - m[i]) + (out - out);
+  }
+  return check;
+}
+
+/** The correction: x_{i+1} = x_i + dt (d + (x~ - D~) / sigma_{i+1}) / 2 into `prev`; NaN if anything is not finite. */
+function heunCorrection(
+  m: Float32Array,
+  x: Float32Array,
+  predX0: Float32Array,
+  derivative: Float32Array,
+  start: Float32Array,
+  prev: Float32Array,
+  sigmaNext: number,
+  dt: number,
+): number {
+  let check = 0;
+  for (let i = 0; i < x.length; i++) {
+    const slope = f32(f32(f32(x[i] - predX0[i]) / sigmaNext) + derivative[i]) / 2;
+    const out = f32(start[i] + f32(slope * dt));
+    prev[i] = out;
+    check += (m[i] - m[i]) + (out - out);
+  }
+  return check;
 }

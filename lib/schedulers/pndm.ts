@@ -101,6 +101,7 @@ export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOp
   #curSample: Float32Array | null = null;
   #curModelOutput: Float32Array | null = null;
   #coefficients = new Map<string, TransferCoefficients>();
+  #combined = new Float32Array(0);
 
   /**
    * Build a scheduler from a diffusers config (snake_case; absent keys take diffusers' defaults).
@@ -267,8 +268,8 @@ export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOp
     let combined = m;
     if (stage === 0) {
       this.#curModelOutput = axpy(null, f32(1 / 6), m);
-      this.#ets.push(Float32Array.from(m));
-      this.#curSample = Float32Array.from(x);
+      this.#ets.push(m.slice());
+      this.#curSample = x.slice();
     } else if (stage === 1 || stage === 2) {
       this.#curModelOutput = axpy(this.#curModelOutput, f32(1 / 3), m);
     } else {
@@ -288,8 +289,11 @@ export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOp
     let prevTimestep = timestep - stepRatio;
     let sample = x;
     if (this.counter !== 1) {
-      this.#ets = this.#ets.slice(-3);
-      this.#ets.push(Float32Array.from(m));
+      // keep the last four outputs, reusing the dropped one's buffer
+      this.#ets = this.#ets.slice(-4);
+      const recycled = this.#ets.length === 4 && this.#ets[0].length === m.length ? this.#ets.shift()! : null;
+      if (recycled === null) this.#ets = this.#ets.slice(-3);
+      this.#ets.push(recycled === null ? m.slice() : (recycled.set(m), recycled));
     } else {
       // the second PLMS call redoes the first step from the same x_t with the average of the two outputs
       prevTimestep = timestep;
@@ -297,30 +301,17 @@ export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOp
     }
     const ets = this.#ets;
     const size = m.length;
-    const combined = new Float32Array(size);
-    const e1 = ets[ets.length - 1];
+    if (this.#combined.length !== size) this.#combined = new Float32Array(size);
+    const combined = this.#combined;
     if (ets.length === 1 && this.counter === 0) {
       combined.set(m);
-      this.#curSample = Float32Array.from(x);
+      this.#curSample = x.slice();
     } else if (ets.length === 1 && this.counter === 1) {
-      for (let i = 0; i < size; i++) combined[i] = f32(m[i] + e1[i]) / 2;
+      averageInto(m, ets[0], combined);
       sample = this.#curSample!;
       this.#curSample = null;
-    } else if (ets.length === 2) {
-      const e2 = ets[0];
-      for (let i = 0; i < size; i++) combined[i] = f32(f32(3 * e1[i]) - e2[i]) / 2;
-    } else if (ets.length === 3) {
-      const [e3, e2] = ets;
-      for (let i = 0; i < size; i++) {
-        combined[i] = f32(f32(f32(f32(23 * e1[i]) - f32(16 * e2[i])) + f32(5 * e3[i])) / 12);
-      }
     } else {
-      const [e4, e3, e2] = ets;
-      const oneOver24 = f32(1 / 24);
-      for (let i = 0; i < size; i++) {
-        const s = f32(f32(f32(f32(55 * e1[i]) - f32(59 * e2[i])) + f32(37 * e3[i])) - f32(9 * e4[i]));
-        combined[i] = f32(oneOver24 * s);
-      }
+      multistepInto(ets, combined);
     }
     return this.#transfer(sample, timestep, prevTimestep, combined);
   }
@@ -328,14 +319,7 @@ export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOp
   /** 3. the transfer eq. (9) from `timestep` to `prevTimestep` with noise e (v turned into eps first). */
   #transfer(x: Float32Array, timestep: number, prevTimestep: number, e: Float32Array): Float32Array {
     const c = this.#coefficientsAt(timestep, prevTimestep);
-    const out = new Float32Array(x.length);
-    const v = this.config.prediction_type === "v_prediction";
-    for (let i = 0; i < x.length; i++) {
-      // eps = sqrt(alphaBar) v + sqrt(1 - alphaBar) x_t for v-prediction
-      const eps = v ? f32(f32(c.sqrtAlphaBar * e[i]) + f32(c.sqrtBetaBar * x[i])) : e[i];
-      out[i] = f32(f32(c.sampleCoeff * x[i]) - f32(f32(c.alphaBarDiff * eps) / c.denominator));
-    }
-    return out;
+    return transfer(x, e, this.config.prediction_type === "v_prediction", c);
   }
 
   /** 4. the x0 this call's model output implies at its timestep (eq. (9) of the DDIM paper, or the v identity). */
@@ -373,6 +357,49 @@ export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOp
     };
     this.#coefficients.set(key, coefficients);
     return coefficients;
+  }
+}
+
+/**
+ * The transfer eq. (9) elementwise in float32: sqrt(a'/a) x - (a' - a) e / denominator, with e = sqrt(a) v +
+ * sqrt(1 - a) x first for v-prediction.
+ */
+function transfer(x: Float32Array, e: Float32Array, fromV: boolean, c: TransferCoefficients): Float32Array {
+  const { sqrtAlphaBar, sqrtBetaBar, sampleCoeff, alphaBarDiff, denominator } = c;
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const eps = fromV ? f32(f32(sqrtAlphaBar * e[i]) + f32(sqrtBetaBar * x[i])) : e[i];
+    out[i] = f32(f32(sampleCoeff * x[i]) - f32(f32(alphaBarDiff * eps) / denominator));
+  }
+  return out;
+}
+
+/** (m + e) / 2 in float32: the second PLMS call's average of two outputs. */
+function averageInto(m: Float32Array, e: Float32Array, out: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] = f32(m[i] + e[i]) / 2;
+}
+
+/**
+ * The pseudo linear multi-step combination eq. (12) of the last 2, 3 or 4 outputs (oldest first), in float32 as
+ * diffusers: (3 e1 - e2) / 2, (23 e1 - 16 e2 + 5 e3) / 12, (55 e1 - 59 e2 + 37 e3 - 9 e4) / 24.
+ */
+function multistepInto(ets: readonly Float32Array[], out: Float32Array): void {
+  const size = out.length;
+  const e1 = ets[ets.length - 1];
+  const e2 = ets[ets.length - 2];
+  if (ets.length === 2) {
+    for (let i = 0; i < size; i++) out[i] = f32(f32(3 * e1[i]) - e2[i]) / 2;
+    return;
+  }
+  const e3 = ets[ets.length - 3];
+  if (ets.length === 3) {
+    for (let i = 0; i < size; i++) out[i] = f32(f32(f32(f32(23 * e1[i]) - f32(16 * e2[i])) + f32(5 * e3[i])) / 12);
+    return;
+  }
+  const e4 = ets[ets.length - 4];
+  const oneOver24 = f32(1 / 24);
+  for (let i = 0; i < size; i++) {
+    out[i] = f32(oneOver24 * f32(f32(f32(f32(55 * e1[i]) - f32(59 * e2[i])) + f32(37 * e3[i])) - f32(9 * e4[i])));
   }
 }
 

@@ -91,12 +91,9 @@ const f32 = Math.fround;
 export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOptions> {
   /** alpha-bar used below timestep 0: 1, or alphasCumprod[0] when `set_alpha_to_one` is false. */
   readonly finalAlphaCumprod: number;
-  /** The Runge-Kutta part of the schedule (empty with `skip_prk_steps`). */
-  prkTimesteps: readonly number[] = [];
-  /** The multistep part of the schedule. */
-  plmsTimesteps: readonly number[] = [];
-  /** How many steps were taken since `setTimesteps` (diffusers' `counter`). */
-  counter = 0;
+  #prkTimesteps: readonly number[] = [];
+  #plmsTimesteps: readonly number[] = [];
+  #counter = 0;
   #ets: Float32Array[] = [];
   #curSample: Float32Array | null = null;
   #curModelOutput: Float32Array | null = null;
@@ -126,6 +123,21 @@ export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOp
       );
     }
     this.finalAlphaCumprod = this.config.set_alpha_to_one ? 1 : this.alphasCumprod[0];
+  }
+
+  /** The Runge-Kutta part of the schedule (empty with `skip_prk_steps`). */
+  get prkTimesteps(): readonly number[] {
+    return this.#prkTimesteps;
+  }
+
+  /** The multistep part of the schedule. */
+  get plmsTimesteps(): readonly number[] {
+    return this.#plmsTimesteps;
+  }
+
+  /** How many steps were taken since `setTimesteps` (diffusers' `counter`). */
+  get counter(): number {
+    return this.#counter;
   }
 
   /**
@@ -177,22 +189,22 @@ export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOp
     const n = spaced.length;
     if (this.config.skip_prk_steps) {
       // 2a. PLMS: the second-to-last timestep twice (its second visit redoes the first step with the averaged e)
-      this.prkTimesteps = [];
-      this.plmsTimesteps = [...spaced.slice(0, n - 1), ...spaced.slice(Math.max(0, n - 2), n - 1), spaced[n - 1]]
+      this.#prkTimesteps = [];
+      this.#plmsTimesteps = [...spaced.slice(0, n - 1), ...spaced.slice(Math.max(0, n - 2), n - 1), spaced[n - 1]]
         .reverse();
     } else {
       // 2b. PRK: the last four timesteps and their midpoints, each inner point visited twice, then PLMS
       const half = Math.floor(Math.floor(this.numTrainTimesteps / numInferenceSteps) / 2);
       const points = spaced.slice(n - PNDM_ORDER).flatMap((t) => [t, t + half]).slice(0, -1);
-      this.prkTimesteps = points.flatMap((t) => [t, t]).slice(1, -1).reverse();
-      this.plmsTimesteps = spaced.slice(0, n - 3).reverse();
+      this.#prkTimesteps = points.flatMap((t) => [t, t]).slice(1, -1).reverse();
+      this.#plmsTimesteps = spaced.slice(0, n - 3).reverse();
     }
     this.setSchedule([...this.prkTimesteps, ...this.plmsTimesteps], numInferenceSteps);
   }
 
   /** A new schedule clears the multistep history and the counter. */
   protected override onSchedule(): void {
-    this.counter = 0;
+    this.#counter = 0;
     this.#ets = [];
     this.#curSample = null;
     this.#curModelOutput = null;
@@ -254,7 +266,7 @@ export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOp
       [[modelOutput, "modelOutput"], [sample, "sample"]],
       sample.shape,
     );
-    this.counter += 1;
+    this.#counter += 1;
     return output;
   }
 

@@ -32,6 +32,9 @@ export * from "./lib/schedulers/ddim.ts";
 export * from "./lib/schedulers/ddim_inverse.ts";
 export * from "./lib/schedulers/edict.ts";
 export * from "./lib/schedulers/bdia.ts";
+export * from "./lib/schedulers/pndm.ts";
+export * from "./lib/schedulers/euler_discrete.ts";
+export * from "./lib/schedulers/heun_discrete.ts";
 export * from "./lib/schedulers/registry.ts";
 
 // models: the UNet compiled to ONNX, checkpoint readers, exact and learned builtin models, the 2-D trainer

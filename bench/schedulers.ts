@@ -1,6 +1,7 @@
 /**
  * Median milliseconds per scheduler `step()` on 1x3x256x256 and 16x3x32x32 samples, for DDIM eta = 0, DDIM eta = 1
- * with a generator, and DDPM with a generator, next to diffusers + PyTorch 1.13 on the same kind of 2-core machine.
+ * with a generator, and DDPM with a generator, next to diffusers + PyTorch 1.13 on the same kind of 2-core machine,
+ * and for PNDM (PLMS), Euler and Heun (no diffusers reference figure yet).
  *
  * Run: `npx bun bench/schedulers.ts` (or `deno run -A bench/schedulers.ts`). The CPU may be shared, so medians of
  * many repetitions are reported.
@@ -10,6 +11,10 @@
 import { loadavg } from "node:os";
 import { DDIMScheduler } from "../lib/schedulers/ddim.ts";
 import { DDPMScheduler } from "../lib/schedulers/ddpm.ts";
+import { PNDMScheduler } from "../lib/schedulers/pndm.ts";
+import { EulerDiscreteScheduler } from "../lib/schedulers/euler_discrete.ts";
+import { HeunDiscreteScheduler } from "../lib/schedulers/heun_discrete.ts";
+import type { Scheduler } from "../lib/schedulers/scheduler.ts";
 import type { Tensor } from "../lib/core/tensor.ts";
 import { TorchGenerator } from "../lib/core/torch_generator.ts";
 
@@ -27,6 +32,18 @@ const REFERENCE: Record<string, [number, number]> = {
   "DDIM eta 1 + generator": [2.03, 0.26],
   "DDPM + generator": [2.31, 0.30],
 };
+
+/** A step function that visits a stateful scheduler's 50-step schedule in order, setting it again after the end. */
+function walkSchedule(scheduler: Scheduler<object>, modelOutput: Tensor, sample: Tensor): () => Tensor {
+  let k = Infinity;
+  return () => {
+    if (k >= scheduler.timesteps.length) {
+      scheduler.setTimesteps(50);
+      k = 0;
+    }
+    return scheduler.step(modelOutput, scheduler.timesteps[k++], sample).prevSample;
+  };
+}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -62,6 +79,11 @@ export async function benchSchedulers(options: { repetitions?: number } = {}): P
       ["DDIM eta 0", () => ddim.step(modelOutput, 500, sample, { eta: 0 }).prevSample],
       ["DDIM eta 1 + generator", () => ddim.step(modelOutput, 500, sample, { eta: 1, generator }).prevSample],
       ["DDPM + generator", () => ddpm.step(modelOutput, 500, sample, { generator }).prevSample],
+      // PNDM, Euler and Heun keep state between steps: each case walks its 50-step schedule in order, restarting it
+      // (one setTimesteps, timed with the step) when done
+      ["PNDM (PLMS)", walkSchedule(PNDMScheduler.fromConfig({ skip_prk_steps: true }), modelOutput, sample)],
+      ["Euler", walkSchedule(EulerDiscreteScheduler.fromConfig({}), modelOutput, sample)],
+      ["Heun", walkSchedule(HeunDiscreteScheduler.fromConfig({}), modelOutput, sample)],
     ];
     for (const [name, run] of cases) {
       for (let i = 0; i < Math.min(50, repetitions); i++) run();
@@ -75,7 +97,7 @@ export async function benchSchedulers(options: { repetitions?: number } = {}): P
         case: name,
         shape: shape.join("x"),
         medianMs: median(times),
-        diffusersMs: REFERENCE[name][shapeIndex],
+        diffusersMs: REFERENCE[name]?.[shapeIndex] ?? NaN,
       });
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
@@ -90,7 +112,7 @@ if (import.meta.main) {
   for (const row of rows) {
     console.log(
       `${row.case.padEnd(25)}${row.shape.padEnd(15)}${row.medianMs.toFixed(3).padStart(9)}   ${
-        row.diffusersMs.toFixed(3).padStart(12)
+        (Number.isNaN(row.diffusersMs) ? "-" : row.diffusersMs.toFixed(3)).padStart(12)
       }`,
     );
   }

@@ -16,6 +16,7 @@
  * @module
  */
 import { DDIMScheduler } from "../schedulers/ddim.ts";
+import { DDPMScheduler } from "../schedulers/ddpm.ts";
 import type { DenoisingModel } from "../core/model.ts";
 import {
   checkEta,
@@ -39,7 +40,7 @@ export interface DDIMSampleOptions extends SampleOptions {
 export interface PipelineParts {
   /** The noise predictor: a loaded UNet, a builtin model, or a function wrapped with `modelFromFunction`. */
   unet: DenoisingModel;
-  /** The scheduler; any scheduler is converted to a `DDIMScheduler` from its config, as diffusers does. */
+  /** The scheduler; a `DDPMScheduler` is converted to a `DDIMScheduler` from its config, any other is used as given. */
   scheduler?: PipelineScheduler;
 }
 
@@ -64,7 +65,8 @@ export class DDIMPipeline {
   /**
    * A pipeline from a model and a scheduler (default: diffusers' `DDIMScheduler` defaults).
    *
-   * @param parts `unet` and `scheduler`; a non-DDIM scheduler is rebuilt as DDIM from its config, as diffusers does
+   * @param parts `unet` and `scheduler`; a DDPM scheduler is rebuilt as DDIM from its config (as diffusers rebuilds
+   *   every scheduler), any other (DDIM, PNDM, Euler, Heun, ...) is used as given, so that the pipeline runs it
    */
   constructor(parts: PipelineParts) {
     if (!parts?.unet || typeof parts.unet.predict !== "function") {
@@ -74,9 +76,9 @@ export class DDIMPipeline {
     const scheduler = parts.scheduler;
     this.scheduler = scheduler === undefined
       ? DDIMScheduler.fromConfig({})
-      : scheduler instanceof DDIMScheduler
-      ? scheduler
-      : DDIMScheduler.fromConfig(configOf(scheduler));
+      : scheduler instanceof DDPMScheduler
+      ? DDIMScheduler.fromConfig(configOf(scheduler))
+      : scheduler;
   }
 
   /**
@@ -104,7 +106,8 @@ export class DDIMPipeline {
    * @param options `numInferenceSteps` (default 50), `eta` (default 0), `seed` or `generator`, `xT`, `batchSize`,
    *   `useClippedModelOutput`, `clipSample`, `onStep`, `progress`, `trajectory`
    * @returns the samples (unclamped), x_T, the seed, the schedule and, on request, the trajectory
-   * @throws RangeError for eta outside [0, 1], steps out of range, a bad batch size or x_T of the wrong shape
+   * @throws RangeError for eta outside [0, 1] (or not 0 with a non-DDIM scheduler), steps out of range, a bad batch
+   *   size or x_T of the wrong shape
    * @example
    * ```ts
    * import { DDIMPipeline, modelFromFunction, Tensor } from "../../mod.ts";
@@ -115,6 +118,11 @@ export class DDIMPipeline {
   async sample(options: DDIMSampleOptions = {}): Promise<SampleResult> {
     const eta = options.eta ?? 0;
     checkEta(eta);
+    if (eta !== 0 && !(this.scheduler instanceof DDIMScheduler)) {
+      throw new RangeError(
+        `eta ${eta} is a DDIMScheduler option; this pipeline's ${this.scheduler.constructor.name} takes no eta`,
+      );
+    }
     return await runSampling(this.unet, this.scheduler, {
       ...options,
       defaultSteps: 50,

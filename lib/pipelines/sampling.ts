@@ -87,7 +87,7 @@ export interface SampleOptions {
 export interface SampleResult {
   /** The final x_0, in the model's range, unclamped: [batch, C, H, W]. */
   samples: Tensor;
-  /** The starting noise x_T that was used. */
+  /** The starting noise x_T that was used, before the scale by the scheduler's `initNoiseSigma` (1 for DDPM, DDIM). */
   xT: Tensor;
   /** The seed of the generator, when the pipeline made the generator itself. */
   seed?: number;
@@ -100,7 +100,8 @@ export interface SampleResult {
 /**
  * Run a whole sampling loop with a pipeline's options: check them, draw x_T, loop, report progress and steps.
  *
- * x_T ~ N(0, I) (or given); x_{t-1} = scheduler.step(model(x_t, t), t, x_t) for t in timesteps
+ * x_T ~ N(0, initNoiseSigma^2 I) (a given x_T is scaled likewise); x_{t-1} = scheduler.step(model(x_t, t), t, x_t) for
+ * t in timesteps
  *
  * @param model the denoising model
  * @param scheduler the scheduler (its timesteps are set here)
@@ -137,13 +138,15 @@ export async function runSampling(
   // 2. the schedule tau_S > ... > tau_1
   activeScheduler.setTimesteps(numInferenceSteps);
   const timesteps = [...activeScheduler.timesteps];
+  // 3. the noise at the scheduler's starting scale, known once the schedule is set (sigma_max for Euler and Heun)
+  const start = scaleByInitNoiseSigma(xT, activeScheduler.initNoiseSigma);
   const reporter = resolveProgress(options.progress);
   const trajectory: SamplingStep[] = [];
-  let samples = xT;
+  let samples = start;
   reporter.start(timesteps.length, options.label);
   try {
-    // 3. the loop; each step's noise comes from the same generator, inside the scheduler
-    const loop = samplingLoop(model, activeScheduler, { sample: xT, stepOptions: options.stepOptions(generator) });
+    // 4. the loop; each step's noise comes from the same generator, inside the scheduler
+    const loop = samplingLoop(model, activeScheduler, { sample: start, stepOptions: options.stepOptions(generator) });
     for await (const step of loop) {
       samples = step.x;
       if (every > 0 && (step.i % every === 0 || step.i === timesteps.length - 1)) trajectory.push(step);
@@ -392,6 +395,15 @@ export async function loadPipelineParts(
   if (isFile) return { unet: await loadUNet(source, options) };
   const { unet, scheduler } = await fromPretrained(source, options);
   return { unet, scheduler: scheduler as PipelineScheduler };
+}
+
+/** x_T times the scheduler's `initNoiseSigma` in float32, as diffusers' pipelines scale their latents (1: as is). */
+function scaleByInitNoiseSigma(xT: Tensor, initNoiseSigma: number | undefined): Tensor {
+  if (initNoiseSigma === 1 || initNoiseSigma === undefined) return xT;
+  if (typeof initNoiseSigma !== "number" || !(initNoiseSigma > 0 && initNoiseSigma < Infinity)) {
+    throw new RangeError(`The scheduler's initNoiseSigma must be a positive finite number, got ${initNoiseSigma}`);
+  }
+  return new Tensor(xT.data.map((v) => v * initNoiseSigma), xT.shape);
 }
 
 function trajectoryEvery(trajectory: boolean | number | undefined): number {

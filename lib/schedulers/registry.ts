@@ -7,12 +7,18 @@
 import { DDIMScheduler } from "./ddim.ts";
 import { DDIMInverseScheduler } from "./ddim_inverse.ts";
 import { DDPMScheduler } from "./ddpm.ts";
+import { EulerDiscreteScheduler } from "./euler_discrete.ts";
+import { HeunDiscreteScheduler } from "./heun_discrete.ts";
+import { PNDMScheduler } from "./pndm.ts";
 
 /** The scheduler classes a config can name, by diffusers' class name. */
 export const SCHEDULERS = {
   DDPMScheduler,
   DDIMScheduler,
   DDIMInverseScheduler,
+  PNDMScheduler,
+  EulerDiscreteScheduler,
+  HeunDiscreteScheduler,
 } as const;
 
 /** A scheduler `schedulerFromConfig` (and so `fromPretrained`) can return. */

@@ -2,6 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { DDIMScheduler } from "../../lib/schedulers/ddim.ts";
 import { DDIMPipeline } from "../../lib/pipelines/ddim_pipeline.ts";
 import { DDPMScheduler } from "../../lib/schedulers/ddpm.ts";
+import { PNDMScheduler } from "../../lib/schedulers/pndm.ts";
+import { EulerDiscreteScheduler } from "../../lib/schedulers/euler_discrete.ts";
+import { HeunDiscreteScheduler } from "../../lib/schedulers/heun_discrete.ts";
+import type { Scheduler } from "../../lib/schedulers/scheduler.ts";
 import { type DenoisingModel, modelFromFunction } from "../../lib/core/model.ts";
 import { Tensor } from "../../lib/core/tensor.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
@@ -164,5 +168,73 @@ describe("bad input is refused before the model runs", () => {
 
   test("a pipeline without a model is refused", () => {
     expect(() => new DDIMPipeline({ unet: {} as DenoisingModel })).toThrow(/needs a unet with a predict/);
+  });
+});
+
+describe("DDIMPipeline with PNDM, Euler and Heun schedulers", () => {
+  // as in diffusers: pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+  const swaps: [string, (config: Record<string, unknown>) => Scheduler<object>][] = [
+    ["PNDMScheduler", (c) => PNDMScheduler.fromConfig(c)],
+    ["PNDMScheduler (PLMS)", (c) => PNDMScheduler.fromConfig({ ...c, skip_prk_steps: true })],
+    ["EulerDiscreteScheduler", (c) => EulerDiscreteScheduler.fromConfig(c)],
+    [
+      "EulerDiscreteScheduler (linspace, Karras)",
+      (c) => EulerDiscreteScheduler.fromConfig({ ...c, timestep_spacing: "linspace", use_karras_sigmas: true }),
+    ],
+    ["HeunDiscreteScheduler", (c) => HeunDiscreteScheduler.fromConfig(c)],
+  ];
+  for (const [name, make] of swaps) {
+    test(`${name} swapped in from the DDIM config runs, and equals a hand loop from x_T * initNoiseSigma`, async () => {
+      const pipe = new DDIMPipeline({ unet: standIn() });
+      pipe.scheduler = make(pipe.scheduler.toConfig());
+      const result = await pipe.sample({ seed: 11, batchSize: 2, numInferenceSteps: 10 });
+      // the hand loop of diffusers' pipelines: x = randn * init_noise_sigma; x = step(model(scale(x, t), t), t, x)
+      const generator = new TorchGenerator(11);
+      const noise = generator.randn([2, 3, 4, 4]);
+      const scheduler = make(pipe.scheduler.toConfig());
+      scheduler.setTimesteps(10);
+      let x = new Tensor(noise.data.map((v) => v * scheduler.initNoiseSigma), noise.shape);
+      for (const t of scheduler.timesteps) {
+        x = scheduler.step(standInModel(scheduler.scaleModelInput(x, t), t), t, x, { generator }).prevSample;
+      }
+      expect(result.samples.data).toEqual(x.data);
+      expect(result.xT.data).toEqual(noise.data);
+      expect(result.timesteps).toEqual([...scheduler.timesteps]);
+      expect(result.samples.data.every(Number.isFinite)).toBe(true);
+    });
+  }
+
+  test("a given x_T is scaled by initNoiseSigma too, and Euler's sigma_max start differs from x_T itself", async () => {
+    const noise = new TorchGenerator(4).randn([1, 3, 4, 4]);
+    const pipe = new DDIMPipeline({ unet: standIn(), scheduler: EulerDiscreteScheduler.fromConfig({}) });
+    const inputs: Tensor[] = [];
+    const seen = modelFromFunction((x, t) => {
+      inputs.push(x);
+      return standInModel(x, t as number);
+    }, { sampleSize: 4, inChannels: 3 });
+    pipe.unet = seen;
+    await pipe.sample({ xT: noise, numInferenceSteps: 5 });
+    // the first model input is (x_T sigma_max) / sqrt(sigma_max^2 + 1)
+    const sigmaMax = pipe.scheduler.initNoiseSigma;
+    expect(sigmaMax).toBeGreaterThan(10);
+    const factor = sigmaMax / Math.sqrt(sigmaMax * sigmaMax + 1);
+    expect(maxAbsDiff(inputs[0].data, noise.data.map((v) => v * factor))).toBeLessThan(1e-5);
+  });
+
+  test("the pipeline keeps a non-DDPM scheduler given to it, and rebuilds only a DDPM one as DDIM", () => {
+    for (const scheduler of [PNDMScheduler.fromConfig({}), EulerDiscreteScheduler.fromConfig({})]) {
+      expect(new DDIMPipeline({ unet: standIn(), scheduler }).scheduler).toBe(scheduler);
+    }
+    expect(new DDIMPipeline({ unet: standIn(), scheduler: DDPMScheduler.fromConfig({}) }).scheduler)
+      .toBeInstanceOf(DDIMScheduler);
+  });
+
+  test("eta is refused with a scheduler that has none, naming both", async () => {
+    const unet = standIn();
+    const pipe = new DDIMPipeline({ unet, scheduler: HeunDiscreteScheduler.fromConfig({}) });
+    await expect(pipe.sample({ eta: 0.5, numInferenceSteps: 4 })).rejects.toThrow(
+      "eta 0.5 is a DDIMScheduler option; this pipeline's HeunDiscreteScheduler takes no eta",
+    );
+    expect(unet.calls).toBe(0);
   });
 });

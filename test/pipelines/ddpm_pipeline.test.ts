@@ -2,6 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { DDIMScheduler } from "../../lib/schedulers/ddim.ts";
 import { DDPMScheduler } from "../../lib/schedulers/ddpm.ts";
 import { DDPMPipeline } from "../../lib/pipelines/ddpm_pipeline.ts";
+import { HeunDiscreteScheduler } from "../../lib/schedulers/heun_discrete.ts";
+import { Tensor } from "../../lib/core/tensor.ts";
 import { modelFromFunction } from "../../lib/core/model.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
 import { maxAbsDiff, schedulerFixtures, standInModel } from "../_fixtures.ts";
@@ -50,5 +52,22 @@ describe("DDPMPipeline", () => {
     await expect(pipe.sample({ eta: 1 } as never)).rejects.toThrow(/DDPMPipeline takes no eta/);
     await expect(pipe.sample({ numInferenceSteps: 0 })).rejects.toThrow(/got 0/);
     await expect(pipe.sample({ numInferenceSteps: 5000 })).rejects.toThrow(/1000 training timesteps, got 5000/);
+  });
+});
+
+describe("DDPMPipeline with a swapped scheduler", () => {
+  test("pipe.scheduler = HeunDiscreteScheduler.fromConfig(pipe.scheduler.toConfig()) runs as a hand loop", async () => {
+    const pipe = new DDPMPipeline({ unet: standIn() });
+    pipe.scheduler = HeunDiscreteScheduler.fromConfig(pipe.scheduler.toConfig());
+    const { samples, timesteps } = await pipe.sample({ seed: 3, numInferenceSteps: 8 });
+    expect(timesteps.length).toBe(15); // 2 n - 1 model calls
+    const scheduler = HeunDiscreteScheduler.fromConfig(pipe.scheduler.toConfig());
+    scheduler.setTimesteps(8);
+    const noise = new TorchGenerator(3).randn([1, 3, 4, 4]);
+    let x = new Tensor(noise.data.map((v) => v * scheduler.initNoiseSigma), noise.shape);
+    for (const t of scheduler.timesteps) {
+      x = scheduler.step(standInModel(scheduler.scaleModelInput(x, t), t), t, x).prevSample;
+    }
+    expect(samples.data).toEqual(x.data);
   });
 });

@@ -1,0 +1,421 @@
+/**
+ * Heun's second-order method on the probability-flow ODE (Karras, Aittala, Aila and Laine 2022, arXiv 2206.00364,
+ * Algorithm 1), matching diffusers' `HeunDiscreteScheduler` number for number: its repeated timesteps, its two-stage
+ * state, `initNoiseSigma`, `scaleModelInput` and step.
+ *
+ * Each solver step takes two model calls, so the schedule lists every inner timestep twice: the first call makes an
+ * Euler step to sigma_{i+1} and keeps its slope, the second evaluates the slope there and redoes the step from the
+ * kept sample with the average of the two slopes (the trapezoidal rule). The last step, to sigma = 0, is Euler's.
+ *
+ * | paper (Karras)       | code                | meaning                                                        |
+ * |----------------------|---------------------|----------------------------------------------------------------|
+ * | sigma_i              | `sigmas`            | [sigma_0, sigma_1, sigma_1, ..., sigma_{n-1}, sigma_{n-1}, 0]   |
+ * | sigma_max            | `initNoiseSigma`    | the standard deviation of x at the start                       |
+ * | c_in(sigma)          | `scaleModelInput`   | 1 / sqrt(sigma^2 + 1)                                          |
+ * | D(x; sigma)          | `predX0`            | the denoised sample at this call                               |
+ * | d_i                  | `prevDerivative`    | (x_i - D(x_i; sigma_i)) / sigma_i, kept from the first stage   |
+ * | d'_i                 | `derivative`        | (x~ - D(x~; sigma_{i+1})) / sigma_{i+1}, the second stage's    |
+ * | x_{i+1}              | `prevSample`        | x_i + (sigma_{i+1} - sigma_i) (d_i + d'_i) / 2, Algorithm 1    |
+ *
+ * @module
+ */
+import type { Tensor } from "../core/tensor.ts";
+import { checkStepCount } from "../math/schedules.ts";
+import { SchedulerBase } from "./_base.ts";
+import type { ScheduleConfig } from "./_scheduler_config.ts";
+import {
+  addSigmaNoise,
+  checkBeginIndex,
+  checkCurrentTimestep,
+  checkFloatTimesteps,
+  checkSigmaOptions,
+  cIn,
+  denoise,
+  divideBy,
+  exponentialSigmas,
+  floatTimesteps,
+  indexForTimestep,
+  interpolate,
+  karrasSigmas,
+  sigmaTable,
+  sigmaToTimestep,
+} from "./_sigma_schedule.ts";
+import type { SchedulerStepOutput } from "./scheduler.ts";
+
+/** A resolved Heun config: diffusers' `HeunDiscreteScheduler` keys, snake_case. */
+export interface HeunDiscreteSchedulerConfig extends ScheduleConfig {
+  /** Use the Karras et al. schedule (eq. (5), rho = 7) between the training schedule's ends. */
+  use_karras_sigmas: boolean;
+  /** Use an exponential schedule between the training schedule's ends. */
+  use_exponential_sigmas: boolean;
+  /** The beta-distribution schedule of arXiv 2407.12173 (not supported here: it needs the beta quantile function). */
+  use_beta_sigmas: boolean;
+  /** Clip the predicted x0 to [-clip_sample_range, clip_sample_range]. */
+  clip_sample: boolean;
+  /** The clipping bound. */
+  clip_sample_range: number;
+}
+
+/** Options of `HeunDiscreteScheduler.step`: none (Heun is deterministic); a pipeline's generator is accepted and unused. */
+export type HeunStepOptions = Record<string, unknown>;
+
+/** diffusers' `HeunDiscreteScheduler` defaults (its betas default to Stable Diffusion's range). */
+const HEUN_DEFAULTS: Readonly<HeunDiscreteSchedulerConfig> = Object.freeze({
+  num_train_timesteps: 1000,
+  beta_start: 0.00085,
+  beta_end: 0.012,
+  beta_schedule: "linear",
+  trained_betas: null,
+  prediction_type: "epsilon",
+  use_karras_sigmas: false,
+  use_exponential_sigmas: false,
+  use_beta_sigmas: false,
+  clip_sample: false,
+  clip_sample_range: 1.0,
+  timestep_spacing: "linspace",
+  steps_offset: 0,
+});
+
+const f32 = Math.fround;
+
+/**
+ * The Heun scheduler of Karras et al. (Algorithm 1), as diffusers' `HeunDiscreteScheduler`.
+ *
+ * d_i = (x_i - D_i) / sigma_i; x~ = x_i + (sigma_{i+1} - sigma_i) d_i; d'_i = (x~ - D(x~)) / sigma_{i+1};
+ * x_{i+1} = x_i + (sigma_{i+1} - sigma_i) (d_i + d'_i) / 2
+ *
+ * The step is driven by an index and a stage, as in diffusers: call `scaleModelInput` and `step` once for each entry
+ * of `timesteps`, in order.
+ *
+ * @example
+ * ```ts
+ * import { HeunDiscreteScheduler, Tensor } from "../../mod.ts";
+ * const scheduler = HeunDiscreteScheduler.fromConfig({ beta_start: 0.0001, beta_end: 0.02 });
+ * scheduler.setTimesteps(5); // 9 model calls: [999, 749.25, 749.25, ..., 0, 0]
+ * let x = Tensor.zeros([1, 3, 8, 8]);
+ * for (const t of scheduler.timesteps) {
+ *   const eps = Tensor.zeros(x.shape); // a model's prediction on scheduler.scaleModelInput(x, t)
+ *   scheduler.scaleModelInput(x, t);
+ *   x = scheduler.step(eps, t, x).prevSample;
+ * }
+ * ```
+ */
+export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerConfig, HeunStepOptions> {
+  /** Two model calls per solver step. */
+  override readonly order = 2;
+  /** The noise levels in the order the calls use them (all T training sigmas, descending, until `setTimesteps`). */
+  sigmas: Float32Array;
+  /** The standard deviation of the starting noise: sigma_max, or sqrt(sigma_max^2 + 1) for `leading` spacing. */
+  override initNoiseSigma: number;
+  #trainSigmas: Float32Array;
+  #logSigmas: Float32Array;
+  #stepIndex: number | null = null;
+  #beginIndex: number | null = null;
+  #prevDerivative: Float32Array | null = null;
+  #dt: number | null = null;
+  #sample: Float32Array | null = null;
+  // the kept first stage lives in two buffers reused from step pair to step pair
+  #derivativeBuffer = new Float32Array(0);
+  #sampleBuffer = new Float32Array(0);
+
+  /**
+   * Build a scheduler from a diffusers config (snake_case; absent keys take diffusers' defaults).
+   *
+   * @param config `scheduler_config.json` as an object
+   * @throws RangeError or TypeError naming a bad key and value
+   */
+  constructor(config: Partial<HeunDiscreteSchedulerConfig> | Record<string, unknown> = {}) {
+    super(config, HEUN_DEFAULTS, {
+      scheduler: "HeunDiscreteScheduler",
+      betaSchedules: ["linear", "scaled_linear", "squaredcos_cap_v2"],
+      spacings: ["linspace", "leading", "trailing"],
+    });
+    checkSigmaOptions(this.config, "HeunDiscreteScheduler");
+    this.#trainSigmas = sigmaTable(this.alphasCumprod);
+    this.#logSigmas = this.#trainSigmas.map((sigma) => f32(Math.log(sigma)));
+    this.sigmas = Float32Array.from([...this.#trainSigmas].reverse().concat([0]));
+    this.initNoiseSigma = this.#initNoiseSigma();
+  }
+
+  /**
+   * Build a scheduler from a diffusers `scheduler_config.json` object.
+   *
+   * @param config the config, snake_case
+   * @returns a new scheduler
+   * @example
+   * ```ts
+   * import { HeunDiscreteScheduler } from "../../mod.ts";
+   * const scheduler = HeunDiscreteScheduler.fromConfig({ use_karras_sigmas: true });
+   * ```
+   */
+  static fromConfig(
+    config: Partial<HeunDiscreteSchedulerConfig> | Record<string, unknown> = {},
+  ): HeunDiscreteScheduler {
+    return new HeunDiscreteScheduler(config);
+  }
+
+  /** The position in the schedule of the next call (null until the first step or `scaleModelInput`). */
+  get stepIndex(): number | null {
+    return this.#stepIndex;
+  }
+
+  /** Whether the next call is a first stage (an Euler step) rather than Heun's correction. */
+  get stateInFirstOrder(): boolean {
+    return this.#dt === null;
+  }
+
+  /**
+   * Start the next loop at position i of the schedule (diffusers' `set_begin_index`, for image-to-image).
+   *
+   * @param beginIndex i, in [0, 2n - 1)
+   * @example
+   * ```ts
+   * import { HeunDiscreteScheduler } from "../../mod.ts";
+   * const scheduler = HeunDiscreteScheduler.fromConfig({});
+   * scheduler.setTimesteps(10);
+   * scheduler.setBeginIndex(8);
+   * ```
+   */
+  setBeginIndex(beginIndex: number): void {
+    this.#beginIndex = checkBeginIndex(beginIndex, this.timesteps.length, this.numInferenceSteps);
+  }
+
+  /**
+   * Choose the schedule: n float timesteps by `timestep_spacing` (or a custom descending list), their sigmas
+   * interpolated from the training sigmas (or the Karras or exponential schedule), each inner one repeated.
+   *
+   * timesteps = [tau_0, tau_1, tau_1, ..., tau_{n-1}, tau_{n-1}]; sigmas = [sigma_0, sigma_1, sigma_1, ..., 0]
+   *
+   * @param numInferenceSteps n, or a strictly descending list of timesteps in [0, T - 1]
+   * @throws RangeError when n is out of range, or a custom list is malformed or used with Karras or exponential sigmas
+   * @example
+   * ```ts
+   * import { HeunDiscreteScheduler } from "../../mod.ts";
+   * const scheduler = HeunDiscreteScheduler.fromConfig({});
+   * scheduler.setTimesteps(3); // [999, 499.5, 499.5, 0, 0]
+   * ```
+   */
+  override setTimesteps(numInferenceSteps: number | readonly number[]): void {
+    const config = this.config;
+    let timesteps: number[];
+    if (typeof numInferenceSteps === "number") {
+      checkStepCount(numInferenceSteps, this.numTrainTimesteps);
+      timesteps = floatTimesteps(
+        config.timestep_spacing,
+        numInferenceSteps,
+        this.numTrainTimesteps,
+        config.steps_offset,
+      );
+    } else {
+      if (config.use_karras_sigmas || config.use_exponential_sigmas) {
+        throw new RangeError(
+          "HeunDiscreteScheduler cannot take custom timesteps with use_karras_sigmas or use_exponential_sigmas",
+        );
+      }
+      timesteps = checkFloatTimesteps(numInferenceSteps, this.numTrainTimesteps, "HeunDiscreteScheduler");
+    }
+    const n = timesteps.length;
+    if (Math.max(...timesteps) > this.numTrainTimesteps - 1) {
+      throw new RangeError(
+        `steps_offset ${config.steps_offset} pushes timestep ${Math.max(...timesteps)} of ${n} inference steps past ` +
+          `the last training timestep ${this.numTrainTimesteps - 1}; use fewer steps or a smaller steps_offset`,
+      );
+    }
+    // 1. sigmas interpolated in t from the training sigmas (numpy float64), or the Karras / exponential schedule
+    let sigmas = timesteps.map((t) => interpolate(t, this.#trainSigmas));
+    if (config.use_karras_sigmas || config.use_exponential_sigmas) {
+      const [sigmaMax, sigmaMin] = [sigmas[0], sigmas[n - 1]];
+      sigmas = config.use_karras_sigmas
+        ? karrasSigmas(sigmaMax, sigmaMin, n)
+        : exponentialSigmas(sigmaMax, sigmaMin, n);
+      timesteps = sigmas.map((sigma) => f32(sigmaToTimestep(sigma, this.#logSigmas)));
+    }
+    // 2. float32, a final 0, and every inner sigma and timestep twice (the two stages of a Heun step)
+    const single = Float32Array.from([...sigmas, 0]);
+    this.sigmas = Float32Array.from([single[0], ...[...single.subarray(1, n)].flatMap((s) => [s, s]), 0]);
+    this.setSchedule([timesteps[0], ...timesteps.slice(1).flatMap((t) => [t, t])], n);
+  }
+
+  /** A new schedule restarts the index and clears the kept first stage. */
+  protected override onSchedule(): void {
+    this.#stepIndex = null;
+    this.#beginIndex = null;
+    this.#prevDerivative = null;
+    this.#dt = null;
+    this.#sample = null;
+    this.initNoiseSigma = this.#initNoiseSigma();
+  }
+
+  /**
+   * The model input at this call: the sample divided by sqrt(sigma^2 + 1).
+   *
+   * c_in(sigma) x = x / sqrt(sigma^2 + 1)
+   *
+   * @param sample x at the current sigma
+   * @param timestep t, the current entry of `timesteps`
+   * @returns the scaled sample
+   * @throws RangeError when `setTimesteps` was not called or t is not the current timestep
+   * @example
+   * ```ts
+   * import { HeunDiscreteScheduler, Tensor } from "../../mod.ts";
+   * const scheduler = HeunDiscreteScheduler.fromConfig({});
+   * scheduler.setTimesteps(10);
+   * const input = scheduler.scaleModelInput(Tensor.zeros([1, 3, 8, 8]), scheduler.timesteps[0]);
+   * ```
+   */
+  override scaleModelInput(sample: Tensor, timestep: number): Tensor {
+    const index = this.#currentIndex(timestep, "scaleModelInput");
+    return divideBy(sample, cIn(this.sigmas[index]));
+  }
+
+  /**
+   * One call of Heun's method: the first stage's Euler step, or the second stage's trapezoidal correction.
+   *
+   * first: d = (x - D) / sigma_i, x~ = x + (sigma_{i+1} - sigma_i) d; second: d' = (x~ - D~) / sigma_{i+1},
+   * x_{i+1} = x_i + (sigma_{i+1} - sigma_i) (d + d') / 2
+   *
+   * @param modelOutput eps, v or x0 (as `prediction_type` says) from the model at `scaleModelInput(x, t)`
+   * @param timestep t, the current entry of `timesteps`
+   * @param sample x at this call's sigma
+   * @param _options unused (Heun draws no noise)
+   * @returns the next sample and D, the predicted x0 (clipped when `clip_sample` is set)
+   * @throws RangeError when `setTimesteps` was not called, t is not the current timestep, the shapes differ, or an
+   *   input or the result is not finite
+   * @example
+   * ```ts
+   * import { HeunDiscreteScheduler, Tensor } from "../../mod.ts";
+   * const scheduler = HeunDiscreteScheduler.fromConfig({});
+   * scheduler.setTimesteps(10);
+   * const x = Tensor.zeros([1, 3, 8, 8]);
+   * const { prevSample } = scheduler.step(Tensor.zeros(x.shape), scheduler.timesteps[0], x);
+   * ```
+   */
+  step(modelOutput: Tensor, timestep: number, sample: Tensor, _options: HeunStepOptions = {}): SchedulerStepOutput {
+    this.checkStepInputs(modelOutput, sample);
+    const index = this.#currentIndex(timestep, "step");
+    const first = this.#dt === null;
+    // 1. the stage's sigmas: (sigma_i, sigma_{i+1}) in both stages
+    const sigma = first ? this.sigmas[index] : this.sigmas[index - 1];
+    const sigmaNext = first ? this.sigmas[index + 1] : this.sigmas[index];
+    const sigmaInput = first ? sigma : sigmaNext;
+    // 2. D(x; sigma_input), the denoised sample, by prediction type, then clipped
+    const m = modelOutput.data;
+    const x = sample.data;
+    const size = sample.size;
+    const predX0 = new Float32Array(size);
+    denoise(m, x, predX0, this.config.prediction_type, sigmaInput, sigmaInput);
+    if (this.config.clip_sample) {
+      const range = this.config.clip_sample_range;
+      for (let i = 0; i < size; i++) predX0[i] = Math.min(Math.max(predX0[i], -range), range);
+    }
+    const prev = new Float32Array(size);
+    // 3a. the Euler stage: d_i = (x - D) / sigma_i, kept with dt and x for the correction;
+    // 3b. Heun's correction: the average of the two slopes, applied from the kept x_i over the kept dt
+    const dt = first ? f32(sigmaNext - sigma) : this.#dt!;
+    if (first && this.#derivativeBuffer.length !== size) {
+      this.#derivativeBuffer = new Float32Array(size);
+      this.#sampleBuffer = new Float32Array(size);
+    }
+    const derivative = first ? this.#derivativeBuffer : this.#prevDerivative!;
+    const check = first
+      ? eulerStage(m, x, predX0, derivative, prev, sigma, dt)
+      : heunCorrection(m, x, predX0, derivative, this.#sample!, prev, sigmaNext, dt);
+    const output = this.finishStep(
+      check,
+      prev,
+      predX0,
+      [[modelOutput, "modelOutput"], [sample, "sample"]],
+      sample.shape,
+    );
+    // 4. the state changes only after a finite step: the kept first stage (or its release) and the index
+    this.#prevDerivative = first ? derivative : null;
+    this.#dt = first ? dt : null;
+    this.#sample = first ? (this.#sampleBuffer.set(x), this.#sampleBuffer) : null;
+    this.#stepIndex = index + 1;
+    return output;
+  }
+
+  /**
+   * Noise clean samples to the sigma of the given timesteps, as diffusers' Heun `add_noise` (a repeated timestep
+   * takes its second position).
+   *
+   * x = x0 + sigma(t) eps
+   *
+   * @param originalSamples x0, batch-first
+   * @param noise eps, same shape
+   * @param timesteps entries of `timesteps`: one for all, or one per batch item
+   * @returns x at those sigmas
+   * @example
+   * ```ts
+   * import { HeunDiscreteScheduler, Tensor } from "../../mod.ts";
+   * const scheduler = HeunDiscreteScheduler.fromConfig({});
+   * scheduler.setTimesteps(10);
+   * const noisy = scheduler.addNoise(Tensor.zeros([1, 2]), Tensor.from([1, -1], [1, 2]), scheduler.timesteps[16]);
+   * ```
+   */
+  override addNoise(originalSamples: Tensor, noise: Tensor, timesteps: number | readonly number[]): Tensor {
+    return addSigmaNoise(originalSamples, noise, timesteps, this.sigmas, (t) => {
+      if (this.#beginIndex === null) return indexForTimestep(this.timesteps, t, "HeunDiscreteScheduler");
+      return this.#stepIndex ?? this.#beginIndex;
+    });
+  }
+
+  /** The index of the current call, checking that t is its timestep (the first call finds it, as diffusers). */
+  #currentIndex(timestep: number, what: string): number {
+    if (this.numInferenceSteps === null) {
+      throw new RangeError(`Call setTimesteps(n) before ${what}: the HeunDiscreteScheduler schedule is not set`);
+    }
+    this.#stepIndex ??= this.#beginIndex ?? indexForTimestep(this.timesteps, timestep, "HeunDiscreteScheduler");
+    return checkCurrentTimestep(this.timesteps, this.#stepIndex, timestep, "HeunDiscreteScheduler");
+  }
+
+  #initNoiseSigma(): number {
+    const maxSigma = this.sigmas.reduce((a, b) => (b > a ? b : a), -Infinity);
+    const spacing = this.config.timestep_spacing;
+    return spacing === "linspace" || spacing === "trailing"
+      ? maxSigma
+      : f32(Math.sqrt(f32(f32(maxSigma * maxSigma) + 1)));
+  }
+}
+
+/** The first stage: d = (x - D) / sigma into `derivative`, x~ = x + d dt into `prev`; NaN if anything is not finite. */
+function eulerStage(
+  m: Float32Array,
+  x: Float32Array,
+  predX0: Float32Array,
+  derivative: Float32Array,
+  prev: Float32Array,
+  sigma: number,
+  dt: number,
+): number {
+  let check = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = f32(f32(x[i] - predX0[i]) / sigma);
+    derivative[i] = d;
+    const out = f32(x[i] + f32(d * dt));
+    prev[i] = out;
+    check += (m[i] - m[i]) + (out - out);
+  }
+  return check;
+}
+
+/** The correction: x_{i+1} = x_i + dt (d + (x~ - D~) / sigma_{i+1}) / 2 into `prev`; NaN if anything is not finite. */
+function heunCorrection(
+  m: Float32Array,
+  x: Float32Array,
+  predX0: Float32Array,
+  derivative: Float32Array,
+  start: Float32Array,
+  prev: Float32Array,
+  sigmaNext: number,
+  dt: number,
+): number {
+  let check = 0;
+  for (let i = 0; i < x.length; i++) {
+    const slope = f32(f32(f32(x[i] - predX0[i]) / sigmaNext) + derivative[i]) / 2;
+    const out = f32(start[i] + f32(slope * dt));
+    prev[i] = out;
+    check += (m[i] - m[i]) + (out - out);
+  }
+  return check;
+}

@@ -33,11 +33,24 @@ export interface SolverSpec {
   name: string;
   className: string;
   config: Record<string, unknown>;
+  /** Only for the learned model (a variant that differs from another only where the exact part turns it off). */
+  learnedOnly?: boolean;
 }
 
 /** The samplers compared, each a diffusers class with the keys that pick the variant. */
 export const SOLVERS: readonly SolverSpec[] = [
   { name: "DDIM (eta = 0)", className: "DDIMScheduler", config: { set_alpha_to_one: true } },
+  { name: "PNDM (PLMS)", className: "PNDMScheduler", config: { skip_prk_steps: true, set_alpha_to_one: true } },
+  { name: "Euler", className: "EulerDiscreteScheduler", config: {} },
+  { name: "Heun", className: "HeunDiscreteScheduler", config: {} },
+  // the checkpoint clips x0 to [-1, 1] in DDIM; the samplers above without clip_sample do not: this row separates
+  // the effect of clipping from the solver's own
+  {
+    name: "DDIM (eta = 0), clip_sample off",
+    className: "DDIMScheduler",
+    config: { set_alpha_to_one: true, clip_sample: false },
+    learnedOnly: true,
+  },
 ];
 
 /** One sampler at one NFE. */
@@ -136,7 +149,7 @@ export async function benchSolvers(options: BenchOptions & { solvers?: readonly 
   const base = { ...exactModel.scheduler.toConfig(), timestep_spacing: "trailing", clip_sample: false };
   const z = new TorchGenerator(14).randn([samples, 3, 32, 32]);
   const errors: SolverErrorRow[] = [];
-  for (const spec of solvers) {
+  for (const spec of solvers.filter((s) => !s.learnedOnly)) {
     const scheduler = schedulerFromConfig({ ...base, ...spec.config, _class_name: spec.className }) as Scheduler;
     for (const nfe of budgets) {
       const steps = stepsForBudget(scheduler, nfe);

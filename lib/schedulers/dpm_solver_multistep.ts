@@ -31,6 +31,7 @@
 import { Tensor } from "../core/tensor.ts";
 import { checkStepCount, roundHalfEven } from "../math/schedules.ts";
 import { type NoiseOptions, SchedulerBase } from "./_base.ts";
+import { karrasSigmas, sigmaTable, sigmaToTimestep } from "./_sigma_schedule.ts";
 import {
   checkCustomTimesteps,
   checkSpacedTimesteps,
@@ -205,13 +206,11 @@ export class DPMSolverMultistepScheduler
     // diffusers keeps the last alpha-bar off 0 after the zero-SNR rescale, so sigma_T stays finite
     if (this.config.rescale_betas_zero_snr) this.alphasCumprod[total - 1] = 2 ** -24;
     // 1. sigma = ((1 - alphaBar) / alphaBar)^(1/2) and its log, float32 as torch and numpy compute them
-    this.trainSigmas = new Float32Array(total);
-    this.#logSigmas = new Float32Array(total);
+    this.trainSigmas = sigmaTable(this.alphasCumprod);
+    this.#logSigmas = this.trainSigmas.map(Math.log);
     let clipped = 0;
     for (let t = 0; t < total; t++) {
       const alphaBar = this.alphasCumprod[t];
-      this.trainSigmas[t] = f32(Math.sqrt(f32(f32(1 - alphaBar) / alphaBar)));
-      this.#logSigmas[t] = f32(Math.log(this.trainSigmas[t]));
       // lambda_t = log sqrt(alphaBar) - log sqrt(1 - alphaBar), to clip the schedule at lambda_min_clipped
       const lambda = f32(f32(Math.log(f32(Math.sqrt(alphaBar)))) - f32(Math.log(f32(Math.sqrt(f32(1 - alphaBar))))));
       if (lambda < this.config.lambda_min_clipped) clipped++;
@@ -296,15 +295,12 @@ export class DPMSolverMultistepScheduler
         // 2. Karras et al. (2022) eq. (5) with rho = 7, or a uniform grid in log sigma (rho = 1 in lambda)
         const sigmaMin = trainSigmas[0];
         const sigmaMax = trainSigmas[this.numTrainTimesteps - 1];
-        const ramp = linspace(0, 1, n);
         if (config.use_karras_sigmas) {
-          const minInvRho = sigmaMin ** (1 / 7);
-          const maxInvRho = sigmaMax ** (1 / 7);
-          sigmas = ramp.map((r) => (maxInvRho + r * (minInvRho - maxInvRho)) ** 7);
+          sigmas = karrasSigmas(sigmaMax, sigmaMin, n);
         } else {
           const lambdaMin = this.#logSigmas[0];
           const lambdaMax = this.#logSigmas[this.numTrainTimesteps - 1];
-          sigmas = ramp.map((r) => Math.exp(lambdaMax + r * (lambdaMin - lambdaMax)));
+          sigmas = linspace(0, 1, n).map((r) => Math.exp(lambdaMax + r * (lambdaMin - lambdaMax)));
         }
         timesteps = sigmas.map((sigma) => roundHalfEven(sigmaToTimestep(sigma, this.#logSigmas)));
         if (config.final_sigmas_type === "sigma_min") sigmaLast = sigmas[n - 1];
@@ -751,21 +747,6 @@ function expF32(x: number): number {
 
 function emptyCoefficients(): StepCoefficients {
   return { sampleCoeff: 0, d0: 0, d1: 0, d2: 0, noiseCoeff: 0, invR0: 0, invR1: 0, mixR: 0, invRSum: 0 };
-}
-
-/**
- * diffusers' `_sigma_to_t`: the fractional training timestep whose log sigma is sigma's, interpolated linearly in
- * log sigma between the two neighbouring training timesteps.
- */
-function sigmaToTimestep(sigma: number, logSigmas: Float32Array): number {
-  const logSigma = Math.log(Math.max(sigma, 1e-10));
-  let low = 0;
-  for (let k = 0; k < logSigmas.length; k++) if (logSigma - logSigmas[k] >= 0) low = k;
-  low = Math.min(low, logSigmas.length - 2);
-  const lowLog = logSigmas[low];
-  const highLog = logSigmas[low + 1];
-  const w = Math.min(Math.max((lowLog - logSigma) / f32(lowLog - highLog), 0), 1);
-  return (1 - w) * low + w * (low + 1);
 }
 
 /** `np.linspace(start, stop, num)`: start + i (stop - start) / (num - 1), the last value exactly `stop`. */

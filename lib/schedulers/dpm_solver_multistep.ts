@@ -310,11 +310,10 @@ export class DPMSolverMultistepScheduler
       }
     }
     // 3. the sigmas, with the final level appended, in float32 as diffusers stores them
-    this.#sigmas = Float32Array.from([...sigmas, sigmaLast]);
-    this.#levels = Array.from(this.#sigmas, noiseLevel);
+    const levels = Float32Array.from([...sigmas, sigmaLast]);
     if (config.solver_order > 1) {
       for (let i = 1; i < timesteps.length; i++) {
-        if (this.#sigmas[i] === this.#sigmas[i - 1]) {
+        if (levels[i] === levels[i - 1]) {
           throw new RangeError(
             `The ${timesteps.length}-step schedule repeats timestep ${timesteps[i]}, and solver_order ` +
               `${config.solver_order} cannot step from a repeated noise level (its divided difference divides by ` +
@@ -323,6 +322,8 @@ export class DPMSolverMultistepScheduler
         }
       }
     }
+    this.#sigmas = levels;
+    this.#levels = Array.from(levels, noiseLevel);
     this.setSchedule(timesteps);
   }
 

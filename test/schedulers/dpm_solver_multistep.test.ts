@@ -227,9 +227,14 @@ describe("DPMSolverMultistepScheduler reproduces diffusers' published tests (tes
     // linspace(0, 999, 1001) rounds 499.5 and 500.499 both to 500. diffusers accepts the schedule and its second-order
     // step after the repeat divides by h_0 = 0 (an infinite sample); this package says so at setTimesteps instead.
     const second = DPMSolverMultistepScheduler.fromConfig(DIFFUSERS_TEST_CONFIG);
+    second.setTimesteps(10);
+    const sigmasBefore = second.sigmas;
     expect(() => second.setTimesteps(1000)).toThrow(
       "The 1000-step schedule repeats timestep 500, and solver_order 2 cannot step from a repeated noise level",
     );
+    // the refused schedule left the previous one in place
+    expect(second.timesteps.length).toBe(10);
+    expect(second.sigmas).toEqual(sigmasBefore);
     const first = DPMSolverMultistepScheduler.fromConfig({ ...DIFFUSERS_TEST_CONFIG, solver_order: 1 });
     first.setTimesteps(1000);
     expect(first.timesteps.length).toBe(first.numInferenceSteps!);

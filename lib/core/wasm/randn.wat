@@ -1,7 +1,8 @@
 ;; PyTorch's CPU randn (float32, 16 elements or more) in WebAssembly SIMD: the mt19937 twist, tempering and
 ;; uniform conversion of lib/core/torch_generator.ts four words at a time, and PyTorch's float32 Box-Muller
-;; (normal_fill_16_AVX2 with log256_ps and sincos256_ps of avx_mathfun.h, as lib/core/_avx_mathfun.ts writes it) four
-;; elements at a time. Every float32 operation of the AVX2 code is one f32x4 operation here, rounded the same way.
+;; (normal_fill_16_AVX2 with log256_ps and sincos256_ps of avx_mathfun.h, as lib/core/_avx_mathfun.ts writes it) on
+;; the eight pairs of a block at once, in two f32x4 vectors. Every float32 operation of the AVX2 code is one f32x4
+;; operation here, rounded the same way.
 ;; WebAssembly has no deterministic fused multiply-add, so where GCC fused a product into the following sum, the
 ;; operands go to f64x2 (the product of two float32 values is exact in float64), the sum is rounded to float64 and then
 ;; to float32 (demote): the same rounding as one fused float32 operation on every operand randn meets (see
@@ -22,7 +23,8 @@
 ;; | j                 | $octant          | the even octant (trunc(theta 4/pi) + 1) & ~1                          |
 ;; | r                 | $r, $r2 = r^2    | theta - j pi/4, in [-pi/4, pi/4], in three float32 parts of pi/4      |
 ;; | rho               | $rho             | sqrt(-2 ln u1)                                                        |
-;; | x.0, x.1          | f64x2 locals     | lanes 0-1 and 2-3 of a float32 vector, as float64, for fused steps    |
+;; | xA, xB            | f32x4 locals     | the value for j = 0..3 and for j = 4..7                               |
+;; | xA_0, xA_1        | f64x2 locals     | lanes 0-1 and 2-3 of xA, as float64, for the fused steps              |
 ;;
 ;; Memory layout (bytes), exported as globals so the loader never hard-codes it:
 ;;   [0, 2496)        state, 624 x i32
@@ -163,152 +165,421 @@
 
   ;; Box-Muller on $blocks blocks of 16 uniforms from byte address $from, written as float32 from byte address $to, as
   ;; normal_fill_16_AVX2 computes it: in each block, for j < 8, u1 = 1 - u[j], rho = sqrt(-2 ln u1),
-  ;; theta = float32(2 pi) u[j + 8], out[j] = rho cos theta, out[j + 8] = rho sin theta. Each pass of the inner loop
-  ;; handles four values of j ($lane: byte offset 0 or 16).
+  ;; theta = float32(2 pi) u[j + 8], out[j] = rho cos theta, out[j + 8] = rho sin theta. Lanes j = 0..3 (locals ...A)
+  ;; and j = 4..7 (...B) are computed side by side, statement by statement, so that their dependency chains overlap.
   (func $boxMuller (param $from i32) (param $to i32) (param $blocks i32)
-    (local $lane i32)
-    (local $u1 v128) (local $e v128) (local $m v128) (local $below v128) (local $t v128) (local $t2 v128)
-    (local $y v128) (local $rho v128)
-    (local $theta v128) (local $octant v128) (local $octantF v128) (local $r v128) (local $r2 v128)
-    (local $cos v128) (local $sin v128) (local $polyMask v128) (local $sinPart1 v128) (local $sinPart2 v128)
-    (local $t_0 v128) (local $t_1 v128) (local $y_0 v128) (local $y_1 v128) (local $a_0 v128) (local $a_1 v128)
-    (local $b_0 v128) (local $b_1 v128) (local $c_0 v128) (local $c_1 v128) (local $s_0 v128) (local $s_1 v128)
+    (local $aA_0 v128) (local $aA_1 v128) (local $aB_0 v128) (local $aB_1 v128) (local $bA_0 v128) (local $bA_1 v128)
+    (local $bB_0 v128) (local $bB_1 v128) (local $belowA v128) (local $belowB v128) (local $cA_0 v128)
+    (local $cA_1 v128) (local $cB_0 v128) (local $cB_1 v128) (local $cosA v128) (local $cosB v128) (local $eA v128)
+    (local $eB v128) (local $mA v128) (local $mB v128) (local $octantA v128) (local $octantB v128)
+    (local $octantFA v128) (local $octantFB v128) (local $polyMaskA v128) (local $polyMaskB v128) (local $qA v128)
+    (local $qB v128) (local $r2A v128) (local $r2B v128) (local $rA v128) (local $rB v128) (local $rhoA v128)
+    (local $rhoB v128) (local $sA_0 v128) (local $sA_1 v128) (local $sB_0 v128) (local $sB_1 v128) (local $sinA v128)
+    (local $sinB v128) (local $sinPart1A v128) (local $sinPart1B v128) (local $sinPart2A v128)
+    (local $sinPart2B v128) (local $t2A v128) (local $t2B v128) (local $tA v128) (local $tA_0 v128)
+    (local $tA_1 v128) (local $tB v128) (local $tB_0 v128) (local $tB_1 v128) (local $thetaA v128)
+    (local $thetaB v128) (local $u1A v128) (local $u1B v128) (local $yA v128) (local $yA_0 v128) (local $yA_1 v128)
+    (local $yB v128) (local $yB_0 v128) (local $yB_1 v128)
     (loop $block
-      (local.set $lane (i32.const 0))
-      (loop $lanes
-        ;; 1. u1 = 1 - u, and its exponent and mantissa: e = (bits >> 23) - 127 + 1, m = the mantissa under the
-        ;;    exponent of 1/2; where m < sqrt(1/2), e - 1 and t = 2 m - 1, else t = m - 1 (log256_ps, part 1 and 2)
-        (local.set $u1 (f32x4.sub (global.get $ONE) (v128.load (i32.add (local.get $from) (local.get $lane)))))
-        (local.set $e
-          (f32x4.convert_i32x4_s
-            (i32x4.sub (i32x4.shr_u (local.get $u1) (i32.const 23)) (global.get $EXPONENT_BIAS_MINUS_ONE))))
-        (local.set $m (v128.or (v128.and (local.get $u1) (global.get $NOT_EXPONENT)) (global.get $HALF_BITS)))
-        (local.set $below (f32x4.lt (local.get $m) (global.get $SQRT_HALF)))
-        (local.set $e (f32x4.sub (local.get $e) (v128.and (global.get $ONE) (local.get $below))))
-        (local.set $t
-          (f32x4.add (f32x4.sub (local.get $m) (global.get $ONE)) (v128.and (local.get $m) (local.get $below))))
-        (local.set $t2 (f32x4.mul (local.get $t) (local.get $t)))
-        ;; 2. P(t) = p0 t^8 + ... + p8 by Horner's rule, each step a fused multiply-add: in float64 halves, rounded to
-        ;;    float32 after every step
-        (local.set $t_0 (f64x2.promote_low_f32x4 (local.get $t)))
-        (local.set $t_1 (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $t) (local.get $t))))
-        (local.set $y_0 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (global.get $LOG_P0) (local.get $t_0)) (global.get $LOG_P1)))))
-        (local.set $y_1 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (global.get $LOG_P0) (local.get $t_1)) (global.get $LOG_P1)))))
-        (local.set $y_0 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_0) (local.get $t_0)) (global.get $LOG_P2)))))
-        (local.set $y_1 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_1) (local.get $t_1)) (global.get $LOG_P2)))))
-        (local.set $y_0 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_0) (local.get $t_0)) (global.get $LOG_P3)))))
-        (local.set $y_1 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_1) (local.get $t_1)) (global.get $LOG_P3)))))
-        (local.set $y_0 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_0) (local.get $t_0)) (global.get $LOG_P4)))))
-        (local.set $y_1 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_1) (local.get $t_1)) (global.get $LOG_P4)))))
-        (local.set $y_0 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_0) (local.get $t_0)) (global.get $LOG_P5)))))
-        (local.set $y_1 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_1) (local.get $t_1)) (global.get $LOG_P5)))))
-        (local.set $y_0 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_0) (local.get $t_0)) (global.get $LOG_P6)))))
-        (local.set $y_1 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_1) (local.get $t_1)) (global.get $LOG_P6)))))
-        (local.set $y_0 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_0) (local.get $t_0)) (global.get $LOG_P7)))))
-        (local.set $y_1 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_1) (local.get $t_1)) (global.get $LOG_P7)))))
-        (local.set $y
+      ;; 1. u1 = 1 - u and its exponent and mantissa, e = (bits >> 23) - 126 (exact); where the mantissa m under
+      ;;    1/2's exponent is below sqrt(1/2), e - 1 and t = 2 m - 1, else t = m - 1 (log256_ps)
+      (local.set $u1A (f32x4.sub (global.get $ONE) (v128.load offset=0 (local.get $from))))
+      (local.set $u1B (f32x4.sub (global.get $ONE) (v128.load offset=16 (local.get $from))))
+      (local.set $eA
+        (f32x4.convert_i32x4_s
+          (i32x4.sub (i32x4.shr_u (local.get $u1A) (i32.const 23)) (global.get $EXPONENT_BIAS_MINUS_ONE))))
+      (local.set $eB
+        (f32x4.convert_i32x4_s
+          (i32x4.sub (i32x4.shr_u (local.get $u1B) (i32.const 23)) (global.get $EXPONENT_BIAS_MINUS_ONE))))
+      (local.set $mA (v128.or (v128.and (local.get $u1A) (global.get $NOT_EXPONENT)) (global.get $HALF_BITS)))
+      (local.set $mB (v128.or (v128.and (local.get $u1B) (global.get $NOT_EXPONENT)) (global.get $HALF_BITS)))
+      (local.set $belowA (f32x4.lt (local.get $mA) (global.get $SQRT_HALF)))
+      (local.set $belowB (f32x4.lt (local.get $mB) (global.get $SQRT_HALF)))
+      (local.set $eA (f32x4.sub (local.get $eA) (v128.and (global.get $ONE) (local.get $belowA))))
+      (local.set $eB (f32x4.sub (local.get $eB) (v128.and (global.get $ONE) (local.get $belowB))))
+      (local.set $tA
+        (f32x4.add (f32x4.sub (local.get $mA) (global.get $ONE)) (v128.and (local.get $mA) (local.get $belowA))))
+      (local.set $tB
+        (f32x4.add (f32x4.sub (local.get $mB) (global.get $ONE)) (v128.and (local.get $mB) (local.get $belowB))))
+      (local.set $t2A (f32x4.mul (local.get $tA) (local.get $tA)))
+      (local.set $t2B (f32x4.mul (local.get $tB) (local.get $tB)))
+      ;; 2. P(t) by Horner's rule, each step a fused multiply-add in float64 halves rounded to float32
+      (local.set $tA_0 (f64x2.promote_low_f32x4 (local.get $tA)))
+      (local.set $tB_0 (f64x2.promote_low_f32x4 (local.get $tB)))
+      (local.set $tA_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $tA) (local.get $tA))))
+      (local.set $tB_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $tB) (local.get $tB))))
+      (local.set $yA_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.mul (global.get $LOG_P0) (local.get $tA_0)) (global.get $LOG_P1)))))
+      (local.set $yB_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.mul (global.get $LOG_P0) (local.get $tB_0)) (global.get $LOG_P1)))))
+      (local.set $yA_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.mul (global.get $LOG_P0) (local.get $tA_1)) (global.get $LOG_P1)))))
+      (local.set $yB_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.mul (global.get $LOG_P0) (local.get $tB_1)) (global.get $LOG_P1)))))
+      (local.set $yA_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_0) (local.get $tA_0)) (global.get $LOG_P2)))))
+      (local.set $yB_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $tB_0)) (global.get $LOG_P2)))))
+      (local.set $yA_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_1) (local.get $tA_1)) (global.get $LOG_P2)))))
+      (local.set $yB_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (global.get $LOG_P2)))))
+      (local.set $yA_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_0) (local.get $tA_0)) (global.get $LOG_P3)))))
+      (local.set $yB_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $tB_0)) (global.get $LOG_P3)))))
+      (local.set $yA_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_1) (local.get $tA_1)) (global.get $LOG_P3)))))
+      (local.set $yB_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (global.get $LOG_P3)))))
+      (local.set $yA_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_0) (local.get $tA_0)) (global.get $LOG_P4)))))
+      (local.set $yB_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $tB_0)) (global.get $LOG_P4)))))
+      (local.set $yA_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_1) (local.get $tA_1)) (global.get $LOG_P4)))))
+      (local.set $yB_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (global.get $LOG_P4)))))
+      (local.set $yA_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_0) (local.get $tA_0)) (global.get $LOG_P5)))))
+      (local.set $yB_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $tB_0)) (global.get $LOG_P5)))))
+      (local.set $yA_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_1) (local.get $tA_1)) (global.get $LOG_P5)))))
+      (local.set $yB_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (global.get $LOG_P5)))))
+      (local.set $yA_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_0) (local.get $tA_0)) (global.get $LOG_P6)))))
+      (local.set $yB_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $tB_0)) (global.get $LOG_P6)))))
+      (local.set $yA_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_1) (local.get $tA_1)) (global.get $LOG_P6)))))
+      (local.set $yB_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (global.get $LOG_P6)))))
+      (local.set $yA_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_0) (local.get $tA_0)) (global.get $LOG_P7)))))
+      (local.set $yB_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $tB_0)) (global.get $LOG_P7)))))
+      (local.set $yA_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_1) (local.get $tA_1)) (global.get $LOG_P7)))))
+      (local.set $yB_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (global.get $LOG_P7)))))
+      (local.set $yA
+        (f32x4.mul
+          (local.get $tA)
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_0) (local.get $tA_0)) (global.get $LOG_P8)))
+            (f32x4.demote_f64x2_zero
+              (f64x2.add (f64x2.mul (local.get $yA_1) (local.get $tA_1)) (global.get $LOG_P8))))))
+      (local.set $yB
+        (f32x4.mul
+          (local.get $tB)
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $tB_0)) (global.get $LOG_P8)))
+            (f32x4.demote_f64x2_zero
+              (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (global.get $LOG_P8))))))
+      ;; 3. y t^2 + e q1 fused (e q1 rounded first), - t^2/2 (exact halving), ln u1 = (t + y) + e q2 (exact
+      ;;    product), rho = sqrt(-2 ln u1)
+      (local.set $qA (f32x4.mul (local.get $eA) (global.get $LOG_Q1)))
+      (local.set $qB (f32x4.mul (local.get $eB) (global.get $LOG_Q1)))
+      (local.set $aA_0 (f64x2.promote_low_f32x4 (local.get $qA)))
+      (local.set $aB_0 (f64x2.promote_low_f32x4 (local.get $qB)))
+      (local.set $aA_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $qA) (local.get $qA))))
+      (local.set $aB_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $qB) (local.get $qB))))
+      (local.set $bA_0 (f64x2.promote_low_f32x4 (local.get $t2A)))
+      (local.set $bB_0 (f64x2.promote_low_f32x4 (local.get $t2B)))
+      (local.set $bA_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $t2A) (local.get $t2A))))
+      (local.set $bB_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $t2B) (local.get $t2B))))
+      (local.set $yA_0 (f64x2.promote_low_f32x4 (local.get $yA)))
+      (local.set $yB_0 (f64x2.promote_low_f32x4 (local.get $yB)))
+      (local.set $yA_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $yA) (local.get $yA))))
+      (local.set $yB_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $yB) (local.get $yB))))
+      (local.set $yA
+        (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_0) (local.get $bA_0)) (local.get $aA_0)))
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_1) (local.get $bA_1)) (local.get $aA_1)))))
+      (local.set $yB
+        (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $bB_0)) (local.get $aB_0)))
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $bB_1)) (local.get $aB_1)))))
+      (local.set $yA (f32x4.sub (local.get $yA) (f32x4.mul (local.get $t2A) (global.get $HALF))))
+      (local.set $yB (f32x4.sub (local.get $yB) (f32x4.mul (local.get $t2B) (global.get $HALF))))
+      (local.set $rhoA
+        (f32x4.sqrt
           (f32x4.mul
-            (local.get $t)
-            (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-              (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_0) (local.get $t_0)) (global.get $LOG_P8)))
-              (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_1) (local.get $t_1)) (global.get $LOG_P8))))))
-        ;; 3. y t^2 + e q1 fused (e q1 rounded first), then - t^2/2 (exact halving), ln u1 = (t + y) + e q2 (an exact
-        ;;    product), rho = sqrt(-2 ln u1)
-        (local.set $a_0 (f64x2.promote_low_f32x4 (f32x4.mul (local.get $e) (global.get $LOG_Q1))))
-        (local.set $a_1
-          (f64x2.promote_low_f32x4
-            (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15
-              (f32x4.mul (local.get $e) (global.get $LOG_Q1))
-              (local.get $e))))
-        (local.set $y_0 (f64x2.promote_low_f32x4 (local.get $y)))
-        (local.set $y_1 (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $y) (local.get $y))))
-        (local.set $b_0 (f64x2.promote_low_f32x4 (local.get $t2)))
-        (local.set $b_1 (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $t2) (local.get $t2))))
-        (local.set $y
+            (global.get $MINUS_TWO)
+            (f32x4.add (f32x4.add (local.get $tA) (local.get $yA)) (f32x4.mul (local.get $eA) (global.get $LOG_Q2))))))
+      (local.set $rhoB
+        (f32x4.sqrt
+          (f32x4.mul
+            (global.get $MINUS_TWO)
+            (f32x4.add (f32x4.add (local.get $tB) (local.get $yB)) (f32x4.mul (local.get $eB) (global.get $LOG_Q2))))))
+      ;; 4. theta = 2 pi u, its even octant j = (trunc(theta 4/pi) + 1) & ~1, r = ((theta - j DP1) - j DP2) - j
+      ;;    DP3: the first two products are exact (fused or not, one rounding), the third fused
+      (local.set $thetaA (f32x4.mul (global.get $TWO_PI) (v128.load offset=32 (local.get $from))))
+      (local.set $thetaB (f32x4.mul (global.get $TWO_PI) (v128.load offset=48 (local.get $from))))
+      (local.set $octantA
+        (v128.and
+          (i32x4.add
+            (i32x4.trunc_sat_f32x4_s (f32x4.mul (local.get $thetaA) (global.get $FOUR_OVER_PI)))
+            (global.get $ONES))
+          (global.get $NOT_ONE)))
+      (local.set $octantB
+        (v128.and
+          (i32x4.add
+            (i32x4.trunc_sat_f32x4_s (f32x4.mul (local.get $thetaB) (global.get $FOUR_OVER_PI)))
+            (global.get $ONES))
+          (global.get $NOT_ONE)))
+      (local.set $octantFA (f32x4.convert_i32x4_s (local.get $octantA)))
+      (local.set $octantFB (f32x4.convert_i32x4_s (local.get $octantB)))
+      (local.set $rA (f32x4.add (local.get $thetaA) (f32x4.mul (local.get $octantFA) (global.get $MINUS_DP1))))
+      (local.set $rB (f32x4.add (local.get $thetaB) (f32x4.mul (local.get $octantFB) (global.get $MINUS_DP1))))
+      (local.set $rA (f32x4.add (local.get $rA) (f32x4.mul (local.get $octantFA) (global.get $MINUS_DP2))))
+      (local.set $rB (f32x4.add (local.get $rB) (f32x4.mul (local.get $octantFB) (global.get $MINUS_DP2))))
+      (local.set $aA_0 (f64x2.promote_low_f32x4 (local.get $octantFA)))
+      (local.set $aB_0 (f64x2.promote_low_f32x4 (local.get $octantFB)))
+      (local.set $aA_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $octantFA) (local.get $octantFA))))
+      (local.set $aB_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $octantFB) (local.get $octantFB))))
+      (local.set $bA_0 (f64x2.promote_low_f32x4 (local.get $rA)))
+      (local.set $bB_0 (f64x2.promote_low_f32x4 (local.get $rB)))
+      (local.set $bA_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $rA) (local.get $rA))))
+      (local.set $bB_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $rB) (local.get $rB))))
+      (local.set $rA
+        (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $aA_0) (global.get $MINUS_DP3)) (local.get $bA_0)))
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.mul (local.get $aA_1) (global.get $MINUS_DP3)) (local.get $bA_1)))))
+      (local.set $rB
+        (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $aB_0) (global.get $MINUS_DP3)) (local.get $bB_0)))
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.mul (local.get $aB_1) (global.get $MINUS_DP3)) (local.get $bB_1)))))
+      (local.set $r2A (f32x4.mul (local.get $rA) (local.get $rA)))
+      (local.set $r2B (f32x4.mul (local.get $rB) (local.get $rB)))
+      ;; 5. cos r = ((c0 r^2 + c1) r^2 + c2) r^2 r^2 - r^2/2 + 1, sin r = ((s0 r^2 + s1) r^2 + s2) r^2 r + r:
+      ;;    multiply-adds fused, the products y r^2 rounded, in float64 halves
+      (local.set $aA_0 (f64x2.promote_low_f32x4 (local.get $r2A)))
+      (local.set $aB_0 (f64x2.promote_low_f32x4 (local.get $r2B)))
+      (local.set $aA_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $r2A) (local.get $r2A))))
+      (local.set $aB_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $r2B) (local.get $r2B))))
+      (local.set $bA_0 (f64x2.promote_low_f32x4 (local.get $rA)))
+      (local.set $bB_0 (f64x2.promote_low_f32x4 (local.get $rB)))
+      (local.set $bA_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $rA) (local.get $rA))))
+      (local.set $bB_1
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $rB) (local.get $rB))))
+      (local.set $cA_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.mul (global.get $COS_P0) (local.get $aA_0)) (global.get $COS_P1)))))
+      (local.set $cB_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.mul (global.get $COS_P0) (local.get $aB_0)) (global.get $COS_P1)))))
+      (local.set $sA_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.mul (global.get $SIN_P0) (local.get $aA_0)) (global.get $SIN_P1)))))
+      (local.set $sB_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.mul (global.get $SIN_P0) (local.get $aB_0)) (global.get $SIN_P1)))))
+      (local.set $cA_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.mul (global.get $COS_P0) (local.get $aA_1)) (global.get $COS_P1)))))
+      (local.set $cB_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.mul (global.get $COS_P0) (local.get $aB_1)) (global.get $COS_P1)))))
+      (local.set $sA_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.mul (global.get $SIN_P0) (local.get $aA_1)) (global.get $SIN_P1)))))
+      (local.set $sB_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.mul (global.get $SIN_P0) (local.get $aB_1)) (global.get $SIN_P1)))))
+      (local.set $cA_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $cA_0) (local.get $aA_0)) (global.get $COS_P2)))))
+      (local.set $cB_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $cB_0) (local.get $aB_0)) (global.get $COS_P2)))))
+      (local.set $sA_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $sA_0) (local.get $aA_0)) (global.get $SIN_P2)))))
+      (local.set $sB_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $sB_0) (local.get $aB_0)) (global.get $SIN_P2)))))
+      (local.set $cA_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $cA_1) (local.get $aA_1)) (global.get $COS_P2)))))
+      (local.set $cB_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $cB_1) (local.get $aB_1)) (global.get $COS_P2)))))
+      (local.set $sA_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $sA_1) (local.get $aA_1)) (global.get $SIN_P2)))))
+      (local.set $sB_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $sB_1) (local.get $aB_1)) (global.get $SIN_P2)))))
+      (local.set $cA_0
+        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $cA_0) (local.get $aA_0)))))
+      (local.set $cB_0
+        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $cB_0) (local.get $aB_0)))))
+      (local.set $sA_0
+        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $sA_0) (local.get $aA_0)))))
+      (local.set $sB_0
+        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $sB_0) (local.get $aB_0)))))
+      (local.set $cA_1
+        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $cA_1) (local.get $aA_1)))))
+      (local.set $cB_1
+        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $cB_1) (local.get $aB_1)))))
+      (local.set $sA_1
+        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $sA_1) (local.get $aA_1)))))
+      (local.set $sB_1
+        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $sB_1) (local.get $aB_1)))))
+      (local.set $cosA
+        (f32x4.add
           (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_0) (local.get $b_0)) (local.get $a_0)))
-          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $y_1) (local.get $b_1)) (local.get $a_1)))))
-        (local.set $y (f32x4.sub (local.get $y) (f32x4.mul (local.get $t2) (global.get $HALF))))
-        (local.set $rho
-          (f32x4.sqrt
-            (f32x4.mul
-              (global.get $MINUS_TWO)
-              (f32x4.add
-                (f32x4.add (local.get $t) (local.get $y))
-                (f32x4.mul (local.get $e) (global.get $LOG_Q2))))))
-        ;; 4. theta = 2 pi u, its even octant j and r = theta - j pi/4 = ((theta - j DP1) - j DP2) - j DP3: the first
-        ;;    two products are exact (so fused or not, one rounding), the third is fused (sincos256_ps)
-        (local.set $theta
-          (f32x4.mul (global.get $TWO_PI) (v128.load offset=32 (i32.add (local.get $from) (local.get $lane)))))
-        (local.set $octant
-          (v128.and
-            (i32x4.add (i32x4.trunc_sat_f32x4_s (f32x4.mul (local.get $theta) (global.get $FOUR_OVER_PI))) (global.get $ONES))
-            (global.get $NOT_ONE)))
-        (local.set $octantF (f32x4.convert_i32x4_s (local.get $octant)))
-        (local.set $r (f32x4.add (local.get $theta) (f32x4.mul (local.get $octantF) (global.get $MINUS_DP1))))
-        (local.set $r (f32x4.add (local.get $r) (f32x4.mul (local.get $octantF) (global.get $MINUS_DP2))))
-        (local.set $a_0 (f64x2.promote_low_f32x4 (local.get $octantF)))
-        (local.set $a_1 (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $octantF) (local.get $octantF))))
-        (local.set $b_0 (f64x2.promote_low_f32x4 (local.get $r)))
-        (local.set $b_1 (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $r) (local.get $r))))
-        (local.set $r
+            (f32x4.demote_f64x2_zero
+              (f64x2.sub
+                (f64x2.mul (local.get $cA_0) (local.get $aA_0))
+                (f64x2.mul (local.get $aA_0) (global.get $HALF_64))))
+            (f32x4.demote_f64x2_zero
+              (f64x2.sub
+                (f64x2.mul (local.get $cA_1) (local.get $aA_1))
+                (f64x2.mul (local.get $aA_1) (global.get $HALF_64)))))
+          (global.get $ONE)))
+      (local.set $cosB
+        (f32x4.add
           (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $a_0) (global.get $MINUS_DP3)) (local.get $b_0)))
-          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $a_1) (global.get $MINUS_DP3)) (local.get $b_1)))))
-        (local.set $r2 (f32x4.mul (local.get $r) (local.get $r)))
-        ;; 5. cos r = ((c0 r^2 + c1) r^2 + c2) r^2 r^2 - r^2/2 + 1 and sin r = ((s0 r^2 + s1) r^2 + s2) r^2 r + r, the
-        ;;    multiply-adds fused, the products y r^2 rounded, in float64 halves
-        (local.set $a_0 (f64x2.promote_low_f32x4 (local.get $r2)))
-        (local.set $a_1 (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $r2) (local.get $r2))))
-        (local.set $b_0 (f64x2.promote_low_f32x4 (local.get $r)))
-        (local.set $b_1 (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $r) (local.get $r))))
-        (local.set $c_0 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (global.get $COS_P0) (local.get $a_0)) (global.get $COS_P1)))))
-        (local.set $c_0 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $c_0) (local.get $a_0)) (global.get $COS_P2)))))
-        (local.set $c_0 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $c_0) (local.get $a_0)))))
-        (local.set $s_0 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (global.get $SIN_P0) (local.get $a_0)) (global.get $SIN_P1)))))
-        (local.set $s_0 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $s_0) (local.get $a_0)) (global.get $SIN_P2)))))
-        (local.set $s_0 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $s_0) (local.get $a_0)))))
-        (local.set $c_1 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (global.get $COS_P0) (local.get $a_1)) (global.get $COS_P1)))))
-        (local.set $c_1 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $c_1) (local.get $a_1)) (global.get $COS_P2)))))
-        (local.set $c_1 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $c_1) (local.get $a_1)))))
-        (local.set $s_1 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (global.get $SIN_P0) (local.get $a_1)) (global.get $SIN_P1)))))
-        (local.set $s_1 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $s_1) (local.get $a_1)) (global.get $SIN_P2)))))
-        (local.set $s_1 (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $s_1) (local.get $a_1)))))
-        (local.set $cos
-          (f32x4.add
-            (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-              (f32x4.demote_f64x2_zero (f64x2.sub (f64x2.mul (local.get $c_0) (local.get $a_0)) (f64x2.mul (local.get $a_0) (global.get $HALF_64))))
-              (f32x4.demote_f64x2_zero (f64x2.sub (f64x2.mul (local.get $c_1) (local.get $a_1)) (f64x2.mul (local.get $a_1) (global.get $HALF_64)))))
-            (global.get $ONE)))
-        (local.set $sin
-          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $s_0) (local.get $b_0)) (local.get $b_0)))
-          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $s_1) (local.get $b_1)) (local.get $b_1)))))
-        ;; 6. select as sincos256_ps does (where j & 2, the polynomials swap roles; the subtractions leave +0 in the
-        ;;    unused parts), then the signs: sin negated where j & 4, cos where (j - 2) & 4 is clear
-        (local.set $polyMask (i32x4.eq (v128.and (local.get $octant) (global.get $TWOS)) (global.get $ZERO)))
-        (local.set $sinPart2 (v128.and (local.get $sin) (local.get $polyMask)))
-        (local.set $sinPart1 (v128.andnot (local.get $cos) (local.get $polyMask)))
-        (local.set $sin (f32x4.sub (local.get $sin) (local.get $sinPart2)))
-        (local.set $cos (f32x4.sub (local.get $cos) (local.get $sinPart1)))
-        (local.set $cos
-          (v128.xor
-            (f32x4.add (local.get $cos) (local.get $sin))
-            (i32x4.shl
-              (v128.andnot (global.get $FOURS) (i32x4.sub (local.get $octant) (global.get $TWOS)))
-              (i32.const 29))))
-        (local.set $sin
-          (v128.xor
-            (f32x4.add (local.get $sinPart1) (local.get $sinPart2))
-            (i32x4.shl (v128.and (local.get $octant) (global.get $FOURS)) (i32.const 29))))
-        ;; 7. out[j] = rho cos theta, out[j + 8] = rho sin theta, each stored as fmadd(n, std = 1, mean = 0): + 0 turns
-        ;;    -0 into +0 and changes nothing else
-        (v128.store (i32.add (local.get $to) (local.get $lane))
-          (f32x4.add (f32x4.mul (local.get $rho) (local.get $cos)) (global.get $ZERO)))
-        (v128.store offset=32 (i32.add (local.get $to) (local.get $lane))
-          (f32x4.add (f32x4.mul (local.get $rho) (local.get $sin)) (global.get $ZERO)))
-        (local.set $lane (i32.add (local.get $lane) (i32.const 16)))
-        (br_if $lanes (i32.lt_u (local.get $lane) (i32.const 32))))
+            (f32x4.demote_f64x2_zero
+              (f64x2.sub
+                (f64x2.mul (local.get $cB_0) (local.get $aB_0))
+                (f64x2.mul (local.get $aB_0) (global.get $HALF_64))))
+            (f32x4.demote_f64x2_zero
+              (f64x2.sub
+                (f64x2.mul (local.get $cB_1) (local.get $aB_1))
+                (f64x2.mul (local.get $aB_1) (global.get $HALF_64)))))
+          (global.get $ONE)))
+      (local.set $sinA
+        (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $sA_0) (local.get $bA_0)) (local.get $bA_0)))
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $sA_1) (local.get $bA_1)) (local.get $bA_1)))))
+      (local.set $sinB
+        (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $sB_0) (local.get $bB_0)) (local.get $bB_0)))
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $sB_1) (local.get $bB_1)) (local.get $bB_1)))))
+      ;; 6. select as sincos256_ps does (where j & 2 the polynomials swap roles; the subtractions leave +0 in
+      ;;    the unused parts), then the signs: sin negated where j & 4, cos where (j - 2) & 4 is clear
+      (local.set $polyMaskA (i32x4.eq (v128.and (local.get $octantA) (global.get $TWOS)) (global.get $ZERO)))
+      (local.set $polyMaskB (i32x4.eq (v128.and (local.get $octantB) (global.get $TWOS)) (global.get $ZERO)))
+      (local.set $sinPart2A (v128.and (local.get $sinA) (local.get $polyMaskA)))
+      (local.set $sinPart2B (v128.and (local.get $sinB) (local.get $polyMaskB)))
+      (local.set $sinPart1A (v128.andnot (local.get $cosA) (local.get $polyMaskA)))
+      (local.set $sinPart1B (v128.andnot (local.get $cosB) (local.get $polyMaskB)))
+      (local.set $sinA (f32x4.sub (local.get $sinA) (local.get $sinPart2A)))
+      (local.set $sinB (f32x4.sub (local.get $sinB) (local.get $sinPart2B)))
+      (local.set $cosA (f32x4.sub (local.get $cosA) (local.get $sinPart1A)))
+      (local.set $cosB (f32x4.sub (local.get $cosB) (local.get $sinPart1B)))
+      (local.set $cosA
+        (v128.xor
+          (f32x4.add (local.get $cosA) (local.get $sinA))
+          (i32x4.shl
+            (v128.andnot (global.get $FOURS) (i32x4.sub (local.get $octantA) (global.get $TWOS)))
+            (i32.const 29))))
+      (local.set $cosB
+        (v128.xor
+          (f32x4.add (local.get $cosB) (local.get $sinB))
+          (i32x4.shl
+            (v128.andnot (global.get $FOURS) (i32x4.sub (local.get $octantB) (global.get $TWOS)))
+            (i32.const 29))))
+      (local.set $sinA
+        (v128.xor
+          (f32x4.add (local.get $sinPart1A) (local.get $sinPart2A))
+          (i32x4.shl (v128.and (local.get $octantA) (global.get $FOURS)) (i32.const 29))))
+      (local.set $sinB
+        (v128.xor
+          (f32x4.add (local.get $sinPart1B) (local.get $sinPart2B))
+          (i32x4.shl (v128.and (local.get $octantB) (global.get $FOURS)) (i32.const 29))))
+      ;; 7. out[j] = rho cos theta, out[j + 8] = rho sin theta, each stored as fmadd(n, std = 1, mean = 0): + 0
+      ;;    turns -0 into +0 and changes nothing else
+      (v128.store offset=0
+        (local.get $to)
+        (f32x4.add (f32x4.mul (local.get $rhoA) (local.get $cosA)) (global.get $ZERO)))
+      (v128.store offset=16
+        (local.get $to)
+        (f32x4.add (f32x4.mul (local.get $rhoB) (local.get $cosB)) (global.get $ZERO)))
+      (v128.store offset=32
+        (local.get $to)
+        (f32x4.add (f32x4.mul (local.get $rhoA) (local.get $sinA)) (global.get $ZERO)))
+      (v128.store offset=48
+        (local.get $to)
+        (f32x4.add (f32x4.mul (local.get $rhoB) (local.get $sinB)) (global.get $ZERO)))
       (local.set $from (i32.add (local.get $from) (i32.const 64)))
       (local.set $to (i32.add (local.get $to) (i32.const 64)))
       (local.set $blocks (i32.sub (local.get $blocks) (i32.const 1)))

@@ -18,10 +18,11 @@ import { RANDN_WASM_BASE64 } from "./_randn_wasm_bytes.ts";
 const STATE_SIZE = 624;
 
 /**
- * Fewest elements for which the generator calls the kernel: for a single block of 16, copying the state in and out
- * costs more than the JavaScript path takes; from 64 elements the kernel is faster (bench/randn.ts measures both).
+ * Fewest elements for which the generator calls the kernel: 16, every run of blocks. Even for a single block the
+ * kernel, copying the state in and out included, is faster than the JavaScript path's float32 Box-Muller
+ * (bench/randn.ts measures both).
  */
-export const RANDN_WASM_MIN_ELEMENTS = 64;
+export const RANDN_WASM_MIN_ELEMENTS = 16;
 
 interface RandnExports {
   memory: WebAssembly.Memory;

@@ -16,10 +16,12 @@
  * | `coscof_p0..p2`            | `COS_P`                 | cos r = 1 - r^2/2 + r^4 C(r^2)                           |
  * | `sincof_p0..p2`            | `SIN_P`                 | sin r = r + r^3 S(r^2)                                   |
  *
- * Which products GCC fuses into the following sum was settled against PyTorch's own output: with every contractible
- * product fused, 2^25 consecutive draws of `torch.randn` (seed 7) and every case of test/fixtures/torch-randn-bits.json
- * match bit for bit; leaving any one of the Horner steps of the logarithm, its e q1 sum, the cosine's final
- * product-minus-half or the sine's last step unfused breaks that (from a few to a few thousand draws in 2^23).
+ * Which products GCC fuses into the following sum was settled against PyTorch's own output, not assumed: with every
+ * contractible product fused, 2^25 consecutive draws of `torch.randn` (seed 7) and every case of
+ * test/fixtures/torch-randn-bits.json match bit for bit; leaving any single one of them unfused (each Horner step of
+ * the logarithm, its y t^2 + e q1, the last part of the reduction r, the cosine's and sine's steps), or fusing the other
+ * product of a sum of two, changes at least one of those draws (the sine's last step 68608 of the first 2^23). Only the first two parts of the reduction r
+ * cannot tell, since their products are exact.
  *
  * @module
  */

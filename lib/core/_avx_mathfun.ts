@@ -19,9 +19,9 @@
  * Which products GCC fuses into the following sum was settled against PyTorch's own output, not assumed: with every
  * contractible product fused, 2^25 consecutive draws of `torch.randn` (seed 7) and every case of
  * test/fixtures/torch-randn-bits.json match bit for bit; leaving any single one of them unfused (each Horner step of
- * the logarithm, its y t^2 + e q1, the last part of the reduction r, the cosine's and sine's steps), or fusing the other
- * product of a sum of two, changes at least one of those draws (the sine's last step 68608 of the first 2^23). Only
- * the first two parts of the reduction r cannot tell, since their products are exact.
+ * the logarithm, its y t^2 + e q1, the last part of the reduction r, the cosine's and sine's steps), or fusing the
+ * other product of a sum of two, changes at least one of those draws (the sine's last step 68608 of the first 2^23).
+ * Only the first two parts of the reduction r cannot tell, since their products are exact.
  *
  * @module
  */

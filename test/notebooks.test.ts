@@ -17,8 +17,8 @@ const NOTEBOOKS = [
   "07_eta1_vs_ddpm.ipynb",
   "08_inversion.ipynb",
   "09_exact_inversion.ipynb",
-  "06_interpolation_fusion.ipynb",
-  "08_learned_model.ipynb",
+  "10_interpolation_fusion.ipynb",
+  "11_training.ipynb",
 ];
 
 interface Output {

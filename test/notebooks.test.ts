@@ -16,8 +16,9 @@ const NOTEBOOKS = [
   "06_accelerated_sampling.ipynb",
   "07_eta1_vs_ddpm.ipynb",
   "08_inversion.ipynb",
-  "06_interpolation_fusion.ipynb",
-  "08_learned_model.ipynb",
+  "09_exact_inversion.ipynb",
+  "10_interpolation_fusion.ipynb",
+  "11_training.ipynb",
 ];
 
 interface Output {

@@ -151,7 +151,14 @@ export function plotCurves(series: Readonly<Record<string, ArrayLike<number>>>, 
   const rules = Object.entries(options.rules ?? {}).map(([name, y]) => ({ name, y }));
   checkNumbers(rules.map((r) => r.y), "options.rules");
   const height = options.height ?? 320;
-  const labels = endLabels(rows, names, 12 / Math.max(1, height - 50), options.yType === "log", options.reverse);
+  const labels = endLabels(
+    rows,
+    names,
+    12 / Math.max(1, height - 50),
+    options.yType === "log",
+    options.reverse,
+    options.yDomain,
+  );
   const marks: Plot.Markish[] = [];
   if (rules.length > 0) {
     // reference levels: dashed, grey, labelled just above the line at the left edge of the plot area
@@ -630,6 +637,7 @@ function endLabels(
   gap: number,
   log: boolean,
   reverse = false,
+  domain?: readonly [number, number],
 ): { x: number; y: number; name: string }[] {
   // on a reversed axis the rightmost point is the one with the smallest x
   const further = (x: number, than: number) => (reverse ? x <= than : x >= than);
@@ -641,7 +649,8 @@ function endLabels(
   if (ends.length < 2) return ends;
   // On a log axis, spacing is even in log10(y).
   const forward = (y: number) => (log ? Math.log10(y) : y);
-  const ys = rows.map((r) => forward(r.y)).filter(Number.isFinite);
+  // the gap is a fraction of the axis's range: the data's, or a wider yDomain's
+  const ys = [...rows.map((r) => r.y), ...(domain ?? [])].map(forward).filter(Number.isFinite);
   const step = gap * (Math.max(...ys) - Math.min(...ys));
   const sorted = [...ends].sort((a, b) => a.y - b.y);
   for (let k = 1; k < sorted.length; k++) {

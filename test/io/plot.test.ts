@@ -374,6 +374,17 @@ describe("plotCurves reading aids", () => {
     expect((zero - low[1]) / (zero - top)).toBeCloseTo(40 / 60, 4);
   });
 
+  test("labels of curves that end close together stay about a line of text apart, also on a wide yDomain", () => {
+    const svg = plotCurves({ a: [40, 55], b: [30, 55.2], c: [20, 55.4] }, { yDomain: [0, 60], height: 320 });
+    const texts = markGroup(svg, "text")[0].querySelectorAll("text");
+    const ys = texts.map((text: Element) =>
+      Number(/translate\([-\d.]+,([-\d.]+)/.exec(text.getAttribute("transform")!)![1])
+    );
+    ys.sort((p: number, q: number) => p - q);
+    expect(ys.length).toBe(3);
+    for (let k = 1; k < ys.length; k++) expect(ys[k] - ys[k - 1]).toBeGreaterThanOrEqual(11);
+  });
+
   test("rules draw a dashed, labelled line at each reference level", () => {
     const svg = plotCurves({ a: [0, 2] }, { rules: { "exact samples": 1 } });
     const [low, high] = pathPoints(markGroup(svg, "line")[0].querySelector("path")!.getAttribute("d")!);

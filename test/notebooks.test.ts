@@ -18,6 +18,7 @@ const NOTEBOOKS = [
   "08_inversion.ipynb",
   "06_interpolation_fusion.ipynb",
   "08_learned_model.ipynb",
+  "12_ddim_is_euler.ipynb",
 ];
 
 interface Output {

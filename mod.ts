@@ -35,6 +35,7 @@ export * from "./lib/schedulers/bdia.ts";
 export * from "./lib/schedulers/pndm.ts";
 export * from "./lib/schedulers/euler_discrete.ts";
 export * from "./lib/schedulers/heun_discrete.ts";
+export * from "./lib/schedulers/dpm_solver_multistep.ts";
 export * from "./lib/schedulers/registry.ts";
 
 // models: the UNet compiled to ONNX, checkpoint readers, exact and learned builtin models, the 2-D trainer

@@ -1,7 +1,7 @@
 /**
  * Median milliseconds per scheduler `step()` on 1x3x256x256 and 16x3x32x32 samples, for DDIM eta = 0, DDIM eta = 1
  * with a generator, and DDPM with a generator, next to diffusers + PyTorch 1.13 on the same kind of 2-core machine,
- * and for PNDM (PLMS), Euler and Heun (no diffusers reference figure yet).
+ * and for PNDM (PLMS), Euler, Heun and DPM-Solver++ 2M (no diffusers reference figure yet).
  *
  * Run: `npx bun bench/schedulers.ts` (or `deno run -A bench/schedulers.ts`). The CPU may be shared, so medians of
  * many repetitions are reported.
@@ -15,6 +15,7 @@ import { PNDMScheduler } from "../lib/schedulers/pndm.ts";
 import { EulerDiscreteScheduler } from "../lib/schedulers/euler_discrete.ts";
 import { HeunDiscreteScheduler } from "../lib/schedulers/heun_discrete.ts";
 import type { Scheduler } from "../lib/schedulers/scheduler.ts";
+import { DPMSolverMultistepScheduler } from "../lib/schedulers/dpm_solver_multistep.ts";
 import type { Tensor } from "../lib/core/tensor.ts";
 import { TorchGenerator } from "../lib/core/torch_generator.ts";
 
@@ -84,6 +85,8 @@ export async function benchSchedulers(options: { repetitions?: number } = {}): P
       ["PNDM (PLMS)", walkSchedule(PNDMScheduler.fromConfig({ skip_prk_steps: true }), modelOutput, sample)],
       ["Euler", walkSchedule(EulerDiscreteScheduler.fromConfig({}), modelOutput, sample)],
       ["Heun", walkSchedule(HeunDiscreteScheduler.fromConfig({}), modelOutput, sample)],
+      // DPM-Solver++ 2M keeps the last model output: all but the first and last steps of its walk are second order
+      ["DPM-Solver++ 2M", walkSchedule(DPMSolverMultistepScheduler.fromConfig({}), modelOutput, sample)],
     ];
     for (const [name, run] of cases) {
       for (let i = 0; i < Math.min(50, repetitions); i++) run();

@@ -1,7 +1,7 @@
 /**
- * The registry of the DDIM paper's equations, numbered (1)-(10) as docs/math.md numbers them, and of the exactly
- * invertible steps built on them, (11) EDICT and (12) BDIA-DDIM, as mathjs expression strings, with the identities
- * that {@link proveIdentity} proves about them.
+ * The registry of the DDIM paper's equations, numbered (1)-(10) as docs/math.md numbers them, of the exactly
+ * invertible steps built on them, (11) EDICT and (12) BDIA-DDIM, and of (13) first-order DPM-Solver, as mathjs
+ * expression strings, with the identities that {@link proveIdentity} proves about them.
  *
  * | Paper symbol              | Code name      | Meaning                                                         |
  * | ------------------------- | -------------- | --------------------------------------------------------------- |
@@ -21,6 +21,9 @@
  * | z_{i+1}, z_i, z_{i-1}     | `zNext`, `zi`, `zPrev` | BDIA's three consecutive samples (z_i at alphaBar_t)    |
  * | alphaBar_{i+1}            | `alphaNext * alpha * alphaBarPrev` | alphaBar one schedule entry noisier         |
  * | gamma                     | `gamma`        | BDIA's weight of the backward DDIM step                         |
+ * | alpha_s, sigma_s (DPM)    | `sqrt(alpha * alphaBarPrev)`, `sqrt(1 - alpha * alphaBarPrev)` | DPM-Solver's pair at s  |
+ * | alpha_t, sigma_t (DPM)    | `sqrt(alphaBarPrev)`, `sqrt(1 - alphaBarPrev)` | the pair at t, one step less noisy      |
+ * | e^h, h = lambda_t - lambda_s | `(alpha_t / sigma_t) / (alpha_s / sigma_s)` | lambda = log(alpha / sigma), exponentiated |
  *
  * DDPM notation (Ho et al. 2020): alphaBar_t = alpha_1 ... alpha_t. The DDIM paper writes alpha_t for this
  * cumulative product; here it is always `alphaBar`.
@@ -84,7 +87,7 @@ export const BDIA_POSITIVE: readonly string[] = Object.freeze([
 
 /** One numbered equation of docs/math.md. */
 export interface Equation {
-  /** The number docs/math.md gives it, 1 to 12. */
+  /** The number docs/math.md gives it, 1 to 13. */
   number: number;
   /** A short title. */
   title: string;
@@ -173,6 +176,22 @@ const bdiaBackward = `(${ddimFromTo("zi", "eps", alphaBarT, alphaBarNext)} - zi)
 /** (12) the BDIA-DDIM update B1 (Zhang et al. 2023) and B1' solved for z_{i+1}. */
 const bdiaStep = `zNext - (1 - gamma) * (zNext - zi) - gamma * ${bdiaBackward} + ${bdiaForward}`;
 const bdiaInverse = `(zPrev - (1 - gamma) * zi - ${bdiaForward}) / gamma + ${bdiaBackward}`;
+/**
+ * (13) DPM-Solver's notation (Lu et al. 2022, arXiv 2206.00927): x_s = alpha_s x0 + sigma_s eps with
+ * alpha = sqrt(alphaBar), sigma = sqrt(1 - alphaBar), lambda = log(alpha / sigma). A step goes from s (alphaBar_s =
+ * alpha * alphaBarPrev, the registry's x_t) to t (alphaBar_t = alphaBarPrev). e^h for h = lambda_t - lambda_s is
+ * exp(lambda_t) / exp(lambda_s) = (alpha_t / sigma_t) / (alpha_s / sigma_s), so no exponential or logarithm remains.
+ */
+const dpmAlphaS = `sqrt(${alphaBarT})`;
+const dpmSigmaS = `sqrt(1 - ${alphaBarT})`;
+const dpmAlphaT = "sqrt(alphaBarPrev)";
+const dpmSigmaT = "sqrt(1 - alphaBarPrev)";
+const dpmExpH = `((${dpmAlphaT} / ${dpmSigmaT}) / (${dpmAlphaS} / ${dpmSigmaS}))`;
+const dpmExpMinusH = `((${dpmAlphaS} / ${dpmSigmaS}) / (${dpmAlphaT} / ${dpmSigmaT}))`;
+/** (13) DPM-Solver-1 (noise prediction): x_t = (alpha_t / alpha_s) x_s - sigma_t (e^h - 1) eps. */
+const dpmSolver1 = `${dpmAlphaT} / ${dpmAlphaS} * xt - ${dpmSigmaT} * (${dpmExpH} - 1) * eps`;
+/** (13) DPM-Solver++(1) (data prediction, arXiv 2211.01095): x_t = (sigma_t / sigma_s) x_s - alpha_t (e^-h - 1) x0. */
+const dpmSolverPlusPlus1 = `${dpmSigmaT} / ${dpmSigmaS} * xt - ${dpmAlphaT} * (${dpmExpMinusH} - 1) * (${predX0})`;
 
 // The registry; exported frozen as EQUATIONS below.
 const equations: Equation[] = [
@@ -478,10 +497,43 @@ const equations: Equation[] = [
       },
     ],
   },
+  {
+    number: 13,
+    title: "First-order DPM-Solver and DPM-Solver++ are DDIM with eta = 0",
+    paperEquation: "DPM-Solver (Lu et al. 2022, arXiv 2206.00927), DPM-Solver-1; DPM-Solver++ (arXiv 2211.01095), " +
+      "its first-order data-prediction form",
+    expressions: { expH: dpmExpH, dpmSolver1, dpmSolverPlusPlus1 },
+    identities: [
+      {
+        id: "13-exp-h-snr",
+        statement: "e^(2h) is the ratio of the signal-to-noise ratios alphaBar / (1 - alphaBar) at t and at s",
+        lhs: `${dpmExpH}^2`,
+        rhs: `(alphaBarPrev / (1 - alphaBarPrev)) / ((${alphaBarT}) / (1 - ${alphaBarT}))`,
+        positive: POSITIVE_SCHEDULE,
+      },
+      {
+        id: "13-dpm-solver-1-is-ddim",
+        statement:
+          "DPM-Solver-1's step (alpha_t / alpha_s) x_s - sigma_t (e^h - 1) eps is the DDIM update (4) at sigma = 0",
+        lhs: dpmSolver1,
+        rhs: substitute(ddimStep, { sigma: "0" }),
+        positive: POSITIVE_SCHEDULE,
+      },
+      {
+        id: "13-dpm-solver-pp-1-is-ddim",
+        statement:
+          "DPM-Solver++'s first-order step (sigma_t / sigma_s) x_s - alpha_t (e^-h - 1) x0_hat, with x0_hat from (3), " +
+          "is the DDIM update (4) at sigma = 0",
+        lhs: dpmSolverPlusPlus1,
+        rhs: substitute(ddimStep, { sigma: "0" }),
+        positive: POSITIVE_SCHEDULE,
+      },
+    ],
+  },
 ];
 
 /**
- * The equations (1)-(12) of docs/math.md with the identities proved about each.
+ * The equations (1)-(13) of docs/math.md with the identities proved about each.
  *
  * Each identity is `lhs = rhs` in the variables of the module's notation table, with alphaBar_t = alpha alphaBar_{t-1}.
  *
@@ -498,7 +550,7 @@ export const EQUATIONS: readonly Equation[] = Object.freeze(equations);
 /**
  * Every identity of the registry, in order, with the number of the equation it belongs to.
  *
- * identities() = concat over (1)-(12) of each equation's identities.
+ * identities() = concat over (1)-(13) of each equation's identities.
  *
  * @returns `{ equation, identity }` pairs
  * @example

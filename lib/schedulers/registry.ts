@@ -7,6 +7,7 @@
 import { DDIMScheduler } from "./ddim.ts";
 import { DDIMInverseScheduler } from "./ddim_inverse.ts";
 import { DDPMScheduler } from "./ddpm.ts";
+import { DPMSolverMultistepScheduler } from "./dpm_solver_multistep.ts";
 import { EulerDiscreteScheduler } from "./euler_discrete.ts";
 import { HeunDiscreteScheduler } from "./heun_discrete.ts";
 import { PNDMScheduler } from "./pndm.ts";
@@ -19,6 +20,7 @@ export const SCHEDULERS = {
   PNDMScheduler,
   EulerDiscreteScheduler,
   HeunDiscreteScheduler,
+  DPMSolverMultistepScheduler,
 } as const;
 
 /** A scheduler `schedulerFromConfig` (and so `fromPretrained`) can return. */

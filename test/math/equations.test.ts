@@ -38,8 +38,8 @@ function point(seed: number): Record<string, number> {
 const evaluateAt = (expression: string, scope: Record<string, number>) => evaluate(expression, { ...scope }) as number;
 
 describe("the registry", () => {
-  test("numbers the equations 1 to 12, each with a title, the paper's number and at least one identity", () => {
-    expect(EQUATIONS.map((e) => e.number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  test("numbers the equations 1 to 13, each with a title, the paper's number and at least one identity", () => {
+    expect(EQUATIONS.map((e) => e.number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
     for (const equation of EQUATIONS) {
       expect(equation.title.length).toBeGreaterThan(5);
       expect(equation.paperEquation.length).toBeGreaterThan(0);
@@ -175,6 +175,33 @@ const falseVariants: { name: string; lhs: string; rhs: string; positive?: readon
     lhs: substitute(EQUATIONS[11].expressions.prevSample, { gamma: "0.5" }),
     rhs: find("12-gamma-zero-is-ddim").rhs,
     positive: BDIA_POSITIVE,
+  },
+  {
+    name: "(13) DPM-Solver-1 with e^h + 1 where e^h - 1 belongs",
+    lhs: find("13-dpm-solver-1-is-ddim").lhs.replace(" - 1) * eps", " + 1) * eps"),
+    rhs: find("13-dpm-solver-1-is-ddim").rhs,
+    positive: POSITIVE_SCHEDULE,
+  },
+  {
+    name: "(13) DPM-Solver-1 with alpha_s / alpha_t where alpha_t / alpha_s belongs",
+    lhs: find("13-dpm-solver-1-is-ddim").lhs.replace(
+      "sqrt(alphaBarPrev) / sqrt(alpha * alphaBarPrev) * xt",
+      "sqrt(alpha * alphaBarPrev) / sqrt(alphaBarPrev) * xt",
+    ),
+    rhs: find("13-dpm-solver-1-is-ddim").rhs,
+    positive: POSITIVE_SCHEDULE,
+  },
+  {
+    name: "(13) DPM-Solver++'s first-order step with e^-h + 1 where e^-h - 1 belongs",
+    lhs: find("13-dpm-solver-pp-1-is-ddim").lhs.replace(" - 1) * (", " + 1) * ("),
+    rhs: find("13-dpm-solver-pp-1-is-ddim").rhs,
+    positive: POSITIVE_SCHEDULE,
+  },
+  {
+    name: "(13) e^h (not e^(2h)) as the ratio of the signal-to-noise ratios",
+    lhs: EQUATIONS[12].expressions.expH,
+    rhs: find("13-exp-h-snr").rhs,
+    positive: POSITIVE_SCHEDULE,
   },
   {
     name: "(1) the variance without the sigma_t^2 term",

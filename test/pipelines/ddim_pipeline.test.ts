@@ -6,6 +6,7 @@ import { PNDMScheduler } from "../../lib/schedulers/pndm.ts";
 import { EulerDiscreteScheduler } from "../../lib/schedulers/euler_discrete.ts";
 import { HeunDiscreteScheduler } from "../../lib/schedulers/heun_discrete.ts";
 import type { Scheduler } from "../../lib/schedulers/scheduler.ts";
+import { DPMSolverMultistepScheduler } from "../../lib/schedulers/dpm_solver_multistep.ts";
 import { type DenoisingModel, modelFromFunction } from "../../lib/core/model.ts";
 import { Tensor } from "../../lib/core/tensor.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
@@ -236,5 +237,32 @@ describe("DDIMPipeline with PNDM, Euler and Heun schedulers", () => {
       "eta 0.5 is a DDIMScheduler option; this pipeline's HeunDiscreteScheduler takes no eta",
     );
     expect(unet.calls).toBe(0);
+  });
+});
+
+describe("DDIMPipeline with a DPM-Solver scheduler swapped in", () => {
+  test("pipe.scheduler = DPMSolverMultistepScheduler.fromConfig(pipe.scheduler.toConfig()) samples with it", async () => {
+    const pipe = new DDIMPipeline({ unet: standIn() });
+    pipe.scheduler = DPMSolverMultistepScheduler.fromConfig(pipe.scheduler.toConfig());
+    const { samples, xT, timesteps } = await pipe.sample({ numInferenceSteps: 10, seed: 3, batchSize: 2 });
+    // the same loop by hand: x_T from the seed, then the DPM-Solver++ 2M steps on DDIM's (leading) schedule
+    const scheduler = DPMSolverMultistepScheduler.fromConfig(DDIMScheduler.fromConfig({}).toConfig());
+    scheduler.setTimesteps(10);
+    expect(timesteps).toEqual([...scheduler.timesteps]);
+    let x = new TorchGenerator(3).randn([2, 3, 4, 4]);
+    expect(xT.data).toEqual(x.data);
+    for (const t of scheduler.timesteps) x = scheduler.step(standInModel(x, t), t, x).prevSample;
+    expect(samples.data).toEqual(x.data);
+    // and it is not the DDIM result
+    const ddim = await new DDIMPipeline({ unet: standIn() }).sample({ numInferenceSteps: 10, seed: 3, batchSize: 2 });
+    expect(maxAbsDiff(samples.data, ddim.samples.data)).toBeGreaterThan(1e-3);
+  });
+
+  test("eta > 0 with the DPM-Solver scheduler is refused (its stochastic form is algorithm_type sde-dpmsolver++)", async () => {
+    const pipe = new DDIMPipeline({ unet: standIn() });
+    pipe.scheduler = DPMSolverMultistepScheduler.fromConfig(pipe.scheduler.toConfig());
+    await expect(pipe.sample({ numInferenceSteps: 10, seed: 0, eta: 0.5 })).rejects.toThrow(
+      "eta 0.5 is a DDIMScheduler option; this pipeline's DPMSolverMultistepScheduler takes no eta",
+    );
   });
 });

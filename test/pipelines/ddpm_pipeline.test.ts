@@ -4,6 +4,7 @@ import { DDPMScheduler } from "../../lib/schedulers/ddpm.ts";
 import { DDPMPipeline } from "../../lib/pipelines/ddpm_pipeline.ts";
 import { HeunDiscreteScheduler } from "../../lib/schedulers/heun_discrete.ts";
 import { Tensor } from "../../lib/core/tensor.ts";
+import { DPMSolverMultistepScheduler } from "../../lib/schedulers/dpm_solver_multistep.ts";
 import { modelFromFunction } from "../../lib/core/model.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
 import { maxAbsDiff, schedulerFixtures, standInModel } from "../_fixtures.ts";
@@ -69,5 +70,28 @@ describe("DDPMPipeline with a swapped scheduler", () => {
       x = scheduler.step(standInModel(scheduler.scaleModelInput(x, t), t), t, x).prevSample;
     }
     expect(samples.data).toEqual(x.data);
+  });
+});
+
+describe("DDPMPipeline with a DPM-Solver scheduler swapped in", () => {
+  test("pipe.scheduler = DPMSolverMultistepScheduler.fromConfig(pipe.scheduler.toConfig()) samples with it", async () => {
+    const pipe = new DDPMPipeline({ unet: standIn() });
+    pipe.scheduler = DPMSolverMultistepScheduler.fromConfig(pipe.scheduler.toConfig());
+    const { samples, timesteps } = await pipe.sample({ numInferenceSteps: 20, seed: 5 });
+    const scheduler = DPMSolverMultistepScheduler.fromConfig(DDPMScheduler.fromConfig({}).toConfig());
+    scheduler.setTimesteps(20);
+    expect(timesteps).toEqual([...scheduler.timesteps]);
+    let x = new TorchGenerator(5).randn([1, 3, 4, 4]);
+    for (const t of scheduler.timesteps) x = scheduler.step(standInModel(x, t), t, x).prevSample;
+    expect(samples.data).toEqual(x.data);
+  });
+
+  test("DDPM's default of 1000 steps repeats a timestep under DPM-Solver's leading spacing and is refused", async () => {
+    // leading spacing: T // (n + 1) = 1000 // 1001 = 0, so every timestep is 0 (diffusers takes it and returns inf)
+    const pipe = new DDPMPipeline({ unet: standIn() });
+    pipe.scheduler = DPMSolverMultistepScheduler.fromConfig(pipe.scheduler.toConfig());
+    await expect(pipe.sample({ seed: 0 })).rejects.toThrow(
+      "The 1000-step schedule repeats timestep 0, and solver_order 2 cannot step from a repeated noise level",
+    );
   });
 });

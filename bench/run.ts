@@ -315,30 +315,40 @@ function sectionConvergence(r: ConvergenceResult, w: Writer): string {
 }
 
 function sectionSolvers(r: SolversResult, w: Writer): string {
-  const names = [...new Set(r.errors.map((x) => x.solver))];
-  const budgets = [...new Set(r.errors.map((x) => x.nfe))].sort((a, b) => a - b);
-  const errorTable = markdownTable(
-    ["sampler", ...budgets.map((n) => `NFE ${n}`), "fitted order (NFE >= 10)"],
-    names.map((name) => [
-      name,
-      ...budgets.map((n) => {
-        const row = r.errors.find((x) => x.solver === name && x.nfe === n);
-        return row ? formatNumber(row.error, 3) : "";
-      }),
-      r.orders[name] ? r.orders[name].order.toFixed(2) : "",
-    ]),
-  );
-  const figure = w.figure(
-    "solvers",
-    linePlot(
-      names.map((name) => ({
+  const parts: string[] = [r.description];
+  for (const problem of [...new Set(r.errors.map((x) => x.problem))]) {
+    const rows = r.errors.filter((x) => x.problem === problem);
+    const names = [...new Set(rows.map((x) => x.solver))];
+    const budgets = [...new Set(rows.map((x) => x.nfe))].sort((a, b) => a - b);
+    const table = markdownTable(
+      ["sampler", ...budgets.map((n) => `NFE ${n}`), "fitted order"],
+      names.map((name) => [
         name,
-        points: r.errors.filter((x) => x.solver === name).map((x) => [x.nfe, x.error] as const),
-      })),
-      { xLabel: "model evaluations (NFE)", yLabel: "RMS error against the exact ODE solution", logX: true, logY: true },
-    ),
-    "Global error at x_0 against the exact probability-flow ODE solution of the single-Gaussian model, per sampler.",
-  );
+        ...budgets.map((n) => {
+          const row = rows.find((x) => x.solver === name && x.nfe === n);
+          return row ? formatNumber(row.error, 3) : "";
+        }),
+        r.orders[problem]?.[name] ? r.orders[problem][name].order.toFixed(2) : "",
+      ]),
+    );
+    const figure = w.figure(
+      `solvers_${problem}`,
+      linePlot(
+        names.map((name) => ({
+          name,
+          points: rows.filter((x) => x.solver === name).map((x) => [x.nfe, x.error] as const),
+        })),
+        {
+          xLabel: "model evaluations (NFE)",
+          yLabel: "RMS error against the exact ODE solution",
+          logX: true,
+          logY: true,
+        },
+      ),
+      `Global error at the end of sampling against the exact probability-flow ODE solution, ${problem}.`,
+    );
+    parts.push("", `Global error on ${problem}:`, "", table, "", figure);
+  }
   const qualityTable = markdownTable(
     ["sampler", "NFE", "S", "log-likelihood gap per dim", "standard error"],
     r.quality.map((x) => [
@@ -349,9 +359,8 @@ function sectionSolvers(r: SolversResult, w: Writer): string {
       formatNumber(x.logLikelihoodGapError, 2),
     ]),
   );
-  return [r.description, "", errorTable, "", figure, "", "Learned model, Table 1 metric:", "", qualityTable].join(
-    "\n",
-  );
+  parts.push("", "Learned model, Table 1 metric:", "", qualityTable);
+  return parts.join("\n");
 }
 
 function sectionEndToEnd(r: EndToEndResult): string {

@@ -17,7 +17,8 @@
  */
 import process from "node:process";
 import { builtinMixture } from "../lib/models/builtin_models.ts";
-import { probabilityFlowSolution } from "../lib/models/gaussian_mixture.ts";
+import { GaussianMixture, probabilityFlowSolution } from "../lib/models/gaussian_mixture.ts";
+import { modelFromFunction } from "../lib/core/model.ts";
 import { fromPretrained } from "../lib/models/unet.ts";
 import { type ConvergenceFit, fitConvergenceOrder, meanLogLikelihood } from "../lib/math/metrics.ts";
 import { samplingLoop } from "../lib/pipelines/sampling.ts";
@@ -35,6 +36,8 @@ export interface SolverSpec {
   config: Record<string, unknown>;
   /** Only for the learned model (a variant that differs from another only where the exact part turns it off). */
   learnedOnly?: boolean;
+  /** Its schedule always ends at sigma = 0 (diffusers' Heun has no `final_sigmas_type`). */
+  endsAtZero?: boolean;
 }
 
 /** The samplers compared, each a diffusers class with the keys that pick the variant. */
@@ -42,7 +45,17 @@ export const SOLVERS: readonly SolverSpec[] = [
   { name: "DDIM (eta = 0)", className: "DDIMScheduler", config: { set_alpha_to_one: true } },
   { name: "PNDM (PLMS)", className: "PNDMScheduler", config: { skip_prk_steps: true, set_alpha_to_one: true } },
   { name: "Euler", className: "EulerDiscreteScheduler", config: {} },
-  { name: "Heun", className: "HeunDiscreteScheduler", config: {} },
+  { name: "Heun", className: "HeunDiscreteScheduler", config: {}, endsAtZero: true },
+  {
+    name: "DPM-Solver++ 2M",
+    className: "DPMSolverMultistepScheduler",
+    config: { algorithm_type: "dpmsolver++", solver_order: 2 },
+  },
+  {
+    name: "DPM-Solver++ 3M",
+    className: "DPMSolverMultistepScheduler",
+    config: { algorithm_type: "dpmsolver++", solver_order: 3 },
+  },
   // the checkpoint clips x0 to [-1, 1] in DDIM; the samplers above without clip_sample do not: this row separates
   // the effect of clipping from the solver's own
   {
@@ -53,8 +66,39 @@ export const SOLVERS: readonly SolverSpec[] = [
   },
 ];
 
+/**
+ * Every sampler of the error part ends at alphaBar_0, the first training timestep, instead of alphaBar = 1: the last
+ * step to sigma = 0 is an infinite step in log-SNR that every sampler takes at first order (it returns the predicted
+ * x0), and its error would hide the order of the steps before it.
+ */
+const END_AT_FIRST_TIMESTEP = { set_alpha_to_one: false, final_sigmas_type: "sigma_min" };
+
+/** Errors below this are float32 rounding, not the method's: they are left out of the order fits. */
+const FLOAT32_FLOOR = 1e-4;
+
+/**
+ * The exact noise predictor of a mixture as a model, at the alpha-bar of timestep t (linearly interpolated between
+ * training timesteps for the fractional ones of the sigma samplers).
+ */
+function exactGaussianModel(mixture: GaussianMixture, config: Record<string, unknown>): DenoisingModel {
+  const table = (schedulerFromConfig({ ...config, _class_name: "DDIMScheduler" }) as unknown as {
+    alphasCumprod: Float32Array;
+  }).alphasCumprod;
+  const alphaBarAt = (t: number) => {
+    const low = Math.floor(t);
+    const high = Math.min(low + 1, table.length - 1);
+    return table[low] + (t - low) * (table[high] - table[low]);
+  };
+  return modelFromFunction((x, t) => {
+    const flat = x.reshape([x.shape[0], mixture.dim]);
+    return mixture.idealNoise(flat, alphaBarAt(Number(t))).reshape(x.shape);
+  }, { sampleSize: 1, inChannels: mixture.dim });
+}
+
 /** One sampler at one NFE. */
 export interface SolverErrorRow {
+  /** Which exact problem: "gaussian32" or "gaussian2d". */
+  problem: string;
   solver: string;
   /** The S passed to `setTimesteps`. */
   steps: number;
@@ -79,8 +123,8 @@ export interface SolversResult {
   description: string;
   samples: number;
   errors: SolverErrorRow[];
-  /** The least-squares order of each sampler over NFE >= 10. */
-  orders: Record<string, ConvergenceFit>;
+  /** The least-squares order of each sampler per problem, over NFE >= 20 and errors above the float32 floor. */
+  orders: Record<string, Record<string, ConvergenceFit>>;
   quality: SolverQualityRow[];
   qualitySamples: number;
   exactLogLikelihoodPerDim: number;
@@ -143,32 +187,65 @@ export async function benchSolvers(options: BenchOptions & { solvers?: readonly 
   const solvers = options.solvers ?? SOLVERS;
   const budgets = quick ? [5, 10, 20, 50] : [5, 10, 20, 50, 100, 200];
   const samples = 8;
-  // 1. global error on the exact single Gaussian
-  const exactModel = await fromPretrained("builtin:gaussian32");
-  const mixture = builtinMixture("builtin:gaussian32");
-  const base = { ...exactModel.scheduler.toConfig(), timestep_spacing: "trailing", clip_sample: false };
-  const z = new TorchGenerator(14).randn([samples, 3, 32, 32]);
+  // 1. global error on two exact single Gaussians: builtin:gaussian32 (the shapes images: its isotropic variance
+  //    0.0123 makes the ODE stiff near t = 0) and a well-conditioned 2-D Gaussian (variance 0.25), whose solution
+  //    the samplers reach in their asymptotic regime
+  const image = await fromPretrained("builtin:gaussian32");
+  const plane = new GaussianMixture([{ weight: 1, mean: [0.3, -0.2], noiseVariance: 0.25 }], { dim: 2 });
+  const problems = [
+    {
+      name: "gaussian32",
+      model: image.unet,
+      mixture: builtinMixture("builtin:gaussian32"),
+      z: new TorchGenerator(14).randn([samples, 3, 32, 32]),
+    },
+    {
+      name: "gaussian2d",
+      model: exactGaussianModel(plane, image.scheduler.toConfig()),
+      mixture: plane,
+      z: new TorchGenerator(14).randn([256, 2, 1, 1]),
+    },
+  ];
+  const base = { ...image.scheduler.toConfig(), timestep_spacing: "trailing", clip_sample: false };
   const errors: SolverErrorRow[] = [];
-  for (const spec of solvers.filter((s) => !s.learnedOnly)) {
-    const scheduler = schedulerFromConfig({ ...base, ...spec.config, _class_name: spec.className }) as Scheduler;
-    for (const nfe of budgets) {
-      const steps = stepsForBudget(scheduler, nfe);
-      if (steps === 0) continue;
-      scheduler.setTimesteps(steps);
-      const used = scheduler.timesteps.length;
-      if (errors.some((r) => r.solver === spec.name && r.nfe === used)) continue;
-      const { x0, start, firstTimestep } = await runSolver(exactModel.unet, scheduler, z);
-      const alphaBarT = (scheduler as unknown as { alphasCumprod: Float32Array }).alphasCumprod[firstTimestep];
-      const exact = probabilityFlowSolution(mixture, start, { alphaBarT, alphaBarS: 1 });
-      const error = rmsDifference(x0, exact);
-      errors.push({ solver: spec.name, steps, nfe: used, error });
-      log(`solvers: ${spec.name}, NFE ${used} (S = ${steps}): RMS error ${error.toExponential(3)}`);
+  for (const problem of problems) {
+    for (const spec of solvers.filter((s) => !s.learnedOnly)) {
+      const scheduler = schedulerFromConfig({
+        ...base,
+        ...spec.config,
+        ...END_AT_FIRST_TIMESTEP,
+        _class_name: spec.className,
+      }) as Scheduler;
+      const table = (scheduler as unknown as { alphasCumprod: Float32Array }).alphasCumprod;
+      for (const nfe of budgets) {
+        const steps = stepsForBudget(scheduler, nfe);
+        if (steps === 0) continue;
+        scheduler.setTimesteps(steps);
+        const used = scheduler.timesteps.length;
+        if (errors.some((r) => r.problem === problem.name && r.solver === spec.name && r.nfe === used)) continue;
+        const { x0, start, firstTimestep } = await runSolver(problem.model, scheduler, problem.z);
+        const flat = (x: Tensor) => x.reshape([x.shape[0], x.size / x.shape[0]]);
+        const exact = probabilityFlowSolution(problem.mixture, flat(start), {
+          alphaBarT: table[firstTimestep],
+          alphaBarS: spec.endsAtZero ? 1 : table[0],
+        });
+        const error = rmsDifference(x0, exact);
+        errors.push({ problem: problem.name, solver: spec.name, steps, nfe: used, error });
+        log(`solvers: ${problem.name}, ${spec.name}, NFE ${used} (S = ${steps}): RMS error ${error.toExponential(3)}`);
+      }
     }
   }
-  const orders: Record<string, ConvergenceFit> = {};
-  for (const spec of solvers) {
-    const rows = errors.filter((r) => r.solver === spec.name && r.nfe >= 10);
-    if (rows.length >= 2) orders[spec.name] = fitConvergenceOrder(rows.map((r) => r.nfe), rows.map((r) => r.error));
+  const orders: Record<string, Record<string, ConvergenceFit>> = {};
+  for (const problem of problems) {
+    orders[problem.name] = {};
+    for (const spec of solvers) {
+      const rows = errors.filter((r) =>
+        r.problem === problem.name && r.solver === spec.name && r.nfe >= 20 && r.error > FLOAT32_FLOOR
+      );
+      if (rows.length >= 2) {
+        orders[problem.name][spec.name] = fitConvergenceOrder(rows.map((r) => r.nfe), rows.map((r) => r.error));
+      }
+    }
   }
   // 2. the Table 1 metric on the learned model
   const qualitySamples = quick ? 16 : 64;
@@ -209,8 +286,10 @@ export async function benchSolvers(options: BenchOptions & { solvers?: readonly 
     }
   }
   return {
-    description: "Global error: `builtin:gaussian32` (one Gaussian, exact probability-flow ODE), " +
-      `${samples} starting points (seed 14), trailing spacing from t = 999 to alphaBar = 1, clipping off. ` +
+    description: "Global error against the exact probability-flow ODE solution of two single Gaussians: " +
+      `\`builtin:gaussian32\` (${samples} starting points, seed 14) and a 2-D Gaussian of variance 0.25 (256 points). ` +
+      "Every sampler uses trailing spacing from t = 999, clipping off, and ends at alphaBar_0 (Heun, which always " +
+      "ends at sigma = 0, at alphaBar = 1); orders are fitted over NFE >= 20 where the error is above 1e-4. " +
       `Quality: \`builtin:ddpm-shapes32\`, ${qualitySamples} samples (seed 2020), each scheduler made with ` +
       "`fromConfig` from the checkpoint's scheduler config.",
     samples,

@@ -234,9 +234,12 @@ global error is the RMS distance of its $x_0$ from the exact one; the model is e
 alone. The horizontal axis counts model evaluations (NFE), the cost that matters: $S$ for DDIM, Euler and DPM-Solver++,
 $S + 1$ for PNDM, $2S - 1$ for Heun.
 
-bench/solvers.ts measures the same (\`bun bench/solvers.ts\`); it starts Euler and Heun where diffusers' pipelines do,
-at $\sigma_{\max} z$ (\`initNoiseSigma\`), and takes that start's variance-preserving $x_T$ with \`scaleModelInput\`,
-while here all samplers start from one $x_T$, so one exact solution serves them all.
+bench/solvers.ts measures the same kind of error (\`bun bench/solvers.ts\`) with three differences: it starts Euler and
+Heun where diffusers' pipelines do, at $\sigma_{\max} z$ (\`initNoiseSigma\`), and takes that start's
+variance-preserving $x_T$ with \`scaleModelInput\` (here all samplers start from one $x_T$, so one exact solution serves
+them all); it stops every sampler but Heun at $\bar\alpha_0$ instead of $\bar\alpha = 1$, leaving out the last step to
+$\sigma = 0$; and it adds a well-conditioned 2-D Gaussian. This notebook keeps the whole path to $\sigma = 0$, which is
+what a sampler run returns, and looks at that last stretch below.
 `);
 
 code(String.raw`
@@ -334,13 +337,14 @@ measures DDIM's order alone). The higher-order samplers do not show their textbo
   9.71e-4 at 499).
 
 Orders 2 and 4 are promises for a smooth right-hand side and steps of comparable size. These timesteps are uniform in
-$t$, not in $\sigma$: near $t = 0$, $1 - \bar\alpha_t \approx (t + 1)\,\beta_1$ with $\beta_1 = 10^{-4}$, so
-$\sigma_t \approx 10^{-2}\sqrt{t + 1}$ rises steeply, and the last interval, from $\sigma_{t_1}$ down to $0$, is the
+$t$, not in $\sigma$: near $t = 0$, $\sigma_t^2 \approx 1 - \bar\alpha_t \approx \sum_{s \le t} \beta_s$ grows about
+in proportion to $t + 1$ (the betas start at $10^{-4}$ and change little there), so $\sigma_t$ grows like
+$\sqrt{t + 1}$, steepest at $t = 0$, and the last interval, from $\sigma_{t_1}$ down to $0$, is the
 roughest stretch of the path. Heun takes it with a plain Euler step (its corrector would need the network at
 $\sigma = 0$), DPM-Solver++ takes it at first order too (diffusers' last step to $\sigma = 0$), and PLMS extrapolates
-$\epsilon$ along $t$, in which the path is not smooth at $t = 0$. A test of that
-reading: DDIM, Heun and DPM-Solver++ with timesteps that crowd towards $t = 0$,
-$t_j = \mathrm{round}(999\,(j / S)^2)$, given to \`setTimesteps\` as a list.
+$\epsilon$ along $t$, in which the path is not smooth at $t = 0$. A test of that reading: DDIM, Heun and
+DPM-Solver++ with timesteps that crowd towards $t = 0$, $t_j = \mathrm{round}(999\,(j / S)^2)$, given to
+\`setTimesteps\` as a list (\`PNDMScheduler\` takes no list, so PLMS stays out of the test).
 `);
 
 code(String.raw`
@@ -391,9 +395,9 @@ $2S - 1$ evaluations, so it gets 5, 9 and 19.
 One difference is not the solver's: the checkpoint's config sets \`clip_sample: true\`. DDIM and Heun have that
 option and apply it (DDIM clamps $\hat x_0$ to $[-1, 1]$ before its step; Heun clamps its denoised $D$ and takes the
 slope $(\bar x - D) / \sigma$ from the clamped value), while PNDM, Euler and DPM-Solver++ have no such option and never
-clip (DPM-Solver++ has diffusers' dynamic \`thresholding\` instead, off by default). The rows
-"clip_sample off" run DDIM and Heun without it, to separate clipping from the solver. The same comparison, with more samples, is bench/solvers.ts
-(\`bun bench/solvers.ts\`).
+clip (DPM-Solver++ has diffusers' dynamic \`thresholding\` instead, off by default). The rows "clip_sample off" run
+DDIM and Heun without it, to separate clipping from the solver. The same comparison, with more samples, is
+bench/solvers.ts (\`bun bench/solvers.ts\`).
 `);
 
 code(String.raw`
@@ -484,9 +488,9 @@ What the numbers show (every row starts from the same $x_T$; the bars of the unc
 pixel columns beside them):
 
 - Euler and "DDIM (eta = 0), clip_sample off" agree in every printed digit, as the first section says they must.
-- Without clipping, more evaluations make the samples **worse** (PNDM: no better from 5 to 10), and the share of
-  pixels outside the data range $[-1, 1]$ grows with them. Euler: -3.37, -10.25, -20.18 at 5, 10 and 20 evaluations, with 8.9%, 33.8%, 48.3% of the
-  pixels outside and a largest $|x_0|$ of 5.44. PNDM: -9.12, -9.18, -15.02. DPM-Solver++ 2M: -3.88, -9.55, -16.03,
+- Without clipping, more evaluations make the samples of Euler, PNDM and DPM-Solver++ **worse** (PNDM: no better
+  from 5 to 10), and the share of pixels outside the data range $[-1, 1]$ grows with them. Euler: -3.37, -10.25,
+  -20.18 at 5, 10 and 20 evaluations, with 8.9%, 33.8%, 48.3% of the pixels outside and a largest $|x_0|$ of 5.44. PNDM: -9.12, -9.18, -15.02. DPM-Solver++ 2M: -3.88, -9.55, -16.03,
   and 3M within a few tenths of it. A more accurate solution of this network's ODE lands further from the data law:
   the trained network's ODE is not the data law's ODE, and no solver can repair that. Heun without clipping improves
   from 5 to 19 evaluations (-49.27, -17.69, -12.94) but stays far from the data too (31.9% of pixels outside at 19).
@@ -512,8 +516,9 @@ md(String.raw`
 - On the exact model DDIM and Euler are first order (0.92). On timesteps uniform in $t$ the higher-order samplers fall
   short of their orders (Heun 1.28, PLMS 0.96, DPM-Solver++ 2M 1.55, 3M 1.27), though DPM-Solver++ is the most
   accurate from 49 evaluations on; with timesteps packed towards $t = 0$, Heun and DPM-Solver++ 2M show second order.
-- On the learned model the Table 1 metric is decided by clipping: without it, every sampler gets worse with more
-  evaluations; with it, DDIM at 5 to 20 evaluations is the best sampler here.
+- On the learned model the Table 1 metric is decided by clipping: without it, Euler, PNDM and DPM-Solver++ get worse
+  with more evaluations and Heun stays far from the data; with it, DDIM at 5 to 20 evaluations is the best sampler
+  here.
 `);
 
 md(String.raw`

@@ -34,9 +34,12 @@ code(String.raw`
 import {
   allIdentities,
   builtinMixture,
+  DDIMScheduler,
+  DPMSolverMultistepScheduler,
   encodePng,
   fitConvergenceOrder,
   fromPretrained,
+  HeunDiscreteScheduler,
   imageGrid,
   meanLogLikelihood,
   plotCurves,
@@ -121,12 +124,13 @@ const schedulerFor = (model: Loaded, className: string, changes: Record<string, 
 type AnyScheduler = ReturnType<typeof schedulerFor>;
 const scaled = (x: Tensor, factor: number) => new Tensor(x.data.map((v) => v * factor), x.shape);
 /**
- * Run a scheduler's loop of \`steps\` steps (S, or a descending list of timesteps) from the variance-preserving x_T:
- * the start is the sample whose model input is x_T, x_T / c_in. DDIM, PNDM and DPM-Solver (c_in = 1) start at x_T
- * itself, the samplers that work in x-bar (Euler, Heun) at sqrt(sigma_0^2 + 1) x_T, which is x_T / sqrt(alphaBar_T).
+ * Run a scheduler's loop from the variance-preserving x_T, after \`setTimesteps(steps)\` when \`steps\` is given (else
+ * over the timesteps it has): the start is the sample whose model input is x_T, x_T / c_in. DDIM, PNDM and DPM-Solver
+ * (c_in = 1) start at x_T itself, the samplers that work in x-bar (Euler, Heun) at sqrt(sigma_0^2 + 1) x_T, which is
+ * x_T / sqrt(alphaBar_T).
  */
-async function solve(model: Loaded, scheduler: AnyScheduler, steps: number | number[], xT: Tensor): Promise<Tensor> {
-  scheduler.setTimesteps(steps);
+async function solve(model: Loaded, scheduler: AnyScheduler, xT: Tensor, steps?: number): Promise<Tensor> {
+  if (steps !== undefined) scheduler.setTimesteps(steps);
   const cIn = scheduler.scaleModelInput(Tensor.from([1], [1, 1, 1, 1]), scheduler.timesteps[0]).data[0];
   let x = scaled(xT, 1 / cIn);
   for await (const step of samplingLoop(model.unet, scheduler, { sample: x })) x = step.x;
@@ -136,8 +140,8 @@ const largest = (x: Tensor) => x.data.reduce((m, v) => Math.max(m, Math.abs(v)),
 const largestDifference = (a: Tensor, b: Tensor) => a.data.reduce((m, v, k) => Math.max(m, Math.abs(v - b.data[k])), 0);
 for (const [name, model] of [["exact", exactModel], ["learned", learnedModel]] as const) {
   const xT = new TorchGenerator(SEED).randn([4, 3, 32, 32]);
-  const ddim = await solve(model, schedulerFor(model, "DDIMScheduler", { clip_sample: false }), EQUAL_STEPS, xT);
-  const euler = await solve(model, schedulerFor(model, "EulerDiscreteScheduler"), EQUAL_STEPS, xT);
+  const ddim = await solve(model, schedulerFor(model, "DDIMScheduler", { clip_sample: false }), xT, EQUAL_STEPS);
+  const euler = await solve(model, schedulerFor(model, "EulerDiscreteScheduler"), xT, EQUAL_STEPS);
   console.log(
     \`\${name} model, \${EQUAL_STEPS} steps: largest |x_0(DDIM) - x_0(Euler)| = \` +
       \`\${largestDifference(ddim, euler).toExponential(1)} (largest |x_0| = \${largest(ddim).toFixed(2)})\`,
@@ -208,9 +212,9 @@ const sameTimesteps = { timestep_spacing: "trailing" };
 for (const [name, model] of [["exact", exactModel], ["learned", learnedModel]] as const) {
   const xT = new TorchGenerator(SEED).randn([4, 3, 32, 32]);
   const ddimScheduler = schedulerFor(model, "DDIMScheduler", { ...sameTimesteps, clip_sample: false });
-  const ddim = await solve(model, ddimScheduler, EQUAL_STEPS, xT);
+  const ddim = await solve(model, ddimScheduler, xT, EQUAL_STEPS);
   const dpmScheduler = schedulerFor(model, "DPMSolverMultistepScheduler", { ...sameTimesteps, solver_order: 1 });
-  const first = await solve(model, dpmScheduler, EQUAL_STEPS, xT);
+  const first = await solve(model, dpmScheduler, xT, EQUAL_STEPS);
   console.log(
     \`\${name} model, \${EQUAL_STEPS} steps: largest |x_0(DDIM) - x_0(DPM-Solver++, order 1)| = \` +
       \`\${largestDifference(ddim, first).toExponential(1)} (largest |x_0| = \${largest(ddim).toFixed(2)})\`,
@@ -276,7 +280,7 @@ for (const { name, className, changes } of SAMPLERS) {
     const steps = stepsFor(scheduler, nfe);
     scheduler.setTimesteps(steps);
     if (scheduler.timesteps.length !== nfe) throw new Error(\`\${name} spends \${scheduler.timesteps.length}, not \${nfe}\`);
-    globalError[name].push(rms(await solve(exactModel, scheduler, steps, xT), exactX0));
+    globalError[name].push(rms(await solve(exactModel, scheduler, xT), exactX0));
   }
 }
 console.log(\`\${SAMPLERS.length} samplers x \${NFE_GRID.length} budgets in \${((performance.now() - started) / 1000).toFixed(1)} s\`);
@@ -351,17 +355,18 @@ code(String.raw`
 /** S timesteps from 999 down, quadratic in the step index: packed towards t = 0, where sigma_t changes fastest. */
 const quadratic = (steps: number) => Array.from({ length: steps }, (_, j) => Math.round(999 * ((steps - j) / steps) ** 2));
 console.log(\`quadratic timesteps for S = 5: \${quadratic(5).join(", ")}\`);
-for (const [name, className, changes] of [
-  ["DDIM (eta = 0)", "DDIMScheduler", { set_alpha_to_one: true }],
-  ["Heun", "HeunDiscreteScheduler", {}],
-  ["DPM-Solver++ 2M", "DPMSolverMultistepScheduler", { solver_order: 2 }],
-  ["DPM-Solver++ 3M", "DPMSolverMultistepScheduler", { solver_order: 3 }],
+const config = { ...exactModel.scheduler.toConfig(), clip_sample: false };
+for (const [name, scheduler] of [
+  ["DDIM (eta = 0)", DDIMScheduler.fromConfig({ ...config, set_alpha_to_one: true })],
+  ["Heun", HeunDiscreteScheduler.fromConfig(config)],
+  ["DPM-Solver++ 2M", DPMSolverMultistepScheduler.fromConfig({ ...config, solver_order: 2 })],
+  ["DPM-Solver++ 3M", DPMSolverMultistepScheduler.fromConfig({ ...config, solver_order: 3 })],
 ] as const) {
-  const scheduler = schedulerFor(exactModel, className, { clip_sample: false, ...changes });
   const nfe: number[] = [];
   const errors: number[] = [];
   for (const steps of DENSE_STEPS) {
-    errors.push(rms(await solve(exactModel, scheduler, quadratic(steps), xT), exactX0));
+    scheduler.setTimesteps(quadratic(steps));
+    errors.push(rms(await solve(exactModel, scheduler, xT), exactX0));
     nfe.push(scheduler.timesteps.length);
   }
   const local = errors.slice(1).map((e, k) => (-Math.log(e / errors[k]) / Math.log(nfe[k + 1] / nfe[k])).toFixed(2));

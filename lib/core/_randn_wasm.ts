@@ -6,9 +6,8 @@
  * | generator (lib/core/torch_generator.ts)   | kernel memory    | meaning                                         |
  * |--------------------------------------|------------------|-------------------------------------------------|
  * | `#state`                             | state            | the 624 mt19937 words                           |
- * | `#uniforms`                          | uniforms         | u = (temper(word) & 0xFFFFFF) / 2^24 per word   |
+ * | `#uniforms`                          | uniforms (f32)   | u = (temper(word) & 0xFFFFFF) / 2^24 per word   |
  * | `#index`                             | `index` argument | the next stream position (624: a twist is due)  |
- * | `LOG_TABLE`, `LOG_TABLE_RECIPROCALS` | log table        | interleaved pairs, one per exponent and point   |
  *
  * The generator keeps its state; a call copies it in, runs, and copies it back when the kernel twisted.
  *
@@ -19,16 +18,16 @@ import { RANDN_WASM_BASE64 } from "./_randn_wasm_bytes.ts";
 const STATE_SIZE = 624;
 
 /**
- * Fewest elements for which the generator calls the kernel: for a single block of 16, copying the state in and out
- * costs more than the JavaScript path takes; from 64 elements the kernel is faster (bench/randn.ts measures both).
+ * Fewest elements for which the generator calls the kernel: 16, every run of blocks. Even for a single block the
+ * kernel, copying the state in and out included, is faster than the JavaScript path's float32 Box-Muller
+ * (bench/randn.ts measures both).
  */
-export const RANDN_WASM_MIN_ELEMENTS = 64;
+export const RANDN_WASM_MIN_ELEMENTS = 16;
 
 interface RandnExports {
   memory: WebAssembly.Memory;
   stateOffset: WebAssembly.Global;
   uniformsOffset: WebAssembly.Global;
-  logTableOffset: WebAssembly.Global;
   outputOffset: WebAssembly.Global;
   outputCapacity: WebAssembly.Global;
   fillNormalBlocks(index: number, blocks: number): number;
@@ -38,35 +37,28 @@ interface RandnExports {
 export class RandnKernel {
   #exports: RandnExports;
   #state: Int32Array;
-  #uniforms: Float64Array;
+  #uniforms: Float32Array;
   #output: Float32Array;
 
   /**
-   * Instantiate the module and write the logarithm table into its memory.
+   * Instantiate the module.
    *
    * @param module the compiled randn module
-   * @param logTable ln((128 + j) 2^(e - 31)) at e * 128 + j, e = 0..24, j = 0..127
-   * @param logReciprocals 1 / ((128 + j) 2^16) at j
    */
-  constructor(module: WebAssembly.Module, logTable: Float64Array, logReciprocals: Float64Array) {
+  constructor(module: WebAssembly.Module) {
     const exports = new WebAssembly.Instance(module).exports as unknown as RandnExports;
     this.#exports = exports;
     const buffer = exports.memory.buffer;
     this.#state = new Int32Array(buffer, exports.stateOffset.value, STATE_SIZE);
-    this.#uniforms = new Float64Array(buffer, exports.uniformsOffset.value, STATE_SIZE);
+    this.#uniforms = new Float32Array(buffer, exports.uniformsOffset.value, STATE_SIZE);
     this.#output = new Float32Array(buffer, exports.outputOffset.value, exports.outputCapacity.value);
-    const pairs = new Float64Array(buffer, exports.logTableOffset.value, 2 * logTable.length);
-    for (let k = 0; k < logTable.length; k++) {
-      pairs[2 * k] = logTable[k];
-      pairs[2 * k + 1] = logReciprocals[k % logReciprocals.length];
-    }
   }
 
   /**
    * Fill data[start..end) (a whole number of blocks of 16) with normals from a generator's stream, as its
    * JavaScript block loop would, and update its state.
    *
-   * z ~ N(0, 1) by Box-Muller on consecutive blocks of 16 uniforms
+   * z ~ N(0, 1) by float32 Box-Muller on consecutive blocks of 16 uniforms
    *
    * @param state the generator's mt19937 words, read, and overwritten if the kernel twisted
    * @param uniforms the generator's uniforms of those words, likewise
@@ -78,7 +70,7 @@ export class RandnKernel {
    */
   fillNormalBlocks(
     state: Int32Array,
-    uniforms: Float64Array,
+    uniforms: Float32Array,
     index: number,
     data: Float32Array,
     start: number,
@@ -112,22 +104,12 @@ let minElements = RANDN_WASM_MIN_ELEMENTS;
  * threshold, where WebAssembly or its SIMD extension is missing, or after `setRandnWasmEnabled(false)`.
  *
  * @param elements how many normals the caller is about to draw in blocks of 16
- * @param logTable the generator's logarithm table (see `RandnKernel`), written once into the kernel
- * @param logReciprocals its reciprocals
  * @returns the kernel, or null
  */
-export function randnKernel(
-  elements: number,
-  logTable: Float64Array,
-  logReciprocals: Float64Array,
-): RandnKernel | null {
+export function randnKernel(elements: number): RandnKernel | null {
   if (!enabled || elements < minElements) return null;
   if (kernel === undefined) {
-    kernel = loadRandnKernel(
-      Uint8Array.from(atob(RANDN_WASM_BASE64), (c) => c.charCodeAt(0)),
-      logTable,
-      logReciprocals,
-    );
+    kernel = loadRandnKernel(Uint8Array.from(atob(RANDN_WASM_BASE64), (c) => c.charCodeAt(0)));
   }
   return kernel;
 }
@@ -152,18 +134,12 @@ export function setRandnWasmEnabled(on: boolean, fewestElements = RANDN_WASM_MIN
  * engine without the SIMD extension rejects every SIMD instruction).
  *
  * @param bytes the module's bytes
- * @param logTable the logarithm table (see `RandnKernel`)
- * @param logReciprocals its reciprocals
  * @returns the kernel, or null
  */
-export function loadRandnKernel(
-  bytes: Uint8Array<ArrayBuffer>,
-  logTable: Float64Array,
-  logReciprocals: Float64Array,
-): RandnKernel | null {
+export function loadRandnKernel(bytes: Uint8Array<ArrayBuffer>): RandnKernel | null {
   if (typeof WebAssembly !== "object" || !WebAssembly.validate(bytes)) return null;
   try {
-    return new RandnKernel(new WebAssembly.Module(bytes), logTable, logReciprocals);
+    return new RandnKernel(new WebAssembly.Module(bytes));
   } catch {
     return null;
   }

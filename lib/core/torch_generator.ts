@@ -10,17 +10,24 @@
  *
  * How PyTorch's CPU `randn` turns mt19937 outputs into normals (float32):
  * - 16 elements or more: every element first gets a uniform u = (r & 0xFFFFFF) / 2^24 from one 32-bit output;
- *   then each block of 16 is transformed by Box-Muller, for j < 8: u1 = 1 - d[j], u2 = d[j + 8],
- *   rho = sqrt(-2 ln u1), theta = 2 pi u2, d[j] = rho cos theta, d[j + 8] = rho sin theta. When the count is not a
- *   multiple of 16, the last 16 positions are refilled with fresh uniforms and transformed again.
+ *   then each block of 16 is transformed by Box-Muller (`normal_fill_16_AVX2`, in float32), for j < 8:
+ *   u1 = 1 - d[j], u2 = d[j + 8], rho = sqrt(-2 ln u1), theta = float32(2 pi) u2, d[j] = rho cos theta,
+ *   d[j + 8] = rho sin theta, with ln, cos and sin the float32 Cephes polynomials of avx_mathfun.h
+ *   (lib/core/_avx_mathfun.ts). When the count is not a multiple of 16, the last 16 positions are refilled with fresh
+ *   uniforms and transformed again.
  * - fewer than 16 elements: one double at a time, Box-Muller on two 53-bit uniforms (u1, u2) built from two outputs
  *   each: rho = sqrt(-2 ln(1 - u2)), theta = 2 pi u1; it returns rho cos theta and keeps rho sin theta in the
  *   generator for the next scalar draw (until reseeded).
+ *
+ * Both paths give PyTorch's bits exactly (test/fixtures/torch-randn-bits.json, made by PyTorch 1.13 with its AVX2
+ * kernel; a PyTorch build or machine without AVX2 runs a generic kernel on the C library's logf, cosf and sinf,
+ * whose last bits can differ).
  *
  * @module
  */
 import { shapeSize, Tensor } from "./tensor.ts";
 import { randnKernel } from "./_randn_wasm.ts";
+import { logAvx2, sinCosAvx2 } from "./_avx_mathfun.ts";
 
 const STATE_SIZE = 624;
 const SHIFT_SIZE = 397;
@@ -30,36 +37,8 @@ const LOWER_MASK = 0x7fffffff;
 const TWO_POW_24_INV = 1 / 16777216;
 const TWO_POW_32 = 4294967296;
 const TWO_POW_53_INV = 1 / 9007199254740992;
-const HALF_PI = Math.PI / 2;
-// Taylor coefficients of sin and cos: (-1)^k / (2k+1)! and (-1)^k / (2k)!.
-const SIN_3 = -1 / 6;
-const SIN_5 = 1 / 120;
-const SIN_7 = -1 / 5040;
-const SIN_9 = 1 / 362880;
-const SIN_11 = -1 / 39916800;
-const COS_2 = -1 / 2;
-const COS_4 = 1 / 24;
-const COS_6 = -1 / 720;
-const COS_8 = 1 / 40320;
-const COS_10 = -1 / 3628800;
-const COS_12 = 1 / 479001600;
-// ln(1 - u) for a 24-bit uniform u = k / 2^24 without a library call (Deno's Math.log is slow; neither runtime
-// inlines it): 1 - u = n / 2^24 with n an integer in [1, 2^24]; n = 2^e c (1 + r) with c = (128 + j) / 128 a table
-// point and 0 <= r < 1/128, so ln(1 - u) = ln(c 2^(e - 24)) + ln(1 + r): the first from this table of Math.log
-// values, the second from its Taylor series to r^7 (remainder below 2^-59). Relative error a few 1e-16, far below
-// float32 rounding (the float32 results equal those of Math.log on 19.7 million draws).
-const LOG_TABLE_POINTS = 128;
-const LOG_TABLE = new Float64Array(25 * LOG_TABLE_POINTS);
-const LOG_TABLE_RECIPROCALS = new Float64Array(LOG_TABLE_POINTS);
-for (let j = 0; j < LOG_TABLE_POINTS; j++) {
-  LOG_TABLE_RECIPROCALS[j] = 1 / ((LOG_TABLE_POINTS + j) << 16);
-  for (let e = 0; e <= 24; e++) {
-    LOG_TABLE[e * LOG_TABLE_POINTS + j] = Math.log(((LOG_TABLE_POINTS + j) << 16) * 2 ** (e - 47));
-  }
-}
-// cos and sin of q quarter turns, q = 0..4
-const COS_OF_QUADRANT = new Float64Array([1, 0, -1, 0, 1]);
-const SIN_OF_QUADRANT = new Float64Array([0, 1, 0, -1, 0]);
+/** `_mm256_set1_ps(2.0f * c10::pi<double>)`: 2 pi rounded to float32. */
+const TWO_PI_FLOAT32 = Math.fround(2 * Math.PI);
 
 /**
  * Anything that draws standard normal tensors the way `torch.randn(shape, generator=g)` does: x_T comes from
@@ -76,7 +55,8 @@ export interface RandnGenerator {
 /**
  * PyTorch's CPU random generator (mt19937 plus its normal transforms), seeded like `torch.Generator().manual_seed`.
  *
- * randn: z = sqrt(-2 ln(1 - u_a)) * (cos | sin)(2 pi u_b), u from mt19937 outputs in PyTorch's order.
+ * randn: z = sqrt(-2 ln(1 - u_a)) * (cos | sin)(2 pi u_b), u from mt19937 outputs in PyTorch's order, in float32
+ * with PyTorch's own logarithm, sine and cosine polynomials from 16 elements up.
  *
  * @example
  * ```ts
@@ -89,10 +69,10 @@ export interface RandnGenerator {
 export class TorchGenerator {
   // Int32Array, not Uint32Array: words above 2^31 would read as doubles and slow every bit operation
   #state = new Int32Array(STATE_SIZE);
-  /** u = (r & 0xFFFFFF) / 2^24 of each tempered word r of the current state, computed at every twist. */
-  #uniforms = new Float64Array(STATE_SIZE);
+  /** u = (r & 0xFFFFFF) / 2^24 of each tempered word r of the current state (exact in float32), made at every twist. */
+  #uniforms = new Float32Array(STATE_SIZE);
   /** The 16 uniforms of a block that straddles two twists. */
-  #block = new Float64Array(16);
+  #block = new Float32Array(16);
   #index = STATE_SIZE;
   #seed = 0;
   #cachedNormal: number | null = null;
@@ -216,10 +196,10 @@ export class TorchGenerator {
   /**
    * For each block of 16 in [start, end): the next 16 uniforms u_k = (r_k & 0xFFFFFF) / 2^24 of the stream (from
    * `#uniforms`, made at the last twist), then Box-Muller on them (`boxMuller16`). Long runs go to the WebAssembly
-   * SIMD kernel (lib/core/_randn_wasm.ts), which performs the same operations and so gives the same bits.
+   * SIMD kernel (lib/core/_randn_wasm.ts), which performs the same float32 operations and so gives the same bits.
    */
   #fillNormalBlocks(data: Float32Array, start: number, end: number): void {
-    const kernel = randnKernel(end - start, LOG_TABLE, LOG_TABLE_RECIPROCALS);
+    const kernel = randnKernel(end - start);
     if (kernel !== null) {
       this.#index = kernel.fillNormalBlocks(this.#state, this.#uniforms, this.#index, data, start, end);
       return;
@@ -305,40 +285,24 @@ export class TorchGenerator {
 }
 
 /**
- * Box-Muller on the 16 uniforms u[from..from + 16), written to data[offset..offset + 16): for j < 8,
- * rho = sqrt(-2 ln(1 - u[from + j])), theta = 2 pi u[from + j + 8], data[offset + j] = rho cos theta,
- * data[offset + j + 8] = rho sin theta.
+ * Box-Muller on the 16 uniforms u[from..from + 16), written to data[offset..offset + 16), as PyTorch's
+ * `normal_fill_16_AVX2` computes it in float32: for j < 8, u1 = 1 - u[from + j], rho = sqrt(-2 ln u1),
+ * theta = float32(2 pi) u[from + j + 8], data[offset + j] = rho cos theta, data[offset + j + 8] = rho sin theta.
  *
- * theta = 2 pi u is evaluated as a quarter turn q plus a remainder a in [-pi/4, pi/4] (exact, since u has 24 bits),
- * so cos and sin come from short Taylor series (error below 2e-9) instead of two library calls; the series are
- * summed in Estrin's form (pairs of terms, then powers of a^4), which shortens the chain of dependent operations.
+ * Each operation is rounded to float32 where PyTorch rounds it: 1 - u and 2 pi u by `Math.fround`; -2 ln u1 is exact
+ * and the float64 square root rounds to the float32 one; the float64 products rho cos theta and rho sin theta round to
+ * float32 when stored. PyTorch stores fmadd(n, std = 1, mean = 0), which equals n except that -0 becomes +0: the
+ * `+ 0` below.
  */
-function boxMuller16(u: Float64Array, from: number, data: Float32Array, offset: number): void {
+function boxMuller16(u: Float32Array, from: number, data: Float32Array, offset: number): void {
+  const sinCos = SIN_COS;
   for (let j = 0; j < 8; j++) {
-    // rho = sqrt(-2 ln(1 - u)), the logarithm from LOG_TABLE and a short series (see there)
-    const n = (1 - u[from + j]) * 16777216;
-    const e = 31 - Math.clz32(n);
-    const scaled = e === 24 ? 8388608 : n << (23 - e);
-    const point = (scaled >> 16) & (LOG_TABLE_POINTS - 1);
-    const r = (scaled - ((LOG_TABLE_POINTS + point) << 16)) * LOG_TABLE_RECIPROCALS[point];
-    const r2 = r * r;
-    const r4 = r2 * r2;
-    const rho = Math.sqrt(
-      -2 *
-        (LOG_TABLE[e * LOG_TABLE_POINTS + point] +
-          r * ((1 - 0.5 * r) + r2 * (1 / 3 - 0.25 * r) + r4 * ((0.2 - r / 6) + r2 / 7))),
-    );
-    const quarterTurns = 4 * u[from + j + 8];
-    const quadrant = (quarterTurns + 0.5) | 0;
-    const a = (quarterTurns - quadrant) * HALF_PI;
-    const a2 = a * a;
-    const a4 = a2 * a2;
-    const sinA = a * ((1 + SIN_3 * a2) + a4 * (SIN_5 + SIN_7 * a2) + a4 * a4 * (SIN_9 + SIN_11 * a2));
-    const cosA = (1 + COS_2 * a2) + a4 * (COS_4 + COS_6 * a2) + a4 * a4 * ((COS_8 + COS_10 * a2) + a4 * COS_12);
-    // rotate by the quarter turns: theta = quadrant * pi/2 + a
-    const cosQuadrant = COS_OF_QUADRANT[quadrant];
-    const sinQuadrant = SIN_OF_QUADRANT[quadrant];
-    data[offset + j] = rho * (cosQuadrant * cosA - sinQuadrant * sinA);
-    data[offset + j + 8] = rho * (sinQuadrant * cosA + cosQuadrant * sinA);
+    const rho = Math.fround(Math.sqrt(-2 * logAvx2(Math.fround(1 - u[from + j]))));
+    sinCosAvx2(Math.fround(TWO_PI_FLOAT32 * u[from + j + 8]), sinCos);
+    data[offset + j] = rho * sinCos[1] + 0;
+    data[offset + j + 8] = rho * sinCos[0] + 0;
   }
 }
+
+/** [sin theta, cos theta] of the current element in `boxMuller16`. */
+const SIN_COS = new Float64Array(2);

@@ -11,6 +11,8 @@ import {
 } from "../../lib/core/_randn_wasm.ts";
 import { RANDN_WASM_BASE64 } from "../../lib/core/_randn_wasm_bytes.ts";
 import { assembleWat, bytesModuleText, RANDN_BYTES_MODULE, RANDN_WAT } from "../../tools/build_wasm.ts";
+import { logAvx2, sinCosAvx2 } from "../../lib/core/_avx_mathfun.ts";
+import { describeLikeCase, torchRandnBitsCases } from "../_torch_randn_bits.ts";
 
 const root = new URL("../../", import.meta.url);
 const committedBytes = Uint8Array.from(atob(RANDN_WASM_BASE64), (c) => c.charCodeAt(0));
@@ -48,11 +50,10 @@ function expectSameStreams(seed: number, sizes: number[]): number {
   return count;
 }
 
-/** The shared kernel, loaded by a generator (with its logarithm tables) before it is asked for. */
+/** The shared kernel. */
 function kernel(): RandnKernel {
   setRandnWasmEnabled(true, 16);
-  new TorchGenerator(0).randn([16]);
-  const k = randnKernel(16, new Float64Array(0), new Float64Array(0));
+  const k = randnKernel(16);
   if (k === null) throw new Error("The WebAssembly randn kernel did not load");
   return k;
 }
@@ -74,9 +75,7 @@ describe("WebAssembly randn kernel", () => {
 
   test("the kernel loads under this runtime (WebAssembly SIMD is available), so the tests below compare two paths", () => {
     expect(WebAssembly.validate(committedBytes)).toBe(true);
-    const generator = new TorchGenerator(0);
-    generator.randn([RANDN_WASM_MIN_ELEMENTS]); // loads the shared kernel with the generator's tables
-    expect(randnKernel(RANDN_WASM_MIN_ELEMENTS, new Float64Array(0), new Float64Array(0))).not.toBeNull();
+    expect(randnKernel(RANDN_WASM_MIN_ELEMENTS)).not.toBeNull();
   });
 
   test("kernel and JavaScript path give the same bits and states for sizes 1..40, 255..257, 623..626 and 1000", () => {
@@ -133,35 +132,60 @@ describe("WebAssembly randn kernel", () => {
     }
   });
 
-  test("u1 = 0 gives rho = sqrt(-2 (+0)) = -0, so both outputs are signed zeros, as in the JavaScript path", () => {
-    // -2 * (ln 1 + 0) = -0 and sqrt(-0) = -0 (IEEE 754); -0 times cos 0 = 1 is -0, and -0 times +0 (sin 0) is -0
-    const uniforms = new Float64Array(624);
-    uniforms[8] = 0; // j = 0: u1 = 0, u2 = 0
-    const out = new Float32Array(16);
-    kernel().fillNormalBlocks(new Int32Array(624), uniforms, 0, out, 0, 16);
-    expect(Object.is(out[0], -0)).toBe(true);
-    expect(Object.is(out[8], -0)).toBe(true);
-  });
+  test(
+    "with the kernel taking every block, randn gives the exact bits of torch.randn for every case of torch-randn-bits.json",
+    () => {
+      setRandnWasmEnabled(true, 16);
+      for (const c of torchRandnBitsCases()) {
+        const values = new TorchGenerator(c.seed).randn([c.size]).data;
+        expect(describeLikeCase(c, values)).toEqual(c);
+      }
+    },
+    120_000,
+  );
 
-  test("quarter turns u2 = 0, 1/4, 1/2, 3/4 give exactly (rho, +0), (+0, rho), (-rho, +0), (+0, -rho)", () => {
-    // theta = 2 pi u2 is a whole number of quarter turns, so the remainder a is +0, sin a = +0 and cos a = 1; the
-    // rotation by the tables [1, 0, -1, 0] / [0, 1, 0, -1] then gives these values, with +0 where a table entry is 0
-    // (+0 * 1 - (-1) * (+0) = +0 - (-0) = +0, and so on). rho for u1 = 1/2 is sqrt(2 ln 2) rounded to float32.
-    const uniforms = new Float64Array(624);
-    const quarter = [0, 0.25, 0.5, 0.75];
-    for (let j = 0; j < 4; j++) {
-      uniforms[j] = 0.5;
-      uniforms[j + 8] = quarter[j];
-    }
-    const out = new Float32Array(16);
+  test(
+    "kernel and the scalar float32 functions agree on every 24-bit uniform, as u1 = 1 - u and as theta = 2 pi u",
+    () => {
+      // blocks of 16 uniforms: u[j] and u[j + 8] both run through k / 2^24 for k = 0..2^24 - 1, so every value meets
+      // the logarithm (rho) and the sine and cosine; the expected outputs come from lib/core/_avx_mathfun.ts
+      const k = kernel();
+      const twoPi = Math.fround(2 * Math.PI);
+      const uniforms = new Float32Array(624);
+      const out = new Float32Array(608);
+      const expected = new Float32Array(608);
+      const sinCos = new Float64Array(2);
+      const blocks = 38;
+      let next = 0;
+      let differences = 0;
+      while (next < 2 ** 24) {
+        for (let b = 0; b < blocks; b++) {
+          for (let j = 0; j < 8; j++) {
+            const u = Math.min(next++, 2 ** 24 - 1) / 2 ** 24;
+            uniforms[16 * b + j] = u;
+            uniforms[16 * b + j + 8] = u;
+            const rho = Math.fround(Math.sqrt(-2 * logAvx2(Math.fround(1 - u))));
+            sinCosAvx2(Math.fround(twoPi * u), sinCos);
+            expected[16 * b + j] = rho * sinCos[1] + 0;
+            expected[16 * b + j + 8] = rho * sinCos[0] + 0;
+          }
+        }
+        k.fillNormalBlocks(new Int32Array(624), uniforms, 0, out, 0, 16 * blocks);
+        if (firstDifference(out, expected) !== -1) differences++;
+      }
+      expect(differences).toBe(0);
+    },
+    120_000,
+  );
+
+  test("u = 0 gives ln 1 = +0 and rho = sqrt(-0) = -0, and PyTorch's fmadd(n, 1, 0) stores +0 in both outputs", () => {
+    // -0 times cos 0 = 1 is -0 and times sin 0 = +0 is -0; normal_fill_16_AVX2 stores fmadd(n, std, mean) with std = 1
+    // and mean = 0, and -0 + 0 = +0 (IEEE 754)
+    const uniforms = new Float32Array(624);
+    const out = new Float32Array(16).fill(Number.NaN);
     kernel().fillNormalBlocks(new Int32Array(624), uniforms, 0, out, 0, 16);
-    const rho = Math.fround(Math.sqrt(2 * Math.LN2));
-    expect(Math.abs(out[0] - rho)).toBeLessThan(1e-7);
-    const got = [[out[0], out[8]], [out[1], out[9]], [out[2], out[10]], [out[3], out[11]]];
-    const expected = [[out[0], 0], [0, out[0]], [-out[0], 0], [0, -out[0]]];
-    for (let j = 0; j < 4; j++) {
-      for (let k = 0; k < 2; k++) expect(Object.is(got[j][k], expected[j][k])).toBe(true);
-    }
+    expect(Object.is(out[0], 0)).toBe(true);
+    expect(Object.is(out[8], 0)).toBe(true);
   });
 
   test("an engine that rejects the module gets no kernel, and the generator then runs the JavaScript path", () => {
@@ -195,9 +219,9 @@ describe("WebAssembly randn kernel", () => {
       0x0b, // code: an undefined opcode
     ]);
     expect(WebAssembly.validate(invalid)).toBe(false);
-    expect(loadRandnKernel(invalid, new Float64Array(3200), new Float64Array(128))).toBeNull();
+    expect(loadRandnKernel(invalid)).toBeNull();
     setRandnWasmEnabled(false);
-    expect(randnKernel(1 << 20, new Float64Array(0), new Float64Array(0))).toBeNull();
+    expect(randnKernel(1 << 20)).toBeNull();
     expect(new TorchGenerator(0).randn([4096]).data.length).toBe(4096);
   });
 });

@@ -1,6 +1,12 @@
-import { describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
+import { setRandnWasmEnabled } from "../../lib/core/_randn_wasm.ts";
 import { maxAbsDiff, schedulerFixtures } from "../_fixtures.ts";
+import { describeLikeCase, torchRandnBitsCases } from "../_torch_randn_bits.ts";
+
+afterEach(() => {
+  setRandnWasmEnabled(true);
+});
 
 describe("TorchGenerator", () => {
   test("mt19937 with seed 5489 gives 4123659995 as its 10000th output (C++ standard, [rand.predef])", () => {
@@ -21,6 +27,30 @@ describe("TorchGenerator", () => {
         expect(maxAbsDiff(z.data, values[k])).toBeLessThan(1e-5);
       });
     }
+  });
+
+  test(
+    "randn gives the exact bits of torch.randn(size, generator=g) for every seed and size of torch-randn-bits.json",
+    () => {
+      // the JavaScript path only (the WebAssembly kernel is checked against the same fixture in randn_wasm.test.ts):
+      // sizes 1..15 take the scalar float64 path, 16 and up PyTorch's float32 AVX2 Box-Muller; above 1000 elements the
+      // fixture holds the SHA-256 of all the bytes and the first 256 values
+      setRandnWasmEnabled(false);
+      const cases = torchRandnBitsCases();
+      expect(cases.length).toBeGreaterThanOrEqual(50);
+      expect(cases.some((c) => c.size === 3 * 256 * 256) && cases.some((c) => c.size === 16 * 3 * 32 * 32)).toBe(true);
+      for (const c of cases) {
+        const values = new TorchGenerator(c.seed).randn([c.size]).data;
+        expect(describeLikeCase(c, values)).toEqual(c);
+      }
+    },
+    120_000,
+  );
+
+  test("element 3 of torch.randn(64) with seed 0 is -0.4338788092136383 (PyTorch 1.13 AVX2 kernel), not one ulp off", () => {
+    // the float64 logarithm and cosine give -0.4338788390159607; PyTorch's float32 polynomials give this value
+    setRandnWasmEnabled(false);
+    expect(new TorchGenerator(0).randn([64]).data[3]).toBe(-0.4338788092136383);
   });
 
   test("torch.manual_seed(0); torch.randn(5) is [1.5410, -0.2934, -2.1788, 0.5684, -1.0845] (PyTorch docs and REPL)", () => {

@@ -19,6 +19,7 @@ const NOTEBOOKS = [
   "09_exact_inversion.ipynb",
   "10_interpolation_fusion.ipynb",
   "11_training.ipynb",
+  "12_ddim_is_euler.ipynb",
 ];
 
 interface Output {

@@ -1,6 +1,6 @@
 ;; The fused first-order scheduler step of lib/schedulers/_kernels.ts in WebAssembly SIMD, four float32 lanes at a time.
 ;;
-;; Built into lib/schedulers/_kernels_wasm.ts (the bytes, base64) by `bun tools/build_wasm.ts`; a test checks that the
+;; Built into lib/schedulers/_kernels_wasm.ts (the bytes, base64) by `bun tools/build_kernels_wasm.ts`; a test checks that the
 ;; committed bytes are this file's build.
 ;;
 ;; Per element, in float32 with every operation rounded (as PyTorch computes a float32 step), the same operations in

@@ -1,5 +1,5 @@
 /**
- * The bytes of lib/schedulers/_kernels.wat, assembled by `bun tools/build_wasm.ts` (do not edit by hand).
+ * The bytes of lib/schedulers/_kernels.wat, assembled by `bun tools/build_kernels_wasm.ts` (do not edit by hand).
  *
  * @module
  */

@@ -8,7 +8,7 @@ import {
   type StepCoefficients,
 } from "../../lib/schedulers/_kernels.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
-import { assembleKernels, kernelsModuleSource } from "../../tools/build_wasm.ts";
+import { assembleKernels, kernelsModuleSource } from "../../tools/build_kernels_wasm.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
@@ -47,7 +47,7 @@ function sameBits(a: KernelResult, b: KernelResult): void {
 }
 
 describe("the fused step kernel", () => {
-  test("the committed WebAssembly bytes are the build of lib/schedulers/_kernels.wat (bun tools/build_wasm.ts)", async () => {
+  test("the committed WebAssembly bytes are the build of lib/schedulers/_kernels.wat (bun tools/build_kernels_wasm.ts)", async () => {
     const bytes = await assembleKernels(readFileSync(`${root}lib/schedulers/_kernels.wat`, "utf8"));
     expect(readFileSync(`${root}lib/schedulers/_kernels_wasm.ts`, "utf8")).toBe(kernelsModuleSource(bytes));
   });

@@ -1,7 +1,7 @@
 /**
  * Assemble lib/schedulers/_kernels.wat (WebAssembly text with SIMD) and write its bytes, base64, into
  * lib/schedulers/_kernels_wasm.ts, the module the package loads (so Bun, Deno and a bundler all get it without a file
- * read). Run after editing the .wat: `bun tools/build_wasm.ts`. test/schedulers/kernels.test.ts fails when the
+ * read). Run after editing the .wat: `bun tools/build_kernels_wasm.ts`. test/schedulers/kernels.test.ts fails when the
  * committed bytes are not this build of the committed source.
  *
  * @module
@@ -36,7 +36,7 @@ export function kernelsModuleSource(bytes: Uint8Array): string {
   const base64 = btoa(String.fromCharCode(...bytes));
   const lines = base64.match(/.{1,100}/g) ?? [];
   return `/**
- * The bytes of lib/schedulers/_kernels.wat, assembled by \`bun tools/build_wasm.ts\` (do not edit by hand).
+ * The bytes of lib/schedulers/_kernels.wat, assembled by \`bun tools/build_kernels_wasm.ts\` (do not edit by hand).
  *
  * @module
  */

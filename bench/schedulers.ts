@@ -1,13 +1,22 @@
 /**
  * Median milliseconds per scheduler `step()` on 1x3x256x256 and 16x3x32x32 samples, for DDIM eta = 0, DDIM eta = 1
- * with a generator, and DDPM with a generator, next to diffusers + PyTorch 1.13 on the same kind of 2-core machine,
- * and for PNDM (PLMS), Euler, Heun and DPM-Solver++ 2M (no diffusers reference figure yet).
+ * with a generator, and DDPM with a generator, beside PyTorch's time for the same step on this machine; and for PNDM
+ * (PLMS), Euler, Heun and DPM-Solver++ 2M, which have no PyTorch row here (their ratio is left empty).
  *
- * Run: `npx bun bench/schedulers.ts` (or `deno run -A bench/schedulers.ts`). The CPU may be shared, so medians of
- * many repetitions are reported.
+ * PyTorch's figures come from `tools/bench_torch_steps.py` (diffusers' DDIM and DDPM step written in torch), stored in
+ * docs/benchmarks/torch_steps.json. This bench runs that script first (when /usr/bin/python3 has torch), so both
+ * sides are measured in the same run; `--stored` uses the stored figures instead:
+ *
+ *   npx bun bench/schedulers.ts [--stored]
+ *
+ * Each noisy case is timed twice: the whole step (drawing z with the generator) and the step with z passed in as
+ * `varianceNoise` (the time without the draw, which is mt19937 + Box-Muller and measured apart). The CPU may be
+ * shared, so medians of many repetitions are reported with the load average.
  *
  * @module
  */
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { DDIMScheduler } from "../lib/schedulers/ddim.ts";
 import { DDPMScheduler } from "../lib/schedulers/ddpm.ts";
@@ -19,20 +28,33 @@ import { DPMSolverMultistepScheduler } from "../lib/schedulers/dpm_solver_multis
 import type { Tensor } from "../lib/core/tensor.ts";
 import { TorchGenerator } from "../lib/core/torch_generator.ts";
 
-/** One benchmark row: the case, the shape, this package's median and diffusers' reference median (ms). */
+/** One benchmark row: the case and shape, this package's medians, PyTorch's, and their ratios. */
 export interface SchedulerBenchRow {
   case: string;
   shape: string;
+  /** The whole step, ms. */
   medianMs: number;
-  diffusersMs: number;
+  /** The step with its noise given (no draw), ms; the same as medianMs for DDIM eta = 0. */
+  withoutDrawMs: number;
+  /** PyTorch's whole step, ms. */
+  torchMs: number;
+  /** PyTorch's step with its noise given, ms. */
+  torchWithoutDrawMs: number;
+  /** medianMs / torchMs. */
+  ratio: number;
+  /** withoutDrawMs / torchWithoutDrawMs. */
+  ratioWithoutDraw: number;
 }
 
-/** diffusers + PyTorch 1.13 on a 2-core machine, median ms per step (project facts). */
-const REFERENCE: Record<string, [number, number]> = {
-  "DDIM eta 0": [0.72, 0.081],
-  "DDIM eta 1 + generator": [2.03, 0.26],
-  "DDPM + generator": [2.31, 0.30],
-};
+/** What tools/bench_torch_steps.py writes. */
+interface TorchSteps {
+  torch: string;
+  threads: number;
+  rows: { case: string; shape: string; medianMs: number; withoutDrawMs: number }[];
+}
+
+const root = new URL("../", import.meta.url).pathname;
+const TORCH_JSON = `${root}docs/benchmarks/torch_steps.json`;
 
 /** A step function that visits a stateful scheduler's 50-step schedule in order, setting it again after the end. */
 function walkSchedule(scheduler: Scheduler<object>, modelOutput: Tensor, sample: Tensor): () => Tensor {
@@ -51,74 +73,147 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
+function medianMs(run: () => unknown, repetitions: number): number {
+  for (let i = 0; i < Math.min(50, repetitions); i++) run();
+  const times: number[] = [];
+  for (let i = 0; i < repetitions; i++) {
+    const start = performance.now();
+    run();
+    times.push(performance.now() - start);
+  }
+  return median(times);
+}
+
 /**
- * Time `step()` for each scheduler case and shape.
+ * Run tools/bench_torch_steps.py (Debian's python3-torch) so PyTorch is measured in this run, writing its JSON.
+ *
+ * @param repetitions the script's repetitions for the large shape
+ * @returns true when it ran, false when python3 or torch is missing (the stored JSON is used then)
+ */
+export function measureTorch(repetitions = 300): boolean {
+  const run = spawnSync(
+    "/usr/bin/python3",
+    [`${root}tools/bench_torch_steps.py`, "--out", TORCH_JSON, "--repetitions", String(repetitions)],
+    { encoding: "utf8", stdio: ["ignore", "ignore", "inherit"] },
+  );
+  return run.status === 0;
+}
+
+/** What `benchSchedulers` returns: the rows, and where PyTorch's figures came from. */
+export interface SchedulerBench {
+  rows: SchedulerBenchRow[];
+  /** "torch VERSION, N thread(s), measured in this run" or "... stored in docs/benchmarks/torch_steps.json". */
+  pytorch: string;
+  /** The 1-minute load average before and after (above about 1 on two cores, other work inflates the figures). */
+  loadAverage: string;
+}
+
+/**
+ * Time `step()` for each scheduler case and shape, and set PyTorch's figures (measured in the same run when
+ * python3-torch is installed) beside them.
  *
  * median over repetitions of the wall time of one step
  *
- * @param options `repetitions` per case (default 200)
- * @returns one row per case and shape
+ * @param options `repetitions` per case for the large shape (default 300, 60 with `quick`; four times as many for the
+ *   small one); `torch: false` uses the stored PyTorch figures instead of measuring them
+ * @returns the rows and the provenance of PyTorch's figures
  * @example
  * ```ts
  * import { benchSchedulers } from "./schedulers.ts";
- * const rows = await benchSchedulers({ repetitions: 20 });
+ * const { rows } = await benchSchedulers({ repetitions: 20, torch: false });
  * ```
  */
-export async function benchSchedulers(options: { repetitions?: number } = {}): Promise<SchedulerBenchRow[]> {
-  const repetitions = options.repetitions ?? 200;
+export async function benchSchedulers(
+  options: { repetitions?: number; quick?: boolean; torch?: boolean } = {},
+): Promise<SchedulerBench> {
+  const loadBefore = loadavg()[0];
+  const repetitions = options.repetitions ?? (options.quick ? 60 : 300);
+  const measured = options.torch !== false && measureTorch(repetitions);
+  const torch = JSON.parse(readFileSync(TORCH_JSON, "utf8")) as TorchSteps;
   const rows: SchedulerBenchRow[] = [];
-  const shapes = [[1, 3, 256, 256], [16, 3, 32, 32]];
-  for (const [shapeIndex, shape] of shapes.entries()) {
+  for (const shape of [[1, 3, 256, 256], [16, 3, 32, 32]]) {
+    const reps = shape[0] === 1 ? repetitions : 4 * repetitions;
     const generator = new TorchGenerator(0);
     const sample = generator.randn(shape);
     const modelOutput = generator.randn(shape);
+    const varianceNoise = generator.randn(shape);
     const ddim = DDIMScheduler.fromConfig({});
     ddim.setTimesteps(50);
     const ddpm = DDPMScheduler.fromConfig({});
     ddpm.setTimesteps(50);
-    const cases: [string, () => Tensor][] = [
-      ["DDIM eta 0", () => ddim.step(modelOutput, 500, sample, { eta: 0 }).prevSample],
-      ["DDIM eta 1 + generator", () => ddim.step(modelOutput, 500, sample, { eta: 1, generator }).prevSample],
-      ["DDPM + generator", () => ddpm.step(modelOutput, 500, sample, { generator }).prevSample],
-      // PNDM, Euler and Heun keep state between steps: each case walks its 50-step schedule in order, restarting it
-      // (one setTimesteps, timed with the step) when done
-      ["PNDM (PLMS)", walkSchedule(PNDMScheduler.fromConfig({ skip_prk_steps: true }), modelOutput, sample)],
-      ["Euler", walkSchedule(EulerDiscreteScheduler.fromConfig({}), modelOutput, sample)],
-      ["Heun", walkSchedule(HeunDiscreteScheduler.fromConfig({}), modelOutput, sample)],
-      // DPM-Solver++ 2M keeps the last model output: all but the first and last steps of its walk are second order
-      ["DPM-Solver++ 2M", walkSchedule(DPMSolverMultistepScheduler.fromConfig({}), modelOutput, sample)],
+    const cases: [string, () => Tensor, () => Tensor][] = [
+      [
+        "DDIM eta 0",
+        () => ddim.step(modelOutput, 500, sample, { eta: 0 }).prevSample,
+        () => ddim.step(modelOutput, 500, sample, { eta: 0 }).prevSample,
+      ],
+      [
+        "DDIM eta 1 + generator",
+        () => ddim.step(modelOutput, 500, sample, { eta: 1, generator }).prevSample,
+        () => ddim.step(modelOutput, 500, sample, { eta: 1, varianceNoise }).prevSample,
+      ],
+      [
+        "DDPM + generator",
+        () => ddpm.step(modelOutput, 500, sample, { generator }).prevSample,
+        () => ddpm.step(modelOutput, 500, sample, { varianceNoise }).prevSample,
+      ],
     ];
-    for (const [name, run] of cases) {
-      for (let i = 0; i < Math.min(50, repetitions); i++) run();
-      const times: number[] = [];
-      for (let i = 0; i < repetitions; i++) {
-        const start = performance.now();
-        run();
-        times.push(performance.now() - start);
-      }
+    // PNDM, Euler, Heun and DPM-Solver++ keep state between steps: each case walks its 50-step schedule in order,
+    // restarting it (one setTimesteps, timed with the step) when done; they draw no noise here
+    for (
+      const [name, scheduler] of [
+        ["PNDM (PLMS)", PNDMScheduler.fromConfig({ skip_prk_steps: true })],
+        ["Euler", EulerDiscreteScheduler.fromConfig({})],
+        ["Heun", HeunDiscreteScheduler.fromConfig({})],
+        ["DPM-Solver++ 2M", DPMSolverMultistepScheduler.fromConfig({})],
+      ] as const
+    ) {
+      const walk = walkSchedule(scheduler as Scheduler<object>, modelOutput, sample);
+      cases.push([name, walk, walk]);
+    }
+    for (const [name, whole, given] of cases) {
+      const shapeName = shape.join("x");
+      const reference = torch.rows.find((row) => row.case === name && row.shape === shapeName);
+      const stateful = !["DDIM eta 0", "DDIM eta 1 + generator", "DDPM + generator"].includes(name);
+      if (reference === undefined && !stateful) throw new Error(`${TORCH_JSON} has no row for ${name} at ${shapeName}`);
+      const total = medianMs(whole, reps);
+      const withoutDraw = name === "DDIM eta 0" || given === whole ? total : medianMs(given, reps);
       rows.push({
         case: name,
-        shape: shape.join("x"),
-        medianMs: median(times),
-        diffusersMs: REFERENCE[name]?.[shapeIndex] ?? NaN,
+        shape: shapeName,
+        medianMs: total,
+        withoutDrawMs: withoutDraw,
+        torchMs: reference?.medianMs ?? NaN,
+        torchWithoutDrawMs: reference?.withoutDrawMs ?? NaN,
+        ratio: total / (reference?.medianMs ?? NaN),
+        ratioWithoutDraw: withoutDraw / (reference?.withoutDrawMs ?? NaN),
       });
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
   }
-  return rows;
+  const where = measured ? "measured in this run" : `stored in ${TORCH_JSON.slice(root.length)}`;
+  return {
+    rows,
+    pytorch: `torch ${torch.torch}, ${torch.threads} thread(s), ${where} (tools/bench_torch_steps.py)`,
+    loadAverage: `${loadBefore.toFixed(2)} before, ${loadavg()[0].toFixed(2)} after`,
+  };
 }
 
 if (import.meta.main) {
-  const loadBefore = loadavg()[0];
-  const rows = await benchSchedulers();
-  console.log("case                     shape          median ms   diffusers ms");
+  const { rows, pytorch, loadAverage } = await benchSchedulers({ torch: !process.argv.includes("--stored") });
+  const cell = (v: number, width: number) => v.toFixed(3).padStart(width);
+  console.log(
+    "case                     shape          total ms  no draw ms  torch ms  torch no draw  ratio  ratio no draw",
+  );
   for (const row of rows) {
     console.log(
-      `${row.case.padEnd(25)}${row.shape.padEnd(15)}${row.medianMs.toFixed(3).padStart(9)}   ${
-        (Number.isNaN(row.diffusersMs) ? "-" : row.diffusersMs.toFixed(3)).padStart(12)
-      }`,
+      `${row.case.padEnd(25)}${row.shape.padEnd(15)}${cell(row.medianMs, 8)}${cell(row.withoutDrawMs, 12)}` +
+        `${cell(row.torchMs, 10)}${cell(row.torchWithoutDrawMs, 15)}${cell(row.ratio, 7)}${
+          cell(row.ratioWithoutDraw, 15)
+        }`,
     );
   }
+  console.log(`PyTorch: ${pytorch}`);
   // The machine's 1-minute load average: figures taken above about 1 on two cores are inflated by other work.
-  console.log(`load average (1 min): ${loadBefore.toFixed(2)} before, ${loadavg()[0].toFixed(2)} after`);
+  console.log(`load average (1 min): ${loadAverage}`);
 }

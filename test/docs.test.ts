@@ -6,7 +6,10 @@ const root = new URL("../", import.meta.url).pathname;
 const deno = `${root}node_modules/.bin/deno`;
 
 test("mod.ts and every JSDoc @example in lib/ type-check under Deno", () => {
-  const files = readdirSync(`${root}lib`).filter((f) => f.endsWith(".ts")).map((f) => `lib/${f}`);
+  // lib/*.ts and the layer folders lib/*/*.ts (as package.json's check script)
+  const files = readdirSync(`${root}lib`, { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(".ts") && f.split("/").length <= 2)
+    .map((f) => `lib/${f}`);
   const run = spawnSync(deno, ["check", "--doc", "mod.ts", ...files], {
     cwd: root,
     encoding: "utf8",

@@ -307,26 +307,36 @@ export function spacedTimesteps(
 }
 
 /**
- * Throw unless n is a whole number of inference steps between 1 and T.
+ * Throw unless n is a whole number of inference steps between 1 and T: the one check of a step count, used by every
+ * scheduler's `setTimesteps` and by the pipelines before they draw anything.
  *
  * 1 <= n <= T
  *
  * @param numInferenceSteps n
  * @param numTrainTimesteps T
- * @throws RangeError naming n (and T when n is too large)
+ * @throws RangeError naming n and T
  * @example
  * ```ts
  * import { checkStepCount } from "./schedules.ts";
  * checkStepCount(50, 1000);
+ * let message = "";
+ * try {
+ *   checkStepCount(1001, 1000);
+ * } catch (error) {
+ *   message = (error as Error).message;
+ * }
+ * if (!message.includes("1000 training timesteps, got 1001")) throw new Error(message);
  * ```
  */
 export function checkStepCount(numInferenceSteps: number, numTrainTimesteps: number): void {
-  if (typeof numInferenceSteps !== "number" || !Number.isInteger(numInferenceSteps) || numInferenceSteps <= 0) {
-    throw new RangeError(`The number of inference steps must be a positive integer, got ${String(numInferenceSteps)}`);
-  }
-  if (numInferenceSteps > numTrainTimesteps) {
+  const positive = typeof numInferenceSteps === "number" && Number.isInteger(numInferenceSteps) &&
+    numInferenceSteps > 0;
+  if (!positive || numInferenceSteps > numTrainTimesteps) {
     throw new RangeError(
-      `Cannot take ${numInferenceSteps} inference steps: the model was trained with only ${numTrainTimesteps} timesteps`,
+      `Cannot take ${String(numInferenceSteps)} inference steps: numInferenceSteps must be an integer from 1 to the ` +
+        `${numTrainTimesteps} training timesteps${positive ? "" : ", so a positive integer"}, got ${
+          String(numInferenceSteps)
+        }`,
     );
   }
 }

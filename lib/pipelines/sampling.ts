@@ -22,7 +22,11 @@ import { type ProgressReporter, resolveProgress } from "../io/progress.ts";
 import { Tensor } from "../core/tensor.ts";
 import { type RandnGenerator, TorchGenerator } from "../core/torch_generator.ts";
 import { fromPretrained, loadUNet } from "../models/unet.ts";
+import { checkStepCount } from "../math/schedules.ts";
 import { statSync } from "node:fs";
+
+/** The eta check lives with the DDIM scheduler; the pipelines and the CLI reach it from here too. */
+export { checkEta } from "../schedulers/ddim.ts";
 
 /**
  * The sampling loop as a generator: one model call and one scheduler step per timestep, yielding each step.
@@ -117,13 +121,13 @@ export interface SampleResult {
  * });
  * ```
  */
-export async function runSampling(
+export async function runSampling<Options extends object>(
   model: DenoisingModel,
-  scheduler: PipelineScheduler,
+  scheduler: Scheduler<Options>,
   options: SampleOptions & {
     defaultSteps: number;
     label: string;
-    stepOptions: (generator: RandnGenerator) => object;
+    stepOptions: (generator: RandnGenerator) => Options;
   },
 ): Promise<SampleResult> {
   const numInferenceSteps = options.numInferenceSteps ?? options.defaultSteps;
@@ -177,7 +181,8 @@ export function trainTimesteps(scheduler: PipelineScheduler): number {
 }
 
 /**
- * Refuse a number of inference steps that is not an integer between 1 and the training timesteps.
+ * Refuse a number of inference steps that is not an integer between 1 and the scheduler's training timesteps (the
+ * schedulers' own check, `checkStepCount`, run before anything is drawn).
  *
  * 1 <= S <= T
  *
@@ -192,37 +197,7 @@ export function trainTimesteps(scheduler: PipelineScheduler): number {
  * ```
  */
 export function checkInferenceSteps(numInferenceSteps: number, scheduler: PipelineScheduler): void {
-  const total = trainTimesteps(scheduler);
-  if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 1 || numInferenceSteps > total) {
-    throw new RangeError(
-      `numInferenceSteps must be an integer from 1 to the scheduler's ${total} training timesteps, got ` +
-        `${numInferenceSteps}`,
-    );
-  }
-}
-
-/**
- * Refuse an eta outside [0, 1] (eta scales sigma_t in eq. (16); 0 is DDIM, 1 is DDPM's variance).
- *
- * sigma_t(eta) = eta sqrt((1 - alphaBarPrev) / (1 - alphaBar)) sqrt(1 - alphaBar / alphaBarPrev), 0 <= eta <= 1
- *
- * Above 1, sigma_t^2 can exceed 1 - alphaBarPrev, and the direction coefficient sqrt(1 - alphaBarPrev - sigma_t^2)
- * of eq. (12) becomes the square root of a negative number (diffusers returns NaN there); a huge eta such as 1e308
- * overflows sigma_t itself.
- *
- * @param eta the value to check
- * @returns nothing when eta is a number in [0, 1]
- * @throws RangeError naming eta otherwise
- * @example
- * ```ts
- * import { checkEta } from "../../mod.ts";
- * checkEta(0.5);
- * ```
- */
-export function checkEta(eta: number): void {
-  if (typeof eta !== "number" || !(eta >= 0 && eta <= 1)) {
-    throw new RangeError(`eta must be a number from 0 to 1 (0 is DDIM, 1 is DDPM-like), got ${eta}`);
-  }
+  checkStepCount(numInferenceSteps, trainTimesteps(scheduler));
 }
 
 /**

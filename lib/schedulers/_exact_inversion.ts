@@ -13,8 +13,10 @@
  * @module
  */
 import { DDIMScheduler, type DDIMSchedulerConfig } from "./ddim.ts";
+import { type PredictionForm, predictionForm } from "./_kernels.ts";
 import type { DenoisingModel } from "../core/model.ts";
 import { Tensor } from "../core/tensor.ts";
+import type { SamplingStep } from "./scheduler.ts";
 
 /** A sampler's state: float32 (as the schedulers store tensors) or float64 (to see the float32 rounding's share). */
 export type StateArray = Float32Array | Float64Array;
@@ -40,46 +42,15 @@ export function ddimAffine(alphaBarFrom: number, alphaBarTo: number): AffineStep
   return { a, b };
 }
 
-/** eps and predX0 as linear forms of the model's input x and output m at alphaBar_t. */
-export interface EpsilonForm {
-  /** eps = epsFromSample x + epsFromOutput m. */
-  epsFromSample: number;
-  epsFromOutput: number;
-  /** predX0 = x0FromSample x + x0FromOutput m. */
-  x0FromSample: number;
-  x0FromOutput: number;
-}
-
 /**
- * eps and predX0 from the model output for each `prediction_type` (DDIM eq. 9; v as Salimans and Ho 2022).
- * epsilon: eps = m; sample: eps = (x - sqrt(alphaBar) m) / sqrt(1 - alphaBar); v: eps = sqrt(alphaBar) m + sqrt(1 - alphaBar) x.
+ * eps and predX0 from the model output for each `prediction_type`, in float64 (the shared `predictionForm`).
+ *
+ * @param predictionType what the model predicts
+ * @param alphaBar alphaBar_t
+ * @returns the linear forms of eps and predX0 in (x, m)
  */
-export function epsilonForm(predictionType: string, alphaBar: number): EpsilonForm {
-  const sqrtAlphaBar = Math.sqrt(alphaBar);
-  const sqrtBetaBar = Math.sqrt(1 - alphaBar);
-  switch (predictionType) {
-    case "epsilon":
-      return {
-        epsFromSample: 0,
-        epsFromOutput: 1,
-        x0FromSample: 1 / sqrtAlphaBar,
-        x0FromOutput: -sqrtBetaBar / sqrtAlphaBar,
-      };
-    case "sample":
-      return {
-        epsFromSample: 1 / sqrtBetaBar,
-        epsFromOutput: -sqrtAlphaBar / sqrtBetaBar,
-        x0FromSample: 0,
-        x0FromOutput: 1,
-      };
-    default: // v_prediction
-      return {
-        epsFromSample: sqrtBetaBar,
-        epsFromOutput: sqrtAlphaBar,
-        x0FromSample: sqrtAlphaBar,
-        x0FromOutput: -sqrtBetaBar,
-      };
-  }
+export function epsilonForm(predictionType: string, alphaBar: number): PredictionForm {
+  return predictionForm(predictionType, Math.sqrt(alphaBar), Math.sqrt(1 - alphaBar));
 }
 
 /** The DDIM schedule an exact sampler runs on: timesteps (descending) and alphaBar per timestep and at the end. */
@@ -130,6 +101,9 @@ export class ExactSchedule {
     return alphaBar;
   }
 }
+
+/** The config an exact sampler takes: a diffusers scheduler config (any scheduler's; read as DDIM's). */
+export type ExactSchedulerConfig = Partial<DDIMSchedulerConfig> | Record<string, unknown>;
 
 /** A new state array of the given precision. */
 export function allocate(precision: StatePrecision, size: number): StateArray {
@@ -191,7 +165,7 @@ export async function predictAt(
 
 /** predX0 = x0FromSample x + x0FromOutput m, as a float32 tensor. */
 export function predictedX0(
-  form: EpsilonForm,
+  form: PredictionForm,
   input: Float32Array,
   output: Float32Array,
   shape: readonly number[],
@@ -229,10 +203,32 @@ export abstract class ExactSchedulerBase {
    * @param config a diffusers scheduler config (any scheduler's; read as DDIM's)
    * @param name the sampler's name, for errors
    */
-  constructor(config: Partial<DDIMSchedulerConfig> | Record<string, unknown>, name: string) {
+  constructor(config: ExactSchedulerConfig, name: string) {
     this.schedule = new ExactSchedule({ ...config }, name);
     this.config = this.schedule.ddim.config;
     this.alphasCumprod = this.schedule.ddim.alphasCumprod;
+  }
+
+  /**
+   * Build the sampler from a diffusers config and its own options, as `new` does (diffusers' `from_config` name).
+   *
+   * @param config `scheduler_config.json` as an object (any scheduler's; read as DDIM's)
+   * @param options the sampler's own parameters (EDICT's p, BDIA's gamma)
+   * @returns a new scheduler of the class it is called on
+   * @example
+   * ```ts
+   * import { BDIAScheduler, EDICTScheduler } from "../../mod.ts";
+   * const edict = EDICTScheduler.fromConfig({ num_train_timesteps: 1000 }, { p: 0.9 });
+   * const bdia = BDIAScheduler.fromConfig({}, { gamma: 0.5 });
+   * if (edict.p !== 0.9 || bdia.gamma !== 0.5) throw new Error("the options reach the constructor");
+   * ```
+   */
+  static fromConfig<Instance, Options>(
+    this: new (config?: ExactSchedulerConfig, options?: Options) => Instance,
+    config: ExactSchedulerConfig = {},
+    options?: Options,
+  ): Instance {
+    return new this(config, options);
   }
 
   /**
@@ -242,7 +238,8 @@ export abstract class ExactSchedulerBase {
    * @example
    * ```ts
    * import { EDICTScheduler } from "../../mod.ts";
-   * EDICTScheduler.fromConfig({}).toConfig().clip_sample; // false: the exact inverses need the pure ODE
+   * // clipping is off whatever the config says: the exact inverses need the pure ODE
+   * if (EDICTScheduler.fromConfig({ clip_sample: true }).toConfig().clip_sample !== false) throw new Error("clip");
    * ```
    */
   toConfig(): DDIMSchedulerConfig {
@@ -258,4 +255,61 @@ export abstract class ExactSchedulerBase {
   get timesteps(): readonly number[] {
     return this.schedule.timesteps;
   }
+
+  /**
+   * Choose the S timesteps (the config's `timestep_spacing`, as DDIM), or take a custom descending list, then build
+   * the sampler's coefficient tables for them.
+   *
+   * tau = spacing(S, T), descending
+   *
+   * @param numInferenceSteps S, or a strictly descending list of training timesteps
+   * @throws RangeError when S is not in [1, T] or the list is not strictly descending in [0, T)
+   * @example
+   * ```ts
+   * import { EDICTScheduler } from "../../mod.ts";
+   * const scheduler = EDICTScheduler.fromConfig({});
+   * scheduler.setTimesteps(50);
+   * if (scheduler.timesteps[0] !== 980 || scheduler.timesteps.length !== 50) throw new Error("DDIM's leading spacing");
+   * ```
+   */
+  setTimesteps(numInferenceSteps: number | readonly number[]): void {
+    this.schedule.ddim.setTimesteps(numInferenceSteps);
+    this.buildTables();
+  }
+
+  /** Compute the sampler's per-timestep coefficients for the schedule just set. */
+  protected abstract buildTables(): void;
+
+  /**
+   * One record per schedule entry k, built from k and alphaBar at that entry (float64).
+   *
+   * @param build the record at entry k
+   * @returns the table, in the order of `timesteps`
+   */
+  protected tableOf<Row>(build: (k: number, alphaBar: number) => Row): Row[] {
+    return Array.from({ length: this.timesteps.length }, (_, k) => build(k, this.schedule.alphaBarAt(k)));
+  }
+}
+
+/**
+ * The loop every exact sampler runs: one step per (i, t), each yielding `{ i, t, x, predX0, state }`, and the last
+ * state as the return value.
+ *
+ * @param entries the step indices and the timesteps of their model calls, in the order the loop takes them
+ * @param state the starting state
+ * @param step one step of the sampler: the next state and the predicted x0
+ * @param sampleOf the state's sample, as a float32 tensor (the `x` of each yielded step)
+ */
+export async function* exactLoop<State>(
+  entries: Iterable<readonly [number, number]>,
+  state: State,
+  step: (t: number, state: State) => Promise<State & { predX0: Tensor }> | (State & { predX0: Tensor }),
+  sampleOf: (state: State) => Tensor,
+): AsyncGenerator<SamplingStep & { readonly state: State }, State> {
+  for (const [i, t] of entries) {
+    const { predX0, ...next } = await step(t, state);
+    state = next as unknown as State;
+    yield { i, t, x: sampleOf(state), predX0, state };
+  }
+  return state;
 }

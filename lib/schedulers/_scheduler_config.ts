@@ -358,7 +358,7 @@ export function perBatchTimesteps(
 }
 
 /**
- * The forward process in closed form (DDPM eq. 4, DDIM eq. 4), or the velocity, per batch item.
+ * The forward process in closed form (DDIM eq. (4); Ho et al. 2020 eq. (4)), or the velocity, per batch item.
  *
  * x_t = sqrt(alphaBar_t) x0 + sqrt(1 - alphaBar_t) eps; v = sqrt(alphaBar_t) eps - sqrt(1 - alphaBar_t) x0
  *

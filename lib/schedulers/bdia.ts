@@ -33,27 +33,13 @@
  *
  * @module
  */
-import type { DDIMSchedulerConfig } from "./ddim.ts";
 import type { DenoisingModel } from "../core/model.ts";
 import type { SamplingStep } from "./scheduler.ts";
 import { Tensor } from "../core/tensor.ts";
-import {
-  type AffineStep,
-  allocate,
-  checkFinite,
-  checkPrecision,
-  checkStateArrays,
-  ddimAffine,
-  type EpsilonForm,
-  epsilonForm,
-  ExactSchedulerBase,
-  precisionOf,
-  predictAt,
-  predictedX0,
-  type StateArray,
-  type StatePrecision,
-  stateTensor,
-} from "./_exact_inversion.ts";
+import { ExactSchedulerBase } from "./_exact_inversion.ts";
+import type { AffineStep, ExactSchedulerConfig, StateArray, StatePrecision } from "./_exact_inversion.ts";
+import * as exact from "./_exact_inversion.ts";
+import type { PredictionForm } from "./_kernels.ts";
 
 /** The default gamma: 1, the time-symmetric choice whose inversion does not amplify rounding errors. */
 export const BDIA_DEFAULT_GAMMA = 1;
@@ -80,13 +66,13 @@ export interface BDIAInverseState {
 
 /** What `BDIAScheduler.step` returns: the next sampling state and the predicted x0 at z_i. */
 export interface BDIAStepOutput extends BDIAState {
-  /** predX0 at z_i (DDIM eq. 9). */
+  /** predX0 at z_i (DDIM eq. (9)). */
   predX0: Tensor;
 }
 
 /** What `BDIAScheduler.inverseStep` returns: the next inversion state and the predicted x0 at z_i. */
 export interface BDIAInverseStepOutput extends BDIAInverseState {
-  /** predX0 at z_i (DDIM eq. 9). */
+  /** predX0 at z_i (DDIM eq. (9)). */
   predX0: Tensor;
 }
 
@@ -107,7 +93,14 @@ export interface BDIASchedulerOptions {
  * @example
  * ```ts
  * import { checkBdiaGamma } from "../../mod.ts";
- * checkBdiaGamma(0.5);
+ * if (checkBdiaGamma(0.5) !== 0.5) throw new Error("a gamma in [0, 1] is returned");
+ * let refused = false;
+ * try {
+ *   checkBdiaGamma(1.5);
+ * } catch {
+ *   refused = true;
+ * }
+ * if (!refused) throw new Error("gamma above 1 must be refused");
  * ```
  */
 export function checkBdiaGamma(gamma: number): number {
@@ -129,6 +122,13 @@ export function checkBdiaGamma(gamma: number): number {
  * ```ts
  * import { checkBdiaInvertible } from "../../mod.ts";
  * checkBdiaInvertible(1);
+ * let refused = false;
+ * try {
+ *   checkBdiaInvertible(0);
+ * } catch {
+ *   refused = true;
+ * }
+ * if (!refused) throw new Error("gamma = 0 (DDIM) cannot be solved for z_{i+1}");
  * ```
  */
 export function checkBdiaInvertible(gamma: number): number {
@@ -143,7 +143,7 @@ export function checkBdiaInvertible(gamma: number): number {
 }
 
 /** Per-timestep constants, computed once per schedule in float64. */
-interface BDIACoefficients extends EpsilonForm {
+interface BDIACoefficients extends PredictionForm {
   /** DDIM from t_i to t_{i-1}. */
   forward: AffineStep;
   /** DDIM from t_i back to t_{i+1}; absent at the first timestep. */
@@ -164,11 +164,14 @@ interface BDIACoefficients extends EpsilonForm {
  * import { BDIAScheduler, bdiaState, Tensor } from "../../mod.ts";
  * const scheduler = BDIAScheduler.fromConfig({}, { gamma: 1 });
  * scheduler.setTimesteps(10);
- * let state = bdiaState(Tensor.zeros([1, 3, 8, 8]));
+ * let state = bdiaState(Tensor.from(new Array(192).fill(1), [1, 3, 8, 8]));
  * for (const t of scheduler.timesteps) {
- *   const eps = Tensor.zeros([1, 3, 8, 8]); // a model's prediction at state.sample
+ *   const eps = Tensor.zeros([1, 3, 8, 8]); // a model that predicts no noise, at state.sample
  *   state = scheduler.step(eps, t, state);
  * }
+ * // with eps = 0 every DDIM increment is a rescaling, and BDIA's x_0 is DDIM's: x_T / sqrt(alphaBar_900)
+ * const expected = 1 / Math.sqrt(scheduler.alphasCumprod[900]);
+ * if (Math.abs(state.sample[0] - expected) > 1e-3 * expected) throw new Error(`got ${state.sample[0]}`);
  * ```
  */
 export class BDIAScheduler extends ExactSchedulerBase {
@@ -176,70 +179,34 @@ export class BDIAScheduler extends ExactSchedulerBase {
   readonly gamma: number;
   #coefficients: BDIACoefficients[] = [];
   /** DDIM inversion from the clean end to the last timestep, B0'. */
-  #firstInverse: AffineStep & EpsilonForm = { a: 1, b: 0, ...epsilonForm("epsilon", 0.5) };
+  #firstInverse: AffineStep & PredictionForm = { a: 1, b: 0, ...exact.epsilonForm("epsilon", 0.5) };
 
   /**
-   * Build the scheduler from a diffusers config (any scheduler's; read as DDIM's) and BDIA's gamma.
+   * Build the scheduler from a diffusers config (read as DDIM's) and BDIA's gamma.
    *
    * @param config `scheduler_config.json` as an object
    * @param options `gamma` (default 1)
    * @throws RangeError for gamma outside [0, 1] or a bad config value
    */
-  constructor(config: Partial<DDIMSchedulerConfig> | Record<string, unknown> = {}, options: BDIASchedulerOptions = {}) {
+  constructor(config: ExactSchedulerConfig = {}, options: BDIASchedulerOptions = {}) {
     const gamma = checkBdiaGamma(options.gamma ?? BDIA_DEFAULT_GAMMA);
     super(config, "BDIA");
     this.gamma = gamma;
   }
 
-  /**
-   * Build the scheduler from a diffusers config and BDIA's gamma.
-   *
-   * @param config the config, snake_case
-   * @param options `gamma` (default 1)
-   * @returns a new scheduler
-   * @example
-   * ```ts
-   * import { BDIAScheduler } from "../../mod.ts";
-   * const scheduler = BDIAScheduler.fromConfig({ num_train_timesteps: 1000 }, { gamma: 0.5 });
-   * ```
-   */
-  static fromConfig(
-    config: Partial<DDIMSchedulerConfig> | Record<string, unknown> = {},
-    options: BDIASchedulerOptions = {},
-  ): BDIAScheduler {
-    return new BDIAScheduler(config, options);
-  }
-
-  /**
-   * Choose the S timesteps (the config's `timestep_spacing`, as DDIM), or take a custom descending list.
-   *
-   * tau = spacing(S, T), descending
-   *
-   * @param numInferenceSteps S, or a strictly descending list of training timesteps
-   * @throws RangeError when S is not in [1, T] or the list is not strictly descending in [0, T)
-   * @example
-   * ```ts
-   * import { BDIAScheduler } from "../../mod.ts";
-   * const scheduler = BDIAScheduler.fromConfig({});
-   * scheduler.setTimesteps(50);
-   * ```
-   */
-  setTimesteps(numInferenceSteps: number | readonly number[]): void {
-    this.schedule.ddim.setTimesteps(numInferenceSteps);
+  /** BDIA's coefficients at every timestep of the schedule just set, in float64. */
+  protected buildTables(): void {
     const count = this.timesteps.length;
     const predictionType = this.config.prediction_type;
-    this.#coefficients = Array.from({ length: count }, (_, k) => {
-      const alphaBar = this.schedule.alphaBarAt(k);
-      return {
-        forward: ddimAffine(alphaBar, this.schedule.alphaBarAt(k + 1)),
-        backward: k > 0 ? ddimAffine(alphaBar, this.schedule.alphaBarAt(k - 1)) : null,
-        ...epsilonForm(predictionType, alphaBar),
-      };
-    });
+    this.#coefficients = this.tableOf((k, alphaBar) => ({
+      forward: exact.ddimAffine(alphaBar, this.schedule.alphaBarAt(k + 1)),
+      backward: k > 0 ? exact.ddimAffine(alphaBar, this.schedule.alphaBarAt(k - 1)) : null,
+      ...exact.epsilonForm(predictionType, alphaBar),
+    }));
     const last = this.schedule.alphaBarAt(count - 1);
     this.#firstInverse = {
-      ...ddimAffine(this.schedule.alphaBarAt(count), last),
-      ...epsilonForm(predictionType, last),
+      ...exact.ddimAffine(this.schedule.alphaBarAt(count), last),
+      ...exact.epsilonForm(predictionType, last),
     };
   }
 
@@ -259,7 +226,10 @@ export class BDIAScheduler extends ExactSchedulerBase {
    * import { BDIAScheduler, bdiaState, Tensor } from "../../mod.ts";
    * const scheduler = BDIAScheduler.fromConfig({});
    * scheduler.setTimesteps(4);
-   * const next = scheduler.step(Tensor.zeros([1, 4]), 750, bdiaState(Tensor.zeros([1, 4])));
+   * const next = scheduler.step(Tensor.zeros([1, 4]), 750, bdiaState(Tensor.from([1, 1, 1, 1], [1, 4])));
+   * // the first step is plain DDIM (B0): z_{i-1} = sqrt(alphaBar_500 / alphaBar_750) z_i when eps = 0
+   * const a = Math.sqrt(scheduler.alphasCumprod[500] / scheduler.alphasCumprod[750]);
+   * if (Math.abs(next.sample[0] - a) > 1e-5 * a || next.noisier?.[0] !== 1) throw new Error("B0");
    * ```
    */
   step(modelOutput: Tensor, timestep: number, state: BDIAState): BDIAStepOutput {
@@ -275,7 +245,7 @@ export class BDIAScheduler extends ExactSchedulerBase {
     const gamma = this.gamma;
     const m = modelOutput.data;
     const input = z instanceof Float32Array ? z : Float32Array.from(z);
-    const out = allocate(precisionOf(z), z.length);
+    const out = exact.allocate(exact.precisionOf(z), z.length);
     const { a, b } = c.forward;
     const { epsFromSample: u, epsFromOutput: v } = c;
     if (noisier === null) {
@@ -293,8 +263,8 @@ export class BDIAScheduler extends ExactSchedulerBase {
         out[k] = noisier[k] - (1 - gamma) * (noisier[k] - z[k]) - gamma * backwardIncrement + forwardIncrement;
       }
     }
-    checkFinite(out, `BDIA's sample after timestep ${timestep}`);
-    return { sample: out, noisier: z, shape, predX0: predictedX0(c, input, m, shape) };
+    exact.checkFinite(out, `BDIA's sample after timestep ${timestep}`);
+    return { sample: out, noisier: z, shape, predX0: exact.predictedX0(c, input, m, shape) };
   }
 
   /**
@@ -314,8 +284,11 @@ export class BDIAScheduler extends ExactSchedulerBase {
    * import { BDIAScheduler, bdiaInverseState, Tensor } from "../../mod.ts";
    * const scheduler = BDIAScheduler.fromConfig({});
    * scheduler.setTimesteps(4);
-   * const first = scheduler.inverseStep(Tensor.zeros([1, 4]), 0, bdiaInverseState(Tensor.zeros([1, 4])));
+   * const first = scheduler.inverseStep(Tensor.zeros([1, 4]), 0, bdiaInverseState(Tensor.from([1, 1, 1, 1], [1, 4])));
    * const second = scheduler.inverseStep(Tensor.zeros([1, 4]), 0, first);
+   * // B0' from the clean end (alphaBar = 1) to t_1 = 0 scales by sqrt(alphaBar_0) when eps = 0; then B1' from (z_1, z_0)
+   * if (Math.abs(first.sample[0] - Math.sqrt(scheduler.alphasCumprod[0])) > 1e-6) throw new Error("B0'");
+   * if (second.cleaner !== first.sample) throw new Error("the state moves up one entry");
    * ```
    */
   inverseStep(modelOutput: Tensor, timestep: number, state: BDIAInverseState): BDIAInverseStepOutput {
@@ -325,8 +298,8 @@ export class BDIAScheduler extends ExactSchedulerBase {
     const { sample: z, cleaner, shape } = state;
     const m = modelOutput.data;
     const input = z instanceof Float32Array ? z : Float32Array.from(z);
-    const out = allocate(precisionOf(z), z.length);
-    let form: EpsilonForm;
+    const out = exact.allocate(exact.precisionOf(z), z.length);
+    let form: PredictionForm;
     if (cleaner === null) {
       if (index !== this.timesteps.length - 1) {
         throw new RangeError(
@@ -357,8 +330,8 @@ export class BDIAScheduler extends ExactSchedulerBase {
       }
       form = c;
     }
-    checkFinite(out, `BDIA's inverted sample above timestep ${timestep}`);
-    return { sample: out, cleaner: z, shape, predX0: predictedX0(form, input, m, shape) };
+    exact.checkFinite(out, `BDIA's inverted sample above timestep ${timestep}`);
+    return { sample: out, cleaner: z, shape, predX0: exact.predictedX0(form, input, m, shape) };
   }
 }
 
@@ -374,6 +347,7 @@ export class BDIAScheduler extends ExactSchedulerBase {
  * ```ts
  * import { bdiaState, TorchGenerator } from "../../mod.ts";
  * const state = bdiaState(new TorchGenerator(0).randn([1, 3, 8, 8]), { precision: "float64" });
+ * if (!(state.sample instanceof Float64Array) || state.noisier !== null) throw new Error("a float64 start, no z_{S+1}");
  * ```
  */
 export function bdiaState(xT: Tensor, options: { precision?: StatePrecision } = {}): BDIAState {
@@ -392,6 +366,7 @@ export function bdiaState(xT: Tensor, options: { precision?: StatePrecision } = 
  * ```ts
  * import { bdiaInverseState, Tensor } from "../../mod.ts";
  * const state = bdiaInverseState(Tensor.zeros([1, 3, 8, 8]));
+ * if (!(state.sample instanceof Float32Array) || state.cleaner !== null) throw new Error("a float32 image, no z_{-1}");
  * ```
  */
 export function bdiaInverseState(image: Tensor, options: { precision?: StatePrecision } = {}): BDIAInverseState {
@@ -422,9 +397,11 @@ export interface BDIALoopStep<S> extends SamplingStep {
  * const model = modelFromFunction((x) => Tensor.zeros(x.shape), { sampleSize: 4, inChannels: 1 });
  * const scheduler = BDIAScheduler.fromConfig({});
  * scheduler.setTimesteps(10);
- * for await (const { i, t } of bdiaSamplingLoop(model, scheduler, { state: bdiaState(Tensor.zeros([1, 1, 4, 4])) })) {
- *   console.log(i, t);
+ * const seen: number[] = [];
+ * for await (const { t } of bdiaSamplingLoop(model, scheduler, { state: bdiaState(Tensor.zeros([1, 1, 4, 4])) })) {
+ *   seen.push(t);
  * }
+ * if (seen.join() !== scheduler.timesteps.join()) throw new Error("one step per timestep, noisiest first");
  * ```
  */
 export async function* bdiaSamplingLoop(
@@ -432,18 +409,13 @@ export async function* bdiaSamplingLoop(
   scheduler: BDIAScheduler,
   options: { state: BDIAState },
 ): AsyncGenerator<BDIALoopStep<BDIAState>, BDIAState> {
-  let state: BDIAState = options.state;
-  checkBdiaState(state, state?.noisier ?? null);
-  const timesteps = scheduler.timesteps;
-  for (let i = state.noisier === null ? 0 : 1; i < timesteps.length; i++) {
-    const t = timesteps[i];
+  checkBdiaState(options.state, options.state?.noisier ?? null);
+  const entries = [...scheduler.timesteps.entries()].slice(options.state.noisier === null ? 0 : 1);
+  return yield* exact.exactLoop(entries, options.state, async (t, state) => {
     // 1. eps(z_i, t_i), one model call; 2. B0 or B1
-    const { output } = await predictAt(model, state.sample, state.shape, t);
-    const { predX0, ...next } = scheduler.step(new Tensor(output, state.shape), t, state);
-    state = next;
-    yield { i, t, x: stateTensor(state.sample, state.shape), predX0, state };
-  }
-  return state;
+    const { output } = await exact.predictAt(model, state.sample, state.shape, t);
+    return scheduler.step(new Tensor(output, state.shape), t, state);
+  }, bdiaSample);
 }
 
 /**
@@ -465,7 +437,10 @@ export async function* bdiaSamplingLoop(
  * const scheduler = BDIAScheduler.fromConfig({});
  * scheduler.setTimesteps(10);
  * const loop = bdiaInversionLoop(model, scheduler, { state: bdiaInverseState(Tensor.zeros([1, 1, 4, 4])) });
- * for await (const step of loop) console.log(step.t);
+ * const seen: number[] = [];
+ * for await (const step of loop) seen.push(step.t);
+ * // B0' and the first B1' both call the model at t_1 = 0; then t_2, ..., t_{S-1}
+ * if (seen.join() !== "0,0,100,200,300,400,500,600,700,800") throw new Error(seen.join());
  * ```
  */
 export async function* bdiaInversionLoop(
@@ -473,18 +448,18 @@ export async function* bdiaInversionLoop(
   scheduler: BDIAScheduler,
   options: { state: BDIAInverseState },
 ): AsyncGenerator<BDIALoopStep<BDIAInverseState>, BDIAInverseState> {
-  let state: BDIAInverseState = options.state;
-  checkBdiaState(state, state?.cleaner ?? null);
-  if (state.cleaner !== null) throw new RangeError("BDIA's inversion loop starts from the clean image (cleaner: null)");
+  const start = options.state;
+  checkBdiaState(start, start?.cleaner ?? null);
+  if (start.cleaner !== null) throw new RangeError("BDIA's inversion loop starts from the clean image (cleaner: null)");
   checkBdiaInvertible(scheduler.gamma);
   const timesteps = scheduler.timesteps;
   const last = timesteps.length - 1;
   // B0' with the model at (z_0, t_1), then B1' with the model at (z_i, t_i) for t_1, ..., t_{S-1}
   const modelTimesteps = [timesteps[last], ...[...timesteps].reverse().slice(0, last)];
-  for (const [i, t] of modelTimesteps.entries()) {
+  return yield* exact.exactLoop(modelTimesteps.entries(), start, async (t, state) => {
     let output: Float32Array;
     try {
-      ({ output } = await predictAt(model, state.sample, state.shape, t));
+      ({ output } = await exact.predictAt(model, state.sample, state.shape, t));
     } catch (error) {
       if (scheduler.gamma === 1 || !(error instanceof RangeError)) throw error;
       const growth = Math.pow(1 / scheduler.gamma, timesteps.length - 1);
@@ -494,16 +469,18 @@ export async function* bdiaInversionLoop(
           `steps, or a float64 state`,
       );
     }
-    const { predX0, ...next } = scheduler.inverseStep(new Tensor(output, state.shape), t, state);
-    state = next;
-    yield { i, t, x: stateTensor(state.sample, state.shape), predX0, state };
-  }
-  return state;
+    return scheduler.inverseStep(new Tensor(output, state.shape), t, state);
+  }, bdiaSample);
+}
+
+/** z_i of a BDIA state as a float32 tensor. */
+function bdiaSample(state: BDIAState | BDIAInverseState): Tensor {
+  return exact.stateTensor(state.sample, state.shape);
 }
 
 function copyOf(x: Tensor, precision: StatePrecision | undefined): StateArray {
   if (!(x instanceof Tensor)) throw new TypeError("A BDIA state starts from a Tensor");
-  const out = allocate(checkPrecision(precision ?? "float32"), x.size);
+  const out = exact.allocate(exact.checkPrecision(precision ?? "float32"), x.size);
   out.set(x.data);
   return out;
 }
@@ -512,7 +489,7 @@ function checkBdiaState(state: BDIAState | BDIAInverseState, neighbour: StateArr
   if (state === null || typeof state !== "object" || !Array.isArray(state.shape)) {
     throw new TypeError("A BDIA state is { sample, noisier (or cleaner), shape } (see bdiaState, bdiaInverseState)");
   }
-  checkStateArrays(neighbour === null ? [state.sample] : [state.sample, neighbour], state.shape, "BDIA");
+  exact.checkStateArrays(neighbour === null ? [state.sample] : [state.sample, neighbour], state.shape, "BDIA");
   if (output !== undefined) {
     if (!(output instanceof Tensor) || output.size !== state.sample.length) {
       throw new RangeError(

@@ -8,7 +8,7 @@
  * | paper                         | code              | meaning                                                    |
  * |-------------------------------|-------------------|------------------------------------------------------------|
  * | x_t, y_t                      | `state.x`, `.y`   | the coupled pair at timestep t (x_T = y_T for sampling)    |
- * | a_t = sqrt(alphaBar_{t-1} / alphaBar_t) | `a`     | DDIM's scale of x_t (eq. 12 of the DDIM paper, sigma = 0)  |
+ * | a_t = sqrt(alphaBar_{t-1} / alphaBar_t) | `a`     | DDIM's scale of x_t (DDIM eq. (12), sigma = 0)    |
  * | b_t = sqrt(1 - alphaBar_{t-1}) - a_t sqrt(1 - alphaBar_t) | `b` | DDIM's weight of eps                      |
  * | eps(y_t, t)                   | `epsOfY`          | the noise predicted at y_t                                 |
  * | x^inter_t, y^inter_t          | `xInter`, `yInter`| the two DDIM half-steps before mixing                      |
@@ -26,27 +26,13 @@
  *
  * @module
  */
-import type { DDIMSchedulerConfig } from "./ddim.ts";
 import type { DenoisingModel } from "../core/model.ts";
 import type { SamplingStep } from "./scheduler.ts";
 import { Tensor } from "../core/tensor.ts";
-import {
-  type AffineStep,
-  allocate,
-  checkFinite,
-  checkPrecision,
-  checkStateArrays,
-  ddimAffine,
-  type EpsilonForm,
-  epsilonForm,
-  ExactSchedulerBase,
-  precisionOf,
-  predictAt,
-  predictedX0,
-  type StateArray,
-  type StatePrecision,
-  stateTensor,
-} from "./_exact_inversion.ts";
+import { ExactSchedulerBase } from "./_exact_inversion.ts";
+import type { AffineStep, ExactSchedulerConfig, StateArray, StatePrecision } from "./_exact_inversion.ts";
+import * as exact from "./_exact_inversion.ts";
+import type { PredictionForm } from "./_kernels.ts";
 
 export type { StateArray, StatePrecision } from "./_exact_inversion.ts";
 
@@ -65,7 +51,7 @@ export interface EDICTState {
 
 /** What one EDICT step returns: the new pair and the predicted x0 at the step's first model input. */
 export interface EDICTStepOutput extends EDICTState {
-  /** predX0 (DDIM eq. 9) of the first model call of the step: at y_t when denoising, at x^inter when inverting. */
+  /** predX0 (DDIM eq. (9)) of the first model call of the step: at y_t when denoising, at x^inter when inverting. */
   predX0: Tensor;
 }
 
@@ -86,7 +72,14 @@ export interface EDICTSchedulerOptions {
  * @example
  * ```ts
  * import { checkEdictP } from "../../mod.ts";
- * checkEdictP(0.93);
+ * if (checkEdictP(0.93) !== 0.93) throw new Error("a p in (0, 1) is returned");
+ * let refused = false;
+ * try {
+ *   checkEdictP(1);
+ * } catch {
+ *   refused = true;
+ * }
+ * if (!refused) throw new Error("p = 1 leaves x and y uncoupled and must be refused");
  * ```
  */
 export function checkEdictP(p: number): number {
@@ -97,7 +90,7 @@ export function checkEdictP(p: number): number {
 }
 
 /** Per-step constants, computed once per timestep in float64. */
-interface EDICTCoefficients extends AffineStep, EpsilonForm {
+interface EDICTCoefficients extends AffineStep, PredictionForm {
   alphaBar: number;
   alphaBarPrev: number;
 }
@@ -117,8 +110,11 @@ interface EDICTCoefficients extends AffineStep, EpsilonForm {
  * const model = modelFromFunction((x) => Tensor.zeros(x.shape), { sampleSize: 4, inChannels: 1 });
  * const scheduler = EDICTScheduler.fromConfig({}, { p: 0.93 });
  * scheduler.setTimesteps(10);
- * const start = edictState(Tensor.zeros([1, 1, 4, 4]));
+ * const start = edictState(Tensor.from(new Array(16).fill(1), [1, 1, 4, 4]));
  * const next = await scheduler.denoiseStep(model, scheduler.timesteps[0], start);
+ * // eps = 0 and x = y: both half-steps scale by a = sqrt(alphaBar_800 / alphaBar_900), and the mixing keeps x = y
+ * const a = Math.sqrt(scheduler.alphasCumprod[800] / scheduler.alphasCumprod[900]);
+ * if (Math.abs(next.x[0] - a) > 1e-5 * a || next.x[0] !== next.y[0]) throw new Error(`got ${next.x[0]}`);
  * ```
  */
 export class EDICTScheduler extends ExactSchedulerBase {
@@ -127,66 +123,24 @@ export class EDICTScheduler extends ExactSchedulerBase {
   #coefficients: EDICTCoefficients[] = [];
 
   /**
-   * Build the scheduler from a diffusers config (any scheduler's; read as DDIM's) and EDICT's p.
+   * Build the scheduler from a diffusers config and EDICT's mixing weight p.
    *
    * @param config `scheduler_config.json` as an object
    * @param options `p` (default 0.93)
    * @throws RangeError for p outside (0, 1) or a bad config value
    */
-  constructor(
-    config: Partial<DDIMSchedulerConfig> | Record<string, unknown> = {},
-    options: EDICTSchedulerOptions = {},
-  ) {
+  constructor(config: ExactSchedulerConfig = {}, options: EDICTSchedulerOptions = {}) {
     const p = checkEdictP(options.p ?? EDICT_DEFAULT_P);
     super(config, "EDICT");
     this.p = p;
   }
 
-  /**
-   * Build the scheduler from a diffusers config and EDICT's p.
-   *
-   * @param config the config, snake_case
-   * @param options `p` (default 0.93)
-   * @returns a new scheduler
-   * @example
-   * ```ts
-   * import { EDICTScheduler } from "../../mod.ts";
-   * const scheduler = EDICTScheduler.fromConfig({ num_train_timesteps: 1000 }, { p: 0.9 });
-   * ```
-   */
-  static fromConfig(
-    config: Partial<DDIMSchedulerConfig> | Record<string, unknown> = {},
-    options: EDICTSchedulerOptions = {},
-  ): EDICTScheduler {
-    return new EDICTScheduler(config, options);
-  }
-
-  /**
-   * Choose the S timesteps (the config's `timestep_spacing`, as DDIM), or take a custom descending list.
-   *
-   * tau = spacing(S, T), descending
-   *
-   * @param numInferenceSteps S, or a strictly descending list of training timesteps
-   * @throws RangeError when S is not in [1, T] or the list is not strictly descending in [0, T)
-   * @example
-   * ```ts
-   * import { EDICTScheduler } from "../../mod.ts";
-   * const scheduler = EDICTScheduler.fromConfig({});
-   * scheduler.setTimesteps(50);
-   * ```
-   */
-  setTimesteps(numInferenceSteps: number | readonly number[]): void {
-    this.schedule.ddim.setTimesteps(numInferenceSteps);
-    const count = this.timesteps.length;
-    this.#coefficients = Array.from({ length: count }, (_, k) => {
-      const alphaBar = this.schedule.alphaBarAt(k);
+  /** EDICT's coefficients at every timestep of the schedule just set, in float64. */
+  protected buildTables(): void {
+    this.#coefficients = this.tableOf((k, alphaBar) => {
       const alphaBarPrev = this.schedule.alphaBarAt(k + 1);
-      return {
-        alphaBar,
-        alphaBarPrev,
-        ...ddimAffine(alphaBar, alphaBarPrev),
-        ...epsilonForm(this.config.prediction_type, alphaBar),
-      };
+      const form = exact.epsilonForm(this.config.prediction_type, alphaBar);
+      return { alphaBar, alphaBarPrev, ...exact.ddimAffine(alphaBar, alphaBarPrev), ...form };
     });
   }
 
@@ -207,7 +161,9 @@ export class EDICTScheduler extends ExactSchedulerBase {
    * const model = modelFromFunction((x) => Tensor.zeros(x.shape), { sampleSize: 2, inChannels: 1 });
    * const scheduler = EDICTScheduler.fromConfig({});
    * scheduler.setTimesteps(4);
-   * const { x, y } = await scheduler.denoiseStep(model, 750, edictState(Tensor.zeros([1, 1, 2, 2])));
+   * const { x, y } = await scheduler.denoiseStep(model, 750, edictState(Tensor.from([1, 2, 3, 4], [1, 1, 2, 2])));
+   * const a = Math.sqrt(scheduler.alphasCumprod[500] / scheduler.alphasCumprod[750]); // E1-E4 with eps = 0
+   * if (Math.abs(x[3] - 4 * a) > 1e-5 || Math.abs(y[3] - 4 * a) > 1e-5) throw new Error(`got ${x[3]}, ${y[3]}`);
    * ```
    */
   async denoiseStep(model: DenoisingModel, timestep: number, state: EDICTState): Promise<EDICTStepOutput> {
@@ -216,25 +172,25 @@ export class EDICTScheduler extends ExactSchedulerBase {
     const { x, y, shape } = state;
     const { a, b, epsFromSample: u, epsFromOutput: v } = c;
     const p = this.p;
-    const precision = precisionOf(x);
+    const precision = exact.precisionOf(x);
     const size = x.length;
     // E1. x^inter = a_t x_t + b_t eps(y_t, t)
-    const atY = await predictAt(model, y, shape, timestep);
-    const xInter = allocate(precision, size);
+    const atY = await exact.predictAt(model, y, shape, timestep);
+    const xInter = exact.allocate(precision, size);
     for (let k = 0; k < size; k++) xInter[k] = a * x[k] + b * (u * atY.input[k] + v * atY.output[k]);
     // E2. y^inter = a_t y_t + b_t eps(x^inter, t)
-    const atX = await predictAt(model, xInter, shape, timestep);
-    const yInter = allocate(precision, size);
+    const atX = await exact.predictAt(model, xInter, shape, timestep);
+    const yInter = exact.allocate(precision, size);
     for (let k = 0; k < size; k++) yInter[k] = a * y[k] + b * (u * atX.input[k] + v * atX.output[k]);
     // E3. x_{t-1} = p x^inter + (1 - p) y^inter
-    const xPrev = allocate(precision, size);
+    const xPrev = exact.allocate(precision, size);
     for (let k = 0; k < size; k++) xPrev[k] = p * xInter[k] + (1 - p) * yInter[k];
     // E4. y_{t-1} = p y^inter + (1 - p) x_{t-1}
-    const yPrev = allocate(precision, size);
+    const yPrev = exact.allocate(precision, size);
     for (let k = 0; k < size; k++) yPrev[k] = p * yInter[k] + (1 - p) * xPrev[k];
-    checkFinite(xPrev, `EDICT's x after timestep ${timestep}`);
-    checkFinite(yPrev, `EDICT's y after timestep ${timestep}`);
-    return { x: xPrev, y: yPrev, shape, predX0: predictedX0(c, atY.input, atY.output, shape) };
+    exact.checkFinite(xPrev, `EDICT's x after timestep ${timestep}`);
+    exact.checkFinite(yPrev, `EDICT's y after timestep ${timestep}`);
+    return { x: xPrev, y: yPrev, shape, predX0: exact.predictedX0(c, atY.input, atY.output, shape) };
   }
 
   /**
@@ -251,10 +207,15 @@ export class EDICTScheduler extends ExactSchedulerBase {
    * @example
    * ```ts
    * import { EDICTScheduler, edictState, modelFromFunction, Tensor } from "../../mod.ts";
-   * const model = modelFromFunction((x) => Tensor.zeros(x.shape), { sampleSize: 2, inChannels: 1 });
+   * // any model will do: here eps(x, t) = sin(x)
+   * const model = modelFromFunction((x) => new Tensor(x.data.map(Math.sin), x.shape), { sampleSize: 2, inChannels: 1 });
    * const scheduler = EDICTScheduler.fromConfig({});
    * scheduler.setTimesteps(4);
-   * const { x } = await scheduler.inverseStep(model, 0, edictState(Tensor.zeros([1, 1, 2, 2])));
+   * const image = edictState(Tensor.from([0.1, -0.5, 0.9, 0.3], [1, 1, 2, 2]), { precision: "float64" });
+   * const latent = await scheduler.inverseStep(model, 0, image);
+   * // the inversion is exact: stepping down again gives the image back up to float64 rounding
+   * const back = await scheduler.denoiseStep(model, 0, latent);
+   * if (back.x.some((v, k) => Math.abs(v - image.x[k]) > 1e-9)) throw new Error(`got ${back.x}`);
    * ```
    */
   async inverseStep(model: DenoisingModel, timestep: number, state: EDICTState): Promise<EDICTStepOutput> {
@@ -263,25 +224,25 @@ export class EDICTScheduler extends ExactSchedulerBase {
     const { x: xPrev, y: yPrev, shape } = state;
     const { a, b, epsFromSample: u, epsFromOutput: v } = c;
     const p = this.p;
-    const precision = precisionOf(xPrev);
+    const precision = exact.precisionOf(xPrev);
     const size = xPrev.length;
     // E4'. y^inter = (y_{t-1} - (1 - p) x_{t-1}) / p
-    const yInter = allocate(precision, size);
+    const yInter = exact.allocate(precision, size);
     for (let k = 0; k < size; k++) yInter[k] = (yPrev[k] - (1 - p) * xPrev[k]) / p;
     // E3'. x^inter = (x_{t-1} - (1 - p) y^inter) / p
-    const xInter = allocate(precision, size);
+    const xInter = exact.allocate(precision, size);
     for (let k = 0; k < size; k++) xInter[k] = (xPrev[k] - (1 - p) * yInter[k]) / p;
     // E2'. y_t = (y^inter - b_t eps(x^inter, t)) / a_t
-    const atX = await predictAt(model, xInter, shape, timestep);
-    const y = allocate(precision, size);
+    const atX = await exact.predictAt(model, xInter, shape, timestep);
+    const y = exact.allocate(precision, size);
     for (let k = 0; k < size; k++) y[k] = (yInter[k] - b * (u * atX.input[k] + v * atX.output[k])) / a;
     // E1'. x_t = (x^inter - b_t eps(y_t, t)) / a_t
-    const atY = await predictAt(model, y, shape, timestep);
-    const x = allocate(precision, size);
+    const atY = await exact.predictAt(model, y, shape, timestep);
+    const x = exact.allocate(precision, size);
     for (let k = 0; k < size; k++) x[k] = (xInter[k] - b * (u * atY.input[k] + v * atY.output[k])) / a;
-    checkFinite(x, `EDICT's inverted x at timestep ${timestep}`);
-    checkFinite(y, `EDICT's inverted y at timestep ${timestep}`);
-    return { x, y, shape, predX0: predictedX0(c, atX.input, atX.output, shape) };
+    exact.checkFinite(x, `EDICT's inverted x at timestep ${timestep}`);
+    exact.checkFinite(y, `EDICT's inverted y at timestep ${timestep}`);
+    return { x, y, shape, predX0: exact.predictedX0(c, atX.input, atX.output, shape) };
   }
 }
 
@@ -297,14 +258,15 @@ export class EDICTScheduler extends ExactSchedulerBase {
  * ```ts
  * import { edictState, Tensor } from "../../mod.ts";
  * const { x, y } = edictState(Tensor.zeros([1, 3, 8, 8]), { precision: "float64" });
+ * if (!(x instanceof Float64Array) || x === y || x.length !== 192) throw new Error("two float64 copies");
  * ```
  */
 export function edictState(sample: Tensor, options: { precision?: StatePrecision } = {}): EDICTState {
   if (!(sample instanceof Tensor)) throw new TypeError("edictState takes a Tensor");
-  const precision = checkPrecision(options.precision ?? "float32");
-  const x = allocate(precision, sample.size);
+  const precision = exact.checkPrecision(options.precision ?? "float32");
+  const x = exact.allocate(precision, sample.size);
   x.set(sample.data);
-  const y = allocate(precision, sample.size);
+  const y = exact.allocate(precision, sample.size);
   y.set(sample.data);
   return { x, y, shape: [...sample.shape] };
 }
@@ -330,9 +292,11 @@ export interface EDICTLoopStep extends SamplingStep {
  * const model = modelFromFunction((x) => Tensor.zeros(x.shape), { sampleSize: 4, inChannels: 1 });
  * const scheduler = EDICTScheduler.fromConfig({});
  * scheduler.setTimesteps(10);
- * for await (const { i, t } of edictSamplingLoop(model, scheduler, { state: edictState(Tensor.zeros([1, 1, 4, 4])) })) {
- *   console.log(i, t);
+ * const seen: number[] = [];
+ * for await (const { t } of edictSamplingLoop(model, scheduler, { state: edictState(Tensor.zeros([1, 1, 4, 4])) })) {
+ *   seen.push(t);
  * }
+ * if (seen.join() !== scheduler.timesteps.join()) throw new Error("one step per timestep, noisiest first");
  * ```
  */
 export async function* edictSamplingLoop(
@@ -340,14 +304,13 @@ export async function* edictSamplingLoop(
   scheduler: EDICTScheduler,
   options: { state: EDICTState },
 ): AsyncGenerator<EDICTLoopStep, EDICTState> {
-  let state: EDICTState = options.state;
-  checkEdictState(state);
-  for (const [i, t] of scheduler.timesteps.entries()) {
-    const { predX0, ...next } = await scheduler.denoiseStep(model, t, state);
-    state = next;
-    yield { i, t, x: stateTensor(state.x, state.shape), predX0, state };
-  }
-  return state;
+  checkEdictState(options.state);
+  return yield* exact.exactLoop(
+    scheduler.timesteps.entries(),
+    options.state,
+    (t, state) => scheduler.denoiseStep(model, t, state),
+    pairSample,
+  );
 }
 
 /**
@@ -366,7 +329,9 @@ export async function* edictSamplingLoop(
  * const scheduler = EDICTScheduler.fromConfig({});
  * scheduler.setTimesteps(10);
  * const loop = edictInversionLoop(model, scheduler, { state: edictState(Tensor.zeros([1, 1, 4, 4])) });
- * for await (const step of loop) console.log(step.t);
+ * const seen: number[] = [];
+ * for await (const step of loop) seen.push(step.t);
+ * if (seen.join() !== [...scheduler.timesteps].reverse().join()) throw new Error("one step per timestep, ascending");
  * ```
  */
 export async function* edictInversionLoop(
@@ -374,20 +339,24 @@ export async function* edictInversionLoop(
   scheduler: EDICTScheduler,
   options: { state: EDICTState },
 ): AsyncGenerator<EDICTLoopStep, EDICTState> {
-  let state: EDICTState = options.state;
-  checkEdictState(state);
   const ascending = [...scheduler.timesteps].reverse();
-  for (const [i, t] of ascending.entries()) {
-    const { predX0, ...next } = await scheduler.inverseStep(model, t, state);
-    state = next;
-    yield { i, t, x: stateTensor(state.x, state.shape), predX0, state };
-  }
-  return state;
+  checkEdictState(options.state);
+  return yield* exact.exactLoop(
+    ascending.entries(),
+    options.state,
+    (t, state) => scheduler.inverseStep(model, t, state),
+    pairSample,
+  );
+}
+
+/** The x of an EDICT pair as a float32 tensor. */
+function pairSample(state: EDICTState): Tensor {
+  return exact.stateTensor(state.x, state.shape);
 }
 
 function checkEdictState(state: EDICTState): void {
   if (state === null || typeof state !== "object" || !Array.isArray(state.shape)) {
     throw new TypeError("An EDICT state is { x, y, shape } (see edictState)");
   }
-  checkStateArrays([state.x, state.y], state.shape, "EDICT");
+  exact.checkStateArrays([state.x, state.y], state.shape, "EDICT");
 }

@@ -47,6 +47,18 @@ export interface SamplingStep {
  * scheduler.setTimesteps(10);
  * const x = scheduler.step(Tensor.zeros([1, 4]), scheduler.timesteps[0], Tensor.zeros([1, 4]), { eta: 0 }).prevSample;
  * if (x.shape[1] !== 4) throw new Error("a step keeps the sample's shape");
+ * // the options are typed: a generator that is not a RandnGenerator does not compile (and fails if forced through)
+ * let refused = false;
+ * try {
+ *   scheduler.step(Tensor.zeros([1, 4]), scheduler.timesteps[0], Tensor.zeros([1, 4]), {
+ *     eta: 1,
+ *     // @ts-expect-error a seed is not a generator
+ *     generator: 42,
+ *   });
+ * } catch {
+ *   refused = true;
+ * }
+ * if (!refused) throw new Error("a number as generator must not pass");
  * ```
  */
 export interface Scheduler<StepOptions extends object = Record<string, unknown>> {

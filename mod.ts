@@ -34,8 +34,11 @@ export * from "./lib/schedulers/edict.ts";
 export * from "./lib/schedulers/bdia.ts";
 export * from "./lib/schedulers/registry.ts";
 
-// models: the UNet compiled to ONNX, checkpoint readers, exact and learned builtin models, the 2-D trainer
-export * from "./lib/models/unet.ts";
+// models: the ONNX adapter, the checkpoint compiler and its cache, the loader, checkpoint readers, exact and learned
+// builtin models, the 2-D trainer
+export * from "./lib/models/onnx_unet.ts";
+export * from "./lib/models/checkpoint_compile.ts";
+export * from "./lib/models/load.ts";
 export * from "./lib/models/unet_config.ts";
 export * from "./lib/models/unet_onnx.ts";
 export * from "./lib/models/onnx_graph.ts";

@@ -21,7 +21,7 @@ import type { DenoisingModel } from "../core/model.ts";
 import { type ProgressReporter, resolveProgress } from "../io/progress.ts";
 import { Tensor } from "../core/tensor.ts";
 import { type RandnGenerator, TorchGenerator } from "../core/torch_generator.ts";
-import { fromPretrained, loadUNet } from "../models/unet.ts";
+import { fromPretrained, loadUNet } from "../models/load.ts";
 import { statSync } from "node:fs";
 
 /**

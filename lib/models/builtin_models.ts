@@ -30,7 +30,7 @@
  *
  * @module
  */
-import { codeFingerprint, readCache, sha256, writeCache } from "./_cache.ts";
+import { codeFingerprint, moduleClosure, readCache, sha256, writeCache } from "./_cache.ts";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -89,18 +89,11 @@ interface BuiltinRecipe {
 /** Part of the cache key beside the fingerprint of the code below (which alone covers a source checkout). */
 const BUILD_VERSION = "2";
 
-/** The modules whose code builds a builtin graph: any change to them changes the cache key. */
-const BUILDER_MODULES = [
-  "./builtin_models.ts",
-  "./gaussian_mixture.ts",
-  "./shapes_dataset.ts",
-  "./toy_data.ts",
-  "./onnx_graph.ts",
-  "../schedulers/ddpm.ts",
-  "../math/schedules.ts",
-  "../schedulers/_scheduler_config.ts",
-  "../core/tensor.ts",
-].map((path) => new URL(path, import.meta.url));
+/**
+ * The modules whose code builds a builtin graph (this one and everything it imports, followed through): any change
+ * to them changes the cache key.
+ */
+const BUILDER_MODULES = moduleClosure(new URL(import.meta.url));
 let builderFingerprint: string | undefined;
 
 const RECIPES: Record<string, BuiltinRecipe> = {

@@ -51,6 +51,23 @@ describe("compiled-graph cache files", () => {
     }
   });
 
+  test("the builtin models' key covers the code they build with, the scheduler tables included", () => {
+    const covered = moduleClosure(new URL("../../lib/models/builtin_models.ts", import.meta.url))
+      .map((url) => fileURLToPath(url).split("/lib/")[1]);
+    for (
+      const module of [
+        "models/builtin_models.ts",
+        "models/gaussian_mixture.ts",
+        "models/onnx_graph.ts",
+        "schedulers/ddpm.ts",
+        "math/schedules.ts",
+        "core/tensor.ts",
+      ]
+    ) {
+      expect(covered).toContain(module);
+    }
+  });
+
   test("a stored graph reads back only under its own key and only while its SHA-256 matches", () => {
     const dir = mkdtempSync(join(tmpdir(), "ddimlab-cachefile-"));
     try {

@@ -10,6 +10,8 @@
  * import { DDIMScheduler } from "./mod.ts";
  * const scheduler = DDIMScheduler.fromConfig({ num_train_timesteps: 1000 });
  * scheduler.setTimesteps(50);
+ * // leading spacing, as diffusers' DDIMScheduler.set_timesteps(50): 980, 960, ..., 0
+ * if (scheduler.timesteps.length !== 50 || scheduler.timesteps[0] !== 980) throw new Error("wrong timesteps");
  * ```
  *
  * @module

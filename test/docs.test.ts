@@ -1,18 +1,93 @@
-import { expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
 import { spawnSync } from "node:child_process";
 
 const root = new URL("../", import.meta.url).pathname;
 const deno = `${root}node_modules/.bin/deno`;
 
-test("mod.ts and every JSDoc @example in lib/ type-check under Deno", () => {
-  const files = readdirSync(`${root}lib`).filter((f) => f.endsWith(".ts")).map((f) => `lib/${f}`);
-  const run = spawnSync(deno, ["check", "--doc", "mod.ts", ...files], {
-    cwd: root,
-    encoding: "utf8",
-    env: { ...process.env, NO_COLOR: "1" },
+function tsFiles(dir: string): string[] {
+  const files: string[] = [];
+  for (const entry of readdirSync(dir).sort()) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) files.push(...tsFiles(path));
+    else if (entry.endsWith(".ts")) files.push(relative(root, path));
+  }
+  return files;
+}
+
+const libFiles = tsFiles(join(root, "lib"));
+// The schedulers and the random stream are being reworked in their own change, which brings their examples up to
+// this standard; until then their examples are type-checked (below) but not run here.
+const reworked = (file: string) => file.startsWith("lib/schedulers/") || file === "lib/core/torch_generator.ts";
+const runFiles = ["mod.ts", ...libFiles.filter((file) => !reworked(file))];
+
+/** The ```ts blocks of a file's JSDoc, with the line each starts on. */
+function examples(file: string): { line: number; code: string }[] {
+  const lines = readFileSync(join(root, file), "utf8").split("\n");
+  const found: { line: number; code: string }[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i].trim() !== "* ```ts") continue;
+    const start = i;
+    const code: string[] = [];
+    while (++i < lines.length && lines[i].trim() !== "* ```") code.push(lines[i].replace(/^\s*\* ?/, ""));
+    found.push({ line: start + 1, code: code.join("\n") });
+  }
+  return found;
+}
+
+function runDeno(args: string[]) {
+  const run = spawnSync(deno, args, { cwd: root, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+  return { status: run.status, output: `${run.stdout}\n${run.stderr}` };
+}
+
+describe("JSDoc examples", () => {
+  test("mod.ts and every JSDoc @example in lib/ type-check under Deno", () => {
+    expect(libFiles.length).toBeGreaterThan(30);
+    const run = runDeno(["check", "--doc", "mod.ts", ...libFiles]);
+    const errors = run.output.split("\n").filter((line) => /TS\d+|error:/.test(line));
+    expect(errors).toEqual([]);
+    expect(run.status).toBe(0);
+  }, 300_000);
+
+  test("every example asserts its result: it throws when the result is wrong", () => {
+    const silent: string[] = [];
+    for (const file of runFiles) {
+      for (const { line, code } of examples(file)) {
+        if (!/\bthrow new \w*Error\(/.test(code)) silent.push(`${file}:${line}`);
+      }
+    }
+    expect(silent).toEqual([]);
   });
-  const errors = `${run.stdout}\n${run.stderr}`.split("\n").filter((line) => /TS\d+|error:/.test(line));
-  expect(errors).toEqual([]);
-  expect(run.status).toBe(0);
-}, 300_000);
+
+  test("every exported function, class and constant has an example", () => {
+    const bare: string[] = [];
+    for (const file of runFiles.filter((f) => !f.split("/").pop()!.startsWith("_"))) {
+      const lines = readFileSync(join(root, file), "utf8").split("\n");
+      lines.forEach((line, i) => {
+        const name = /^export (?:async )?(?:function\*?|class|const|let) (\w+)/.exec(line)?.[1];
+        if (name === undefined) return;
+        let j = i - 1;
+        while (j >= 0 && lines[j].startsWith("//")) j--; // a lint directive between the doc and the export
+        if (!lines[j]?.trim().endsWith("*/")) return void bare.push(`${file}: ${name} (no JSDoc)`);
+        const doc: string[] = [];
+        while (j >= 0 && !lines[j].trim().startsWith("/**")) doc.push(lines[j--]);
+        if (!doc.some((l) => l.trim() === "* ```ts")) bare.push(`${file}: ${name}`);
+      });
+    }
+    expect(bare).toEqual([]);
+  });
+
+  test("every example runs under `deno test --doc` and passes (lib/ outside the reworked files, and mod.ts)", () => {
+    const count = runFiles.reduce((n, file) => n + examples(file).length, 0);
+    expect(count).toBeGreaterThan(150);
+    // Type-checking is the test above; here each example is only run, from the repository root (the examples read
+    // test/fixtures and write only to fresh temporary folders).
+    const run = runDeno(["test", "--doc", "--no-check", "--allow-all", ...runFiles]);
+    const failed = run.output.split("\n").filter((line) => /\.\.\. FAILED/.test(line));
+    expect(failed).toEqual([]);
+    const summary = /(\d+) passed \| (\d+) failed/.exec(run.output);
+    expect(summary?.slice(1).map(Number)).toEqual([count, 0]);
+    expect(run.status).toBe(0);
+  }, 900_000);
+});

@@ -61,6 +61,7 @@ const BUILTIN_PREFIX = "builtin:";
  * const unet = await loadUNet("test/fixtures/unet/tiny-ddpm", { cacheDir: false });
  * const eps = await unet.predict(Tensor.zeros([1, 3, 16, 16]), 999);
  * unet.dispose();
+ * if (eps.shape.join() !== "1,3,16,16" || !eps.data.every(Number.isFinite)) throw new Error(`got [${eps.shape}]`);
  * ```
  */
 export async function loadUNet(path: string, options: LoadUNetOptions = {}): Promise<OnnxUNet> {
@@ -118,6 +119,9 @@ export interface Pretrained<Scheduler = PretrainedScheduler> {
  * ```ts
  * import { fromPretrained } from "../../mod.ts";
  * const { unet, scheduler } = await fromPretrained("builtin:gaussian32");
+ * unet.dispose();
+ * // the builtin models carry diffusers' DDPM scheduler config
+ * if (scheduler.constructor.name !== "DDPMScheduler" || unet.sampleSize !== 32) throw new Error("unexpected parts");
  * ```
  */
 export async function fromPretrained(dir: string, options: LoadUNetOptions = {}): Promise<Pretrained> {

@@ -38,12 +38,17 @@ const elementCode: Record<OnnxElementType, number> = {
  *
  * @example
  * ```ts
+ * import * as ort from "onnxruntime-node";
  * import { OnnxGraphBuilder } from "./onnx_graph.ts";
  * const g = new OnnxGraphBuilder("double");
  * const x = g.input("x", ["batch", 4]);
  * const two = g.constant(new Float32Array([2]), []);
  * g.output(g.node("Mul", [x, two]), "y", ["batch", 4]);
- * const bytes = g.encode(); // load with ort.InferenceSession.create(bytes)
+ * const session = await ort.InferenceSession.create(g.encode());
+ * const feed = new ort.Tensor("float32", Float32Array.from([1, 2, 3, 4]), [1, 4]);
+ * const { y } = await session.run({ x: feed });
+ * await session.release();
+ * if ([...(y.data as Float32Array)].join() !== "2,4,6,8") throw new Error(`y = 2 x, got ${y.data}`);
  * ```
  */
 export class OnnxGraphBuilder {

@@ -103,6 +103,7 @@ export interface OnnxUNetSignature {
  * const unet = await OnnxUNet.fromBytes(bytes, { sampleSize: 16 });
  * const eps = await unet.predict(Tensor.zeros([1, 3, 16, 16]), 999);
  * unet.dispose();
+ * if (eps.shape.join() !== "1,3,16,16" || !eps.data.every(Number.isFinite)) throw new Error(`got [${eps.shape}]`);
  * ```
  */
 export class OnnxUNet implements DenoisingModel {
@@ -161,7 +162,10 @@ export class OnnxUNet implements DenoisingModel {
    * ```ts
    * import { OnnxUNet } from "../../mod.ts";
    * import { readFileSync } from "node:fs";
-   * const unet = await OnnxUNet.fromBytes(readFileSync("model.onnx"), { sampleSize: 32 });
+   * const unet = await OnnxUNet.fromBytes(readFileSync("test/fixtures/unet/tiny-ddpm/model.onnx"), { sampleSize: 16 });
+   * unet.dispose();
+   * // torch.onnx.export wrote this file with an int64 timestep per batch item and a dynamic batch
+   * if (unet.signature.timestepType !== "int64" || unet.signature.batch !== "dynamic") throw new Error("wrong signature");
    * ```
    */
   static async fromBytes(
@@ -186,7 +190,9 @@ export class OnnxUNet implements DenoisingModel {
    * @example
    * ```ts
    * import { OnnxUNet } from "../../mod.ts";
-   * const unet = await OnnxUNet.fromFile("unet/model.onnx", { sampleSize: 32 });
+   * const unet = await OnnxUNet.fromFile("test/fixtures/unet/tiny-ddpm/model.onnx", { sampleSize: 16 });
+   * unet.dispose();
+   * if (unet.inChannels !== 3 || unet.outChannels !== 3) throw new Error("an RGB UNet takes and gives 3 channels");
    * ```
    */
   static async fromFile(path: string, facts: UNetFacts = {}, options: UNetRuntimeOptions = {}): Promise<OnnxUNet> {
@@ -215,6 +221,8 @@ export class OnnxUNet implements DenoisingModel {
    * import { loadUNet, Tensor } from "../../mod.ts";
    * const unet = await loadUNet("builtin:shapes32");
    * const eps = await unet.predict(Tensor.zeros([2, 3, 32, 32]), [10, 725]);
+   * unet.dispose();
+   * if (eps.shape.join() !== "2,3,32,32") throw new Error(`one prediction per item, got [${eps.shape}]`);
    * ```
    */
   async predict(sample: Tensor, timestep: number | readonly number[]): Promise<Tensor> {
@@ -271,9 +279,11 @@ export class OnnxUNet implements DenoisingModel {
    *
    * @example
    * ```ts
-   * import { loadUNet } from "../../mod.ts";
+   * import { loadUNet, Tensor } from "../../mod.ts";
    * const unet = await loadUNet("builtin:ring2d");
    * unet.dispose();
+   * const after = await unet.predict(Tensor.zeros([1, 2, 1, 1]), 10).then(() => "ran", (error) => String(error));
+   * if (!after.includes("disposed")) throw new Error(`predict after dispose: ${after}`);
    * ```
    */
   dispose(): void {
@@ -362,8 +372,11 @@ function timestepTensor(sig: OnnxUNetSignature, ts: number[]): ort.Tensor {
  * ```ts
  * import * as ort from "onnxruntime-node";
  * import { readSignature } from "../../mod.ts";
- * const s = await ort.InferenceSession.create("model.onnx");
- * readSignature(s).timestepType; // "int64"
+ * const s = await ort.InferenceSession.create("test/fixtures/unet/tiny-ddpm/model.onnx");
+ * const signature = readSignature(s);
+ * await s.release();
+ * // the names torch.onnx.export was given for this fixture (test/fixtures/unet/tiny-ddpm/README.txt)
+ * if (signature.sampleName !== "sample" || signature.timestepType !== "int64") throw new Error("wrong signature");
  * ```
  */
 export function readSignature(session: ort.InferenceSession): OnnxUNetSignature {

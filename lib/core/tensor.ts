@@ -46,7 +46,15 @@ export class Tensor {
     this.shape = Object.freeze([...shape]);
   }
 
-  /** The number of elements. */
+  /**
+   * The number of elements.
+   *
+   * @example
+   * ```ts
+   * import { Tensor } from "./tensor.ts";
+   * if (Tensor.zeros([2, 3, 4]).size !== 24) throw new Error("2 * 3 * 4 = 24 elements");
+   * ```
+   */
   get size(): number {
     return this.data.length;
   }

@@ -113,7 +113,15 @@ export class Mlp {
     }
   }
 
-  /** The number of layers L (affine maps). */
+  /**
+   * The number of layers L (affine maps).
+   *
+   * @example
+   * ```ts
+   * import { Mlp } from "../../mod.ts";
+   * if (new Mlp([2, 16, 16, 1]).layers !== 3) throw new Error("sizes 2, 16, 16, 1 make three affine maps");
+   * ```
+   */
   get layers(): number {
     return this.sizes.length - 1;
   }
@@ -322,7 +330,17 @@ export class Adam {
     this.v = new Float64Array(size);
   }
 
-  /** The number of steps taken, k. */
+  /**
+   * The number of steps taken, k.
+   *
+   * @example
+   * ```ts
+   * import { Adam } from "../../mod.ts";
+   * const adam = new Adam(1);
+   * adam.step(new Float64Array([1]), new Float64Array([1]));
+   * if (adam.steps !== 1) throw new Error(`one step taken, got ${adam.steps}`);
+   * ```
+   */
   get steps(): number {
     return this.#steps;
   }
@@ -336,6 +354,14 @@ export class Adam {
    * @param gradient g_k = dL/dtheta at theta_{k-1}
    * @param learningRate alpha for this step (default: the optimiser's)
    * @throws RangeError when the lengths differ from the optimiser's size or the gradient is not finite
+   * @example
+   * ```ts
+   * import { Adam } from "../../mod.ts";
+   * const theta = new Float64Array([1, -1]);
+   * new Adam(2, { learningRate: 0.01 }).step(theta, new Float64Array([5, -5]));
+   * // the first step moves each parameter by the learning rate against its gradient's sign, whatever the gradient's size
+   * if (Math.abs(theta[0] - 0.99) > 1e-9 || Math.abs(theta[1] + 0.99) > 1e-9) throw new Error(`got ${theta}`);
+   * ```
    */
   step(parameters: Float64Array, gradient: ArrayLike<number>, learningRate: number = this.learningRate): void {
     const size = this.m.length;

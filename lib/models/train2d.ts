@@ -472,12 +472,33 @@ export class Denoiser2dTrainer {
     );
   }
 
-  /** Steps taken so far. */
+  /**
+   * Steps taken so far.
+   *
+   * @example
+   * ```ts
+   * import { Denoiser2dTrainer } from "../../mod.ts";
+   * const trainer = new Denoiser2dTrainer("ring2d", { hiddenSizes: [8], batchSize: 16 });
+   * [...trainer.train(5)]; // five steps
+   * if (trainer.step !== 5) throw new Error(`got ${trainer.step}`);
+   * ```
+   */
   get step(): number {
     return this.optimizer.steps;
   }
 
-  /** L_simple per coordinate of the most recent step (NaN before the first). */
+  /**
+   * L_simple per coordinate of the most recent step (NaN before the first).
+   *
+   * @example
+   * ```ts
+   * import { Denoiser2dTrainer } from "../../mod.ts";
+   * const trainer = new Denoiser2dTrainer("ring2d", { hiddenSizes: [8], batchSize: 16 });
+   * if (!Number.isNaN(trainer.lastLoss)) throw new Error("no loss before the first step");
+   * [...trainer.train(1)]; // one step
+   * if (!(trainer.lastLoss > 0)) throw new Error(`got ${trainer.lastLoss}`);
+   * ```
+   */
   get lastLoss(): number {
     return this.#lastLoss;
   }
@@ -566,6 +587,13 @@ export class Denoiser2dTrainer {
    *
    * @param k steps taken so far
    * @returns alpha_k (never below 1e-3 alpha, so that Adam's step stays defined)
+   * @example
+   * ```ts
+   * import { Denoiser2dTrainer } from "../../mod.ts";
+   * const trainer = new Denoiser2dTrainer("ring2d", { learningRate: 0.01, decaySteps: 100 });
+   * // cosine decay: alpha at k = K / 2 is alpha (1 + cos(pi / 2)) / 2 = alpha / 2
+   * if (Math.abs(trainer.learningRateAt(50) - 0.005) > 1e-12) throw new Error(`got ${trainer.learningRateAt(50)}`);
+   * ```
    */
   learningRateAt(k: number): number {
     const alpha = this.optimizer.learningRate;

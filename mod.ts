@@ -10,6 +10,8 @@
  * import { DDIMScheduler } from "./mod.ts";
  * const scheduler = DDIMScheduler.fromConfig({ num_train_timesteps: 1000 });
  * scheduler.setTimesteps(50);
+ * // leading spacing, as diffusers' DDIMScheduler.set_timesteps(50): 980, 960, ..., 0
+ * if (scheduler.timesteps.length !== 50 || scheduler.timesteps[0] !== 980) throw new Error("wrong timesteps");
  * ```
  *
  * @module
@@ -38,8 +40,11 @@ export * from "./lib/schedulers/heun_discrete.ts";
 export * from "./lib/schedulers/dpm_solver_multistep.ts";
 export * from "./lib/schedulers/registry.ts";
 
-// models: the UNet compiled to ONNX, checkpoint readers, exact and learned builtin models, the 2-D trainer
-export * from "./lib/models/unet.ts";
+// models: the ONNX adapter, the checkpoint compiler and its cache, the loader, checkpoint readers, exact and learned
+// builtin models, the 2-D trainer
+export * from "./lib/models/onnx_unet.ts";
+export * from "./lib/models/checkpoint_compile.ts";
+export * from "./lib/models/load.ts";
 export * from "./lib/models/unet_config.ts";
 export * from "./lib/models/unet_onnx.ts";
 export * from "./lib/models/onnx_graph.ts";

@@ -14,7 +14,7 @@ import process from "node:process";
 import { builtinModel, listBuiltinModels } from "../lib/models/builtin_models.ts";
 import { DDPMScheduler } from "../lib/schedulers/ddpm.ts";
 import { TorchGenerator } from "../lib/core/torch_generator.ts";
-import { loadUNet } from "../lib/models/unet.ts";
+import { loadUNet } from "../lib/models/load.ts";
 
 /** One model's figures. */
 export interface BuiltinBenchRow {

@@ -22,7 +22,7 @@ import { DDPMScheduler } from "../lib/schedulers/ddpm.ts";
 import type { DenoisingModel } from "../lib/core/model.ts";
 import { configOf } from "../lib/pipelines/sampling.ts";
 import { Tensor } from "../lib/core/tensor.ts";
-import { OnnxUNet } from "../lib/models/unet.ts";
+import { OnnxUNet } from "../lib/models/onnx_unet.ts";
 import { parseUNetConfig } from "../lib/models/unet_config.ts";
 import { compileUNet, type UNetWeights } from "../lib/models/unet_onnx.ts";
 import type { BenchOptions } from "./run.ts";

@@ -18,7 +18,7 @@ import process from "node:process";
 import { builtinCheckpointDir, builtinMixture, builtinTrainingLog } from "../lib/models/builtin_models.ts";
 import { DDIMPipeline } from "../lib/pipelines/ddim_pipeline.ts";
 import { DDPMPipeline } from "../lib/pipelines/ddpm_pipeline.ts";
-import { fromPretrained } from "../lib/models/unet.ts";
+import { fromPretrained } from "../lib/models/load.ts";
 import { noisePredictionError } from "../lib/models/eps_error.ts";
 import { fuse } from "../lib/pipelines/fuse.ts";
 import { encodePng, imageGrid } from "../lib/io/image.ts";

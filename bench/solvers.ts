@@ -19,7 +19,7 @@ import process from "node:process";
 import { builtinMixture } from "../lib/models/builtin_models.ts";
 import { GaussianMixture, probabilityFlowSolution } from "../lib/models/gaussian_mixture.ts";
 import { modelFromFunction } from "../lib/core/model.ts";
-import { fromPretrained } from "../lib/models/unet.ts";
+import { fromPretrained } from "../lib/models/load.ts";
 import { type ConvergenceFit, fitConvergenceOrder, meanLogLikelihood } from "../lib/math/metrics.ts";
 import { samplingLoop } from "../lib/pipelines/sampling.ts";
 import { schedulerFromConfig } from "../lib/schedulers/registry.ts";

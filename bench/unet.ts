@@ -17,7 +17,7 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { OnnxUNet, type UNetRuntimeOptions } from "../lib/models/unet.ts";
+import { OnnxUNet, type UNetRuntimeOptions } from "../lib/models/onnx_unet.ts";
 import { parseUNetConfig, type UNet2DConfig } from "../lib/models/unet_config.ts";
 import { compileUNet, type CompileUNetOptions, type UNetWeights } from "../lib/models/unet_onnx.ts";
 import { Tensor } from "../lib/core/tensor.ts";

@@ -48,10 +48,28 @@ import { Tensor } from "./core/tensor.ts";
 import { TorchGenerator } from "./core/torch_generator.ts";
 import { VERSION } from "./version.ts";
 
-/** The model every command uses unless `--model` says otherwise. */
+/**
+ * The model every command uses unless `--model` says otherwise.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MODEL } from "./cli.ts";
+ * import { listBuiltinModels } from "../mod.ts";
+ * if (!listBuiltinModels().some(({ name }) => `builtin:${name}` === DEFAULT_MODEL)) throw new Error("not a builtin");
+ * ```
+ */
 export const DEFAULT_MODEL = "builtin:shapes32";
 
-/** The trained image model the demo starts with: what DDIM buys on a real network. */
+/**
+ * The trained image model the demo starts with: what DDIM buys on a real network.
+ *
+ * @example
+ * ```ts
+ * import { LEARNED_MODEL } from "./cli.ts";
+ * import { builtinCheckpointDir } from "../mod.ts";
+ * if (builtinCheckpointDir(LEARNED_MODEL) === undefined) throw new Error("the demo's model is not a trained checkpoint");
+ * ```
+ */
 export const LEARNED_MODEL = "builtin:ddpm-shapes32";
 
 /** Where the command line prints: standard output and error, or stand-ins in tests. */
@@ -64,7 +82,17 @@ export interface CliIO {
   progress?: ProgressReporter;
 }
 
-/** A mistake in the command line's arguments (exit status 2). */
+/**
+ * A mistake in the command line's arguments (exit status 2).
+ *
+ * @example
+ * ```ts
+ * import { main } from "./cli.ts";
+ * const errors: string[] = [];
+ * const status = await main(["sample", "--steps", "zero"], { log() {}, error: (line) => errors.push(line) });
+ * if (status !== 2 || !errors.join("\n").includes("zero")) throw new Error(`status ${status}: ${errors.join("\n")}`);
+ * ```
+ */
 export class UsageError extends Error {
   /** @param message what is wrong, naming the argument and its value */
   constructor(message: string) {
@@ -114,7 +142,12 @@ Options:
  * @example
  * ```ts
  * import { main } from "./cli.ts";
- * const status = await main(["sample", "--steps", "20", "--out", "out/sample.png", "--quiet"]);
+ * import { existsSync, mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const out = join(mkdtempSync(join(tmpdir(), "ddimlab-")), "sample.png");
+ * const status = await main(["sample", "--steps", "5", "--batch", "1", "--out", out, "--quiet"]);
+ * if (status !== 0 || !existsSync(out)) throw new Error(`sample ended with status ${status}`);
  * ```
  */
 export async function main(argv: readonly string[], io: CliIO = consoleIO()): Promise<number> {

@@ -12,7 +12,8 @@ import packageJson from "../package.json" with { type: "json" };
  * @example
  * ```ts
  * import { VERSION } from "./version.ts";
- * console.log(`ddimlab ${VERSION}`);
+ * import { readFileSync } from "node:fs";
+ * if (VERSION !== JSON.parse(readFileSync("package.json", "utf8")).version) throw new Error("package.json disagrees");
  * ```
  */
 export const VERSION: string = packageJson.version;

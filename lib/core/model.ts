@@ -57,6 +57,7 @@ export interface ModelFromFunctionOptions {
  * import { modelFromFunction, Tensor } from "../../mod.ts";
  * const zero = modelFromFunction((x) => Tensor.zeros(x.shape), { sampleSize: 8, inChannels: 3 });
  * const eps = await zero.predict(Tensor.zeros([1, 3, 8, 8]), 999);
+ * if (eps.shape.join() !== "1,3,8,8" || eps.data.some((v) => v !== 0)) throw new Error("expected zeros of shape [1, 3, 8, 8]");
  * ```
  */
 export function modelFromFunction(

@@ -16,7 +16,7 @@
  * ```ts
  * import { Tensor } from "./tensor.ts";
  * const x = new Tensor(new Float32Array([1, 2, 3, 4, 5, 6]), [1, 2, 3]);
- * console.log(x.size); // 6
+ * if (x.size !== 6) throw new Error(`size ${x.size}, expected 1 * 2 * 3 = 6`);
  * ```
  */
 export class Tensor {
@@ -46,7 +46,15 @@ export class Tensor {
     this.shape = Object.freeze([...shape]);
   }
 
-  /** The number of elements. */
+  /**
+   * The number of elements.
+   *
+   * @example
+   * ```ts
+   * import { Tensor } from "./tensor.ts";
+   * if (Tensor.zeros([2, 3, 4]).size !== 24) throw new Error("2 * 3 * 4 = 24 elements");
+   * ```
+   */
   get size(): number {
     return this.data.length;
   }
@@ -59,7 +67,8 @@ export class Tensor {
    * @example
    * ```ts
    * import { Tensor } from "./tensor.ts";
-   * Tensor.zeros([2, 3]).data; // Float32Array(6) [0, 0, 0, 0, 0, 0]
+   * const z = Tensor.zeros([2, 3]);
+   * if (z.data.length !== 6 || z.data.some((v) => v !== 0)) throw new Error("expected six zeros");
    * ```
    */
   static zeros(shape: readonly number[]): Tensor {
@@ -75,7 +84,8 @@ export class Tensor {
    * @example
    * ```ts
    * import { Tensor } from "./tensor.ts";
-   * Tensor.from([1, 2, 3, 4], [2, 2]).shape; // [2, 2]
+   * const m = Tensor.from([1, 2, 3, 4], [2, 2]);
+   * if (m.shape.join() !== "2,2" || m.data[3] !== 4) throw new Error("expected [[1, 2], [3, 4]]");
    * ```
    */
   static from(values: ArrayLike<number>, shape: readonly number[] = [values.length]): Tensor {
@@ -89,7 +99,10 @@ export class Tensor {
    * @example
    * ```ts
    * import { Tensor } from "./tensor.ts";
-   * const y = Tensor.from([1, 2]).clone();
+   * const x = Tensor.from([1, 2]);
+   * const y = x.clone();
+   * y.data[0] = 5;
+   * if (x.data[0] !== 1) throw new Error("the clone shares its data with the original");
    * ```
    */
   clone(): Tensor {
@@ -104,7 +117,8 @@ export class Tensor {
    * @example
    * ```ts
    * import { Tensor } from "./tensor.ts";
-   * Tensor.from([1, 2, 3, 4]).reshape([2, 2]).shape; // [2, 2]
+   * const r = Tensor.from([1, 2, 3, 4]).reshape([2, 2]);
+   * if (r.shape.join() !== "2,2" || r.data[2] !== 3) throw new Error("expected [[1, 2], [3, 4]]");
    * ```
    */
   reshape(shape: readonly number[]): Tensor {
@@ -138,7 +152,8 @@ export class Tensor {
    * @example
    * ```ts
    * import { Tensor } from "./tensor.ts";
-   * Tensor.zeros([2, 2]).sameShape(Tensor.zeros([4])); // false
+   * if (Tensor.zeros([2, 2]).sameShape(Tensor.zeros([4]))) throw new Error("[2, 2] and [4] differ");
+   * if (!Tensor.zeros([2, 2]).sameShape(Tensor.zeros([2, 2]))) throw new Error("[2, 2] and [2, 2] agree");
    * ```
    */
   sameShape(other: Tensor): boolean {
@@ -157,7 +172,7 @@ export class Tensor {
  * @example
  * ```ts
  * import { shapeSize } from "./tensor.ts";
- * shapeSize([2, 3, 4]); // 24
+ * if (shapeSize([2, 3, 4]) !== 24) throw new Error("2 * 3 * 4 = 24");
  * ```
  */
 export function shapeSize(shape: readonly number[]): number {
@@ -182,7 +197,14 @@ export function shapeSize(shape: readonly number[]): number {
  * @example
  * ```ts
  * import { assertSameShape, Tensor } from "./tensor.ts";
- * assertSameShape(Tensor.zeros([2]), Tensor.zeros([2]), ["a", "b"]);
+ * assertSameShape(Tensor.zeros([2]), Tensor.zeros([2]), ["a", "b"]); // the same shape: no error
+ * let refused = false;
+ * try {
+ *   assertSameShape(Tensor.zeros([2]), Tensor.zeros([3]), ["a", "b"]);
+ * } catch {
+ *   refused = true;
+ * }
+ * if (!refused) throw new Error("shapes [2] and [3] were accepted");
  * ```
  */
 export function assertSameShape(
@@ -206,7 +228,14 @@ export function assertSameShape(
  * @example
  * ```ts
  * import { assertFinite, Tensor } from "./tensor.ts";
- * assertFinite(Tensor.from([0, 1]), "modelOutput");
+ * assertFinite(Tensor.from([0, 1]), "modelOutput"); // finite: no error
+ * let refused = false;
+ * try {
+ *   assertFinite(Tensor.from([0, NaN]), "modelOutput");
+ * } catch {
+ *   refused = true;
+ * }
+ * if (!refused) throw new Error("a NaN was accepted");
  * ```
  */
 export function assertFinite(x: Tensor, name: string): void {

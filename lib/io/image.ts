@@ -53,7 +53,7 @@ export type Picture = RgbaImage | Tensor;
  * import { decodeImage, encodePng } from "./image.ts";
  * const png = encodePng({ width: 1, height: 1, data: new Uint8ClampedArray([255, 0, 0, 255]) });
  * const image = await decodeImage(png);
- * console.log(image.width); // 1
+ * if (image.width !== 1 || image.data.join() !== "255,0,0,255") throw new Error("expected one opaque red pixel");
  * ```
  */
 export async function decodeImage(bytes: Uint8Array, options: { name?: string } = {}): Promise<RgbaImage> {
@@ -87,8 +87,14 @@ export async function decodeImage(bytes: Uint8Array, options: { name?: string } 
  * @throws Error naming the file when it cannot be read or decoded
  * @example
  * ```ts
- * import { readImage } from "./image.ts";
- * const image = await readImage("photo.png");
+ * import { encodePng, readImage } from "./image.ts";
+ * import { mkdtempSync, writeFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const path = join(mkdtempSync(join(tmpdir(), "ddimlab-")), "photo.png");
+ * writeFileSync(path, encodePng({ width: 2, height: 1, data: new Uint8ClampedArray([0, 0, 255, 255, 9, 9, 9, 255]) }));
+ * const image = await readImage(path);
+ * if (image.width !== 2 || image.data[2] !== 255 || image.data[4] !== 9) throw new Error("the pixels did not survive");
  * ```
  */
 export async function readImage(path: string): Promise<RgbaImage> {
@@ -114,7 +120,8 @@ export async function readImage(path: string): Promise<RgbaImage> {
  * ```ts
  * import { centerCropResize } from "./image.ts";
  * const wide = { width: 4, height: 2, data: new Uint8ClampedArray(32).fill(255) };
- * centerCropResize(wide, 2).width; // 2
+ * const square = centerCropResize(wide, 2);
+ * if (square.width !== 2 || square.height !== 2 || square.data.some((v) => v !== 255)) throw new Error("expected 2x2 white");
  * ```
  */
 export function centerCropResize(image: RgbaImage, size: number | readonly [number, number]): RgbaImage {
@@ -153,7 +160,8 @@ export function centerCropResize(image: RgbaImage, size: number | readonly [numb
  * ```ts
  * import { imageToTensor } from "./image.ts";
  * const white = { width: 1, height: 1, data: new Uint8ClampedArray([255, 255, 255, 255]) };
- * imageToTensor(white).data; // Float32Array [1, 1, 1]
+ * const x = imageToTensor(white); // 255 maps to 255 / 127.5 - 1 = 1
+ * if (x.shape.join() !== "1,3,1,1" || x.data.join() !== "1,1,1") throw new Error(`got ${x.data.join()}`);
  * ```
  */
 export function imageToTensor(images: RgbaImage | readonly RgbaImage[], options: { channels?: number } = {}): Tensor {
@@ -198,7 +206,8 @@ export function imageToTensor(images: RgbaImage | readonly RgbaImage[], options:
  * ```ts
  * import { Tensor, tensorToImages } from "../../mod.ts";
  * const [image] = tensorToImages(Tensor.zeros([1, 3, 2, 2]));
- * console.log(image.data[0]); // 128
+ * // (0 / 2 + 0.5) * 255 = 127.5, rounded half to even as numpy does: 128; alpha is opaque
+ * if (image.data[0] !== 128 || image.data[3] !== 255) throw new Error(`got ${image.data[0]}, ${image.data[3]}`);
  * ```
  */
 export function tensorToImages(tensor: Tensor): RgbaImage[] {
@@ -236,8 +245,15 @@ export function tensorToImages(tensor: Tensor): RgbaImage[] {
  * @throws Error when the file cannot be read or decoded, RangeError for a bad size
  * @example
  * ```ts
- * import { loadImageTensor } from "./image.ts";
- * const x0 = await loadImageTensor("cat.jpg", { size: 32 });
+ * import { encodePng, loadImageTensor } from "./image.ts";
+ * import { mkdtempSync, writeFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const path = join(mkdtempSync(join(tmpdir(), "ddimlab-")), "black.png");
+ * writeFileSync(path, encodePng({ width: 8, height: 4, data: new Uint8ClampedArray(128).fill(255).map((v, i) => i % 4 === 3 ? v : 0) }));
+ * const x0 = await loadImageTensor(path, { size: 2 });
+ * // black is -1 in [-1, 1]; the 8x4 picture is cropped to 4x4 and resized to 2x2
+ * if (x0.shape.join() !== "1,3,2,2" || x0.data.some((v) => v !== -1)) throw new Error(`got ${x0.shape}`);
  * ```
  */
 export async function loadImageTensor(
@@ -260,6 +276,8 @@ export async function loadImageTensor(
  * ```ts
  * import { encodePng } from "./image.ts";
  * const png = encodePng({ width: 1, height: 1, data: new Uint8ClampedArray([0, 0, 0, 255]) });
+ * // every PNG file starts with the signature 137 80 78 71 13 10 26 10
+ * if (png.slice(0, 8).join() !== "137,80,78,71,13,10,26,10") throw new Error("not a PNG signature");
  * ```
  */
 export function encodePng(picture: Picture): Uint8Array {
@@ -277,8 +295,14 @@ export function encodePng(picture: Picture): Uint8Array {
  * @throws RangeError when the path does not end in `.png`
  * @example
  * ```ts
- * import { savePng, Tensor } from "../../mod.ts";
- * await savePng(Tensor.zeros([1, 3, 8, 8]), "out/grey.png");
+ * import { readImage, savePng, Tensor } from "../../mod.ts";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const path = join(mkdtempSync(join(tmpdir(), "ddimlab-")), "grey.png");
+ * await savePng(Tensor.zeros([1, 3, 8, 8]), path);
+ * const image = await readImage(path);
+ * if (image.width !== 8 || image.data[0] !== 128) throw new Error("expected an 8x8 mid-grey picture");
  * ```
  */
 export async function savePng(picture: Picture, path: string): Promise<string> {
@@ -297,7 +321,12 @@ export async function savePng(picture: Picture, path: string): Promise<string> {
  * @example
  * ```ts
  * import { writeFileAtomic } from "./image.ts";
- * await writeFileAtomic("out/notes.txt", new TextEncoder().encode("hello"));
+ * import { mkdtempSync, readFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const path = join(mkdtempSync(join(tmpdir(), "ddimlab-")), "notes", "hello.txt");
+ * await writeFileAtomic(path, new TextEncoder().encode("hello"));
+ * if (readFileSync(path, "utf8") !== "hello") throw new Error("the file does not hold what was written");
  * ```
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
@@ -335,6 +364,7 @@ export interface LayoutOptions {
  * ```ts
  * import { compareImages, Tensor } from "../../mod.ts";
  * const side = compareImages([Tensor.zeros([1, 3, 8, 8]), Tensor.zeros([1, 3, 8, 8])], ["before", "after"]);
+ * if (!(side.width >= 16 && side.height > 8)) throw new Error("two 8x8 pictures side by side, titled above");
  * ```
  */
 export function compareImages(
@@ -368,6 +398,7 @@ export interface ImageGridOptions extends LayoutOptions {
  * import { imageGrid, Tensor } from "../../mod.ts";
  * const cell = Tensor.zeros([1, 3, 8, 8]);
  * const grid = imageGrid([[cell, cell], [cell, cell]], { rowTitles: ["eta 0", "eta 1"], colTitles: ["10", "50"] });
+ * if (!(grid.width >= 16 && grid.height >= 16)) throw new Error("a 2x2 grid of 8x8 pictures, with titles");
  * ```
  */
 export function imageGrid(rows: readonly (readonly Picture[])[], options: ImageGridOptions = {}): RgbaImage {

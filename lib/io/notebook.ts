@@ -28,7 +28,8 @@ const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47];
  * @example
  * ```ts
  * import { inJupyter } from "../../mod.ts";
- * if (!inJupyter()) console.log("running as a script");
+ * // this example runs as a script, not in a Jupyter kernel
+ * if (inJupyter()) throw new Error("a script is not a Jupyter kernel");
  * ```
  */
 export function inJupyter(): boolean {
@@ -45,7 +46,12 @@ export function inJupyter(): boolean {
  * @example
  * ```ts
  * import { plotCurves, show } from "../../mod.ts";
+ * const printed: string[] = [];
+ * const log = console.log;
+ * console.log = (line: string) => printed.push(line); // outside Jupyter show prints one line
  * await show(plotCurves({ y: [0, 1, 4] }));
+ * console.log = log;
+ * if (!printed[0]?.startsWith("[figure: svg,")) throw new Error(`printed ${printed[0]}`);
  * ```
  */
 export async function show(item: Displayable): Promise<void> {
@@ -72,7 +78,12 @@ export async function show(item: Displayable): Promise<void> {
  * @example
  * ```ts
  * import { showTable } from "../../mod.ts";
+ * const printed: string[] = [];
+ * const log = console.log;
+ * console.log = (text: string) => printed.push(text); // outside Jupyter showTable prints the Markdown table
  * await showTable([{ steps: 10, error: 0.014 }, { steps: 100, error: 0.0009 }]);
+ * console.log = log;
+ * if (!printed.join("\n").includes("| steps |")) throw new Error(`printed ${printed.join("\n")}`);
  * ```
  */
 export async function showTable(
@@ -98,7 +109,8 @@ export async function showTable(
  * @example
  * ```ts
  * import { markdownTable } from "../../mod.ts";
- * markdownTable([{ eta: 0, fid: 13.36 }]); // "| eta | fid   |\n| --- | ----- |\n| 0   | 13.36 |"
+ * const table = markdownTable([{ eta: 0, fid: 13.36 }]);
+ * if (table !== "| eta | fid   |\n| --- | ----- |\n| 0   | 13.36 |") throw new Error(table);
  * ```
  */
 export function markdownTable(
@@ -129,7 +141,8 @@ export function markdownTable(
  * @example
  * ```ts
  * import { mimeBundle } from "../../mod.ts";
- * Object.keys(mimeBundle('<svg xmlns="http://www.w3.org/2000/svg"></svg>')); // ["image/svg+xml"]
+ * const bundle = mimeBundle('<svg xmlns="http://www.w3.org/2000/svg"></svg>');
+ * if (Object.keys(bundle).join() !== "image/svg+xml") throw new Error(Object.keys(bundle).join());
  * ```
  */
 export function mimeBundle(item: Displayable): Record<string, string> {

@@ -101,8 +101,9 @@ export interface CurveOptions extends FigureOptions {
  * @returns a linkedom document
  * @example
  * ```ts
- * import { createDocument, plotCurves } from "../../mod.ts";
+ * import { createDocument, plotCurves, svgString } from "../../mod.ts";
  * const svg = plotCurves({ y: [1, 2, 3] }, { document: createDocument() });
+ * if (!svgString(svg).startsWith("<svg")) throw new Error("the figure is not an SVG element");
  * ```
  */
 export function createDocument(): PlotDocument {
@@ -123,14 +124,16 @@ export function createDocument(): PlotDocument {
  * ```ts
  * import { plotCurves, svgString } from "../../mod.ts";
  * const svg = plotCurves({ "1 - t": [1, 0.5, 0] }, { x: [0, 0.5, 1], xLabel: "t" });
- * svgString(svg).startsWith("<svg"); // true
+ * const text = svgString(svg);
+ * if (!text.startsWith("<svg") || !text.includes("1 - t")) throw new Error("expected an SVG naming its curve");
  * // timesteps with T on the left, error bars, and a labelled reference level
- * plotCurves({ mean: [0.9, 0.4, 0.1] }, {
+ * const annotated = svgString(plotCurves({ mean: [0.9, 0.4, 0.1] }, {
  *   x: [999, 500, 0],
  *   reverse: true,
  *   errors: { mean: [0.05, 0.04, 0.02] },
  *   rules: { "exact level": 0.1 },
- * });
+ * }));
+ * if (!annotated.includes("exact level")) throw new Error("expected the reference level's label");
  * ```
  */
 export function plotCurves(series: Readonly<Record<string, ArrayLike<number>>>, options: CurveOptions = {}): Figure {
@@ -207,11 +210,12 @@ export function plotCurves(series: Readonly<Record<string, ArrayLike<number>>>, 
  * @returns the `<svg>` figure
  * @example
  * ```ts
- * import { plotSchedule } from "../../mod.ts";
+ * import { plotSchedule, svgString } from "../../mod.ts";
  * const betas = Array.from({ length: 1000 }, (_, t) => 1e-4 + (0.02 - 1e-4) * t / 999);
  * let prod = 1;
  * const alphaBar = betas.map((b) => (prod *= 1 - b));
  * const svg = plotSchedule({ alphaBar_t: alphaBar });
+ * if (!svgString(svg).includes("alphaBar_t")) throw new Error("the curve's name is missing");
  * ```
  */
 export function plotSchedule(curves: Readonly<Record<string, ArrayLike<number>>>, options: CurveOptions = {}): Figure {
@@ -228,8 +232,9 @@ export function plotSchedule(curves: Readonly<Record<string, ArrayLike<number>>>
  * @returns the `<svg>` figure
  * @example
  * ```ts
- * import { plotEtaCurves } from "../../mod.ts";
+ * import { plotEtaCurves, svgString } from "../../mod.ts";
  * const svg = plotEtaCurves(new Map([[0, [0, 0]], [1, [0.1, 0.2]]]), { x: [10, 20] });
+ * if (!svgString(svg).startsWith("<svg")) throw new Error("the figure is not an SVG element");
  * ```
  */
 export function plotEtaCurves(
@@ -258,8 +263,10 @@ export interface TimestepOptions extends FigureOptions {
  * @returns the `<svg>` figure
  * @example
  * ```ts
- * import { plotTimesteps } from "../../mod.ts";
+ * import { plotTimesteps, svgString } from "../../mod.ts";
  * const svg = plotTimesteps({ leading: [900, 800, 700], trailing: [999, 899, 799] }, { numTrainTimesteps: 1000 });
+ * const text = svgString(svg);
+ * if (!text.includes("leading") || !text.includes("trailing")) throw new Error("both spacings should be named");
  * ```
  */
 export function plotTimesteps(
@@ -318,9 +325,10 @@ export interface TrajectoryOptions extends FigureOptions {
  * @returns the `<svg>` figure
  * @example
  * ```ts
- * import { plotTrajectories2D } from "../../mod.ts";
+ * import { plotTrajectories2D, svgString } from "../../mod.ts";
  * const steps = [{ i: 0, t: 999, x: [[1, 1], [-1, 0]] }, { i: 1, t: 0, x: [[0.5, 0.4], [-0.6, 0.1]] }];
  * const svg = plotTrajectories2D({ DDIM: steps });
+ * if (!svgString(svg).startsWith("<svg")) throw new Error("the figure is not an SVG element");
  * ```
  */
 export function plotTrajectories2D(
@@ -417,9 +425,10 @@ export interface PixelTraceOptions extends FigureOptions {
  * @returns the `<svg>` figure
  * @example
  * ```ts
- * import { plotPixelTraces, Tensor } from "../../mod.ts";
+ * import { plotPixelTraces, svgString, Tensor } from "../../mod.ts";
  * const steps = [0, 1, 2].map((i) => ({ i, t: 999 - i, x: Tensor.from([i, -i, 2 * i, 0], [1, 1, 2, 2]) }));
  * const svg = plotPixelTraces(steps, { pixels: [0, 1] });
+ * if (!svgString(svg).startsWith("<svg")) throw new Error("the figure is not an SVG element");
  * ```
  */
 export function plotPixelTraces(steps: readonly StepRecord[], options: PixelTraceOptions = {}): Figure {
@@ -480,8 +489,9 @@ export interface HistogramOptions extends FigureOptions {
  * @returns the `<svg>` figure
  * @example
  * ```ts
- * import { plotHistogram } from "../../mod.ts";
+ * import { plotHistogram, svgString } from "../../mod.ts";
  * const svg = plotHistogram([0.1, 0.2, 0.2, 0.5], { bins: 4, xLabel: "difference" });
+ * if (!svgString(svg).includes("difference")) throw new Error("the axis label is missing");
  * ```
  */
 export function plotHistogram(values: ArrayLike<number> | Tensor, options: HistogramOptions = {}): Figure {
@@ -527,7 +537,7 @@ export function plotHistogram(values: ArrayLike<number> | Tensor, options: Histo
  * ```ts
  * import { plotCurves, svgString } from "../../mod.ts";
  * const text = svgString(plotCurves({ y: [0, 1] }));
- * text.includes('xmlns="http://www.w3.org/2000/svg"'); // true
+ * if (!text.includes('xmlns="http://www.w3.org/2000/svg"')) throw new Error("a standalone SVG declares its namespace");
  * ```
  */
 export function svgString(figure: Figure): string {
@@ -559,7 +569,8 @@ export interface PngOptions {
  * ```ts
  * import { plotCurves, svgToPng } from "../../mod.ts";
  * const png = await svgToPng(plotCurves({ y: [0, 1] }), { scale: 1 });
- * png[1] === 0x50; // "P" of the PNG signature
+ * // every PNG file starts with the signature 137 80 78 71 13 10 26 10
+ * if (png.slice(0, 8).join() !== "137,80,78,71,13,10,26,10") throw new Error("not a PNG signature");
  * ```
  */
 export async function svgToPng(svg: Figure | string, options: PngOptions = {}): Promise<Uint8Array> {
@@ -590,7 +601,12 @@ export async function svgToPng(svg: Figure | string, options: PngOptions = {}): 
  * @example
  * ```ts
  * import { plotCurves, saveFigure } from "../../mod.ts";
- * await saveFigure(plotCurves({ y: [0, 1] }), "/tmp/curve.svg");
+ * import { mkdtempSync, readFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const path = join(mkdtempSync(join(tmpdir(), "ddimlab-")), "curve.svg");
+ * await saveFigure(plotCurves({ y: [0, 1] }), path);
+ * if (!readFileSync(path, "utf8").startsWith("<svg")) throw new Error("the file is not an SVG");
  * ```
  */
 export async function saveFigure(figure: Figure, path: string, options: PngOptions = {}): Promise<string> {

@@ -52,10 +52,13 @@ export interface ProgressOptions {
  * @example
  * ```ts
  * import { createProgress } from "./progress.ts";
- * const bar = createProgress({ quiet: false });
+ * let drawn = "";
+ * const stream = { write: (chunk: string) => (drawn += chunk) }; // standard error by default
+ * const bar = createProgress({ stream, drawWhenNotTerminal: true });
  * bar.start(50, "DDIM eta 0");
  * for (let i = 0; i < 50; i++) bar.tick();
  * bar.stop();
+ * if (!drawn.includes("DDIM eta 0") || !drawn.includes("50/50 steps")) throw new Error(`drew ${JSON.stringify(drawn)}`);
  * ```
  */
 export function createProgress(options: ProgressOptions = {}): ProgressReporter {
@@ -107,7 +110,11 @@ export function createProgress(options: ProgressOptions = {}): ProgressReporter 
  * @example
  * ```ts
  * import { quietProgress } from "./progress.ts";
- * quietProgress().start(10);
+ * const reporter = quietProgress();
+ * reporter.start(10);
+ * reporter.tick(3);
+ * reporter.stop(); // nothing drawn, nothing thrown
+ * if (Object.keys(reporter).join() !== "start,tick,stop") throw new Error("a reporter has start, tick and stop");
  * ```
  */
 export function quietProgress(): ProgressReporter {
@@ -122,7 +129,10 @@ export function quietProgress(): ProgressReporter {
  * @example
  * ```ts
  * import { resolveProgress } from "./progress.ts";
- * const reporter = resolveProgress(false);
+ * const mine = { start() {}, tick() {}, stop() {} };
+ * if (resolveProgress(mine) !== mine) throw new Error("a caller's own reporter is used as it is");
+ * const quiet = resolveProgress(false);
+ * if (quiet === mine || typeof quiet.tick !== "function") throw new Error("false gives a quiet reporter");
  * ```
  */
 export function resolveProgress(progress: boolean | ProgressReporter | undefined): ProgressReporter {

@@ -40,7 +40,10 @@
  * ```ts
  * import { POSITIVE_SCHEDULE } from "./equations.ts";
  * import { proveIdentity } from "./prove.ts";
- * proveIdentity("sqrt(alpha * alphaBarPrev)", "sqrt(alpha) * sqrt(alphaBarPrev)", { positive: POSITIVE_SCHEDULE }).proved; // true
+ * const proof = proveIdentity("sqrt(alpha * alphaBarPrev)", "sqrt(alpha) * sqrt(alphaBarPrev)", {
+ *   positive: POSITIVE_SCHEDULE,
+ * });
+ * if (!proof.proved) throw new Error("sqrt(ab) = sqrt(a) sqrt(b) holds for positive a and b");
  * ```
  */
 export const POSITIVE_SCHEDULE: readonly string[] = Object.freeze([
@@ -74,7 +77,7 @@ export interface Identity {
  * @example
  * ```ts
  * import { BDIA_POSITIVE } from "./equations.ts";
- * BDIA_POSITIVE.includes("gamma"); // true
+ * if (!BDIA_POSITIVE.includes("gamma")) throw new Error("BDIA's gamma is positive");
  * ```
  */
 export const BDIA_POSITIVE: readonly string[] = Object.freeze([
@@ -110,7 +113,8 @@ export interface Equation {
  * @example
  * ```ts
  * import { substitute } from "./equations.ts";
- * substitute("sqrt(a) * b", { a: "x + 1" }); // "sqrt((x + 1)) * b"
+ * const result = substitute("sqrt(a) * b", { a: "x + 1" });
+ * if (result !== "sqrt((x + 1)) * b") throw new Error(`got ${result}`);
  * ```
  */
 export function substitute(expression: string, values: Readonly<Record<string, string>>): string {
@@ -542,7 +546,7 @@ const equations: Equation[] = [
  * import { EQUATIONS } from "./equations.ts";
  * import { proveIdentity } from "./prove.ts";
  * const key = EQUATIONS[6].identities[0];
- * console.log(proveIdentity(key.lhs, key.rhs, { positive: key.positive }).proved); // true
+ * if (!proveIdentity(key.lhs, key.rhs, { positive: key.positive }).proved) throw new Error(`${key.lhs} = ${key.rhs}`);
  * ```
  */
 export const EQUATIONS: readonly Equation[] = Object.freeze(equations);
@@ -556,7 +560,8 @@ export const EQUATIONS: readonly Equation[] = Object.freeze(equations);
  * @example
  * ```ts
  * import { allIdentities } from "./equations.ts";
- * console.log(allIdentities().length > 10); // true
+ * const all = allIdentities();
+ * if (all.length <= 10 || !all.every(({ equation }) => Number.isInteger(equation))) throw new Error("expected many");
  * ```
  */
 export function allIdentities(): { equation: number; identity: Identity }[] {

@@ -63,8 +63,10 @@ export interface ProveOptions {
  * ```ts
  * import { proveIdentity } from "./prove.ts";
  * const proof = proveIdentity("sqrt(a * b) / sqrt(a)", "sqrt(b)", { positive: ["a", "b"] });
- * console.log(proof.proved); // true
- * console.log(proveIdentity("sqrt(a + b)", "sqrt(a) + sqrt(b)", { positive: ["a", "b"] }).proved); // false
+ * if (!proof.proved) throw new Error("sqrt(ab) / sqrt(a) = sqrt(b) for positive a, b");
+ * if (proveIdentity("sqrt(a + b)", "sqrt(a) + sqrt(b)", { positive: ["a", "b"] }).proved) {
+ *   throw new Error("sqrt(a + b) = sqrt(a) + sqrt(b) is false (a = b = 1)");
+ * }
  * ```
  */
 export function proveIdentity(lhs: string, rhs: string, options: ProveOptions = {}): Proof {

@@ -21,10 +21,32 @@ export type BetaSchedule = "linear" | "scaled_linear" | "squaredcos_cap_v2" | "s
  */
 export type TimestepSpacing = "leading" | "trailing" | "linspace" | "quad";
 
-/** The beta schedules this package knows. */
+/**
+ * The beta schedules this package knows.
+ *
+ * @example
+ * ```ts
+ * import { BETA_SCHEDULES, betaSchedule } from "./schedules.ts";
+ * for (const name of BETA_SCHEDULES) {
+ *   const betas = betaSchedule(name);
+ *   if (!betas.every((beta) => beta > 0 && beta < 1)) throw new Error(`${name}: a beta outside (0, 1)`);
+ * }
+ * ```
+ */
 export const BETA_SCHEDULES: readonly BetaSchedule[] = ["linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid"];
 
-/** The timestep spacings this package knows. */
+/**
+ * The timestep spacings this package knows.
+ *
+ * @example
+ * ```ts
+ * import { spacedTimesteps, TIMESTEP_SPACINGS } from "./schedules.ts";
+ * for (const spacing of TIMESTEP_SPACINGS) {
+ *   const timesteps = spacedTimesteps(spacing, 10);
+ *   if (timesteps.length !== 10) throw new Error(`${spacing}: ${timesteps.length} timesteps for 10 steps`);
+ * }
+ * ```
+ */
 export const TIMESTEP_SPACINGS: readonly TimestepSpacing[] = ["leading", "trailing", "linspace", "quad"];
 
 const f32 = Math.fround;
@@ -42,7 +64,8 @@ const f32 = Math.fround;
  * @example
  * ```ts
  * import { linspaceFloat32 } from "./schedules.ts";
- * linspaceFloat32(0, 1, 5); // Float32Array [0, 0.25, 0.5, 0.75, 1]
+ * const grid = linspaceFloat32(0, 1, 5);
+ * if (grid.join() !== "0,0.25,0.5,0.75,1") throw new Error(`got ${grid.join()}`);
  * ```
  */
 export function linspaceFloat32(start: number, end: number, steps: number): Float32Array {
@@ -77,6 +100,10 @@ export function linspaceFloat32(start: number, end: number, steps: number): Floa
  * ```ts
  * import { betasForAlphaBar } from "./schedules.ts";
  * const betas = betasForAlphaBar(1000);
+ * // beta_0 = 1 - alphaBar(1 / 1000) / alphaBar(0), alphaBar(t) = cos((t + 0.008) / 1.008 * pi / 2)^2 (Nichol and Dhariwal)
+ * const alphaBar = (t: number) => Math.cos(((t + 0.008) / 1.008) * Math.PI / 2) ** 2;
+ * const beta0 = 1 - alphaBar(1 / 1000) / alphaBar(0);
+ * if (betas.length !== 1000 || Math.abs(betas[0] - beta0) > 1e-9) throw new Error(`beta_0 ${betas[0]}, expected ${beta0}`);
  * ```
  */
 export function betasForAlphaBar(numTrainTimesteps: number, maxBeta = 0.999): Float32Array {
@@ -115,6 +142,8 @@ export interface BetaScheduleOptions {
  * ```ts
  * import { betaSchedule } from "./schedules.ts";
  * const betas = betaSchedule("scaled_linear", { betaStart: 0.00085, betaEnd: 0.012 });
+ * // linear in sqrt(beta) from sqrt(0.00085) to sqrt(0.012): the ends are the given betas
+ * if (Math.abs(betas[0] - 0.00085) > 1e-9 || Math.abs(betas[999] - 0.012) > 1e-9) throw new Error("wrong ends");
  * ```
  */
 export function betaSchedule(name: BetaSchedule, options: BetaScheduleOptions = {}): Float32Array {
@@ -155,6 +184,10 @@ export function betaSchedule(name: BetaSchedule, options: BetaScheduleOptions = 
  * ```ts
  * import { alphasCumprod, betaSchedule } from "./schedules.ts";
  * const alphaBar = alphasCumprod(betaSchedule("linear"));
+ * // the product of 1 - beta_t, beta_t = 1e-4 + (0.02 - 1e-4) t / 999, in float64
+ * let product = 1;
+ * for (let t = 0; t < 1000; t++) product *= 1 - (1e-4 + (0.02 - 1e-4) * t / 999);
+ * if (Math.abs(alphaBar[999] / product - 1) > 1e-3) throw new Error(`alphaBar_999 ${alphaBar[999]}, expected ${product}`);
  * ```
  */
 export function alphasCumprod(betas: Float32Array): Float32Array {
@@ -179,6 +212,8 @@ export function alphasCumprod(betas: Float32Array): Float32Array {
  * ```ts
  * import { betaSchedule, rescaleZeroTerminalSnr } from "./schedules.ts";
  * const betas = rescaleZeroTerminalSnr(betaSchedule("scaled_linear", { betaStart: 0.00085, betaEnd: 0.012 }));
+ * // zero terminal SNR: alphaBar_T = 0, so the last beta is 1
+ * if (betas[999] !== 1) throw new Error(`the last beta is ${betas[999]}, expected 1`);
  * ```
  */
 export function rescaleZeroTerminalSnr(betas: Float32Array): Float32Array {
@@ -207,7 +242,7 @@ export function rescaleZeroTerminalSnr(betas: Float32Array): Float32Array {
  * @example
  * ```ts
  * import { roundHalfEven } from "./schedules.ts";
- * roundHalfEven(499.5); // 500
+ * if (roundHalfEven(499.5) !== 500 || roundHalfEven(498.5) !== 498) throw new Error("ties go to the even neighbour");
  * ```
  */
 export function roundHalfEven(x: number): number {
@@ -264,7 +299,9 @@ export interface SpacedTimestepsOptions {
  * @example
  * ```ts
  * import { spacedTimesteps } from "./schedules.ts";
- * spacedTimesteps("trailing", 3); // [999, 666, 332]
+ * // diffusers: round(arange(1000, 0, -1000 / 3)) - 1 = [1000, 667, 333] - 1
+ * const timesteps = spacedTimesteps("trailing", 3);
+ * if (timesteps.join() !== "999,666,332") throw new Error(`got ${timesteps.join()}`);
  * ```
  */
 export function spacedTimesteps(

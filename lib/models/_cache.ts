@@ -47,6 +47,33 @@ export function codeFingerprint(modules: readonly URL[], fallback: string): stri
 }
 
 /**
+ * Every module `entry` imports, directly or through other modules, by relative path (itself first, the rest sorted):
+ * the code whose fingerprint a cache key must cover. Only top-level `import`/`export ... from "./x.ts"` lines
+ * count (an `import` inside a JSDoc example does not); packages (`node:fs`, `onnx-proto`) are not followed. A module
+ * that cannot be read is kept in the list, and `codeFingerprint` records it as unreadable.
+ */
+export function moduleClosure(entry: URL): URL[] {
+  const seen = new Map<string, URL>();
+  const pending = [entry];
+  while (pending.length > 0) {
+    const module = pending.pop()!;
+    if (seen.has(module.href)) continue;
+    seen.set(module.href, module);
+    let source: string;
+    try {
+      source = readFileSync(fileURLToPath(module), "utf8");
+    } catch {
+      continue;
+    }
+    for (const match of source.matchAll(/^(?:import|export)\b(?:[^;"]*?\bfrom)?\s*"(\.{1,2}\/[^"]+)"/gm)) {
+      pending.push(new URL(match[1], module));
+    }
+  }
+  const rest = [...seen.values()].filter((url) => url.href !== entry.href);
+  return [entry, ...rest.sort((a, b) => (a.href < b.href ? -1 : a.href > b.href ? 1 : 0))];
+}
+
+/**
  * The cached graph at `path` if it was built for `key` and its bytes are intact, else undefined.
  *
  * @param path the graph file (its sidecar is `${path}.json`)

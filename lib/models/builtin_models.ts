@@ -30,7 +30,7 @@
  *
  * @module
  */
-import { codeFingerprint, readCache, sha256, writeCache } from "./_cache.ts";
+import { codeFingerprint, moduleClosure, readCache, sha256, writeCache } from "./_cache.ts";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -42,7 +42,17 @@ import { shapesMixture } from "./shapes_dataset.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { gridMixture, moonsMixture, ringMixture } from "./toy_data.ts";
 
-/** The scheduler every builtin model was "trained" with: diffusers' DDPMScheduler defaults. */
+/**
+ * The scheduler every builtin model was "trained" with: diffusers' DDPMScheduler defaults.
+ *
+ * @example
+ * ```ts
+ * import { BUILTIN_SCHEDULER_CONFIG } from "../../mod.ts";
+ * // diffusers' DDPMScheduler: 1000 steps, betas linear from 1e-4 to 0.02
+ * const { num_train_timesteps, beta_start, beta_end } = BUILTIN_SCHEDULER_CONFIG;
+ * if (num_train_timesteps !== 1000 || beta_start !== 0.0001 || beta_end !== 0.02) throw new Error("not the defaults");
+ * ```
+ */
 export const BUILTIN_SCHEDULER_CONFIG = Object.freeze({
   _class_name: "DDPMScheduler",
   num_train_timesteps: 1000,
@@ -89,18 +99,11 @@ interface BuiltinRecipe {
 /** Part of the cache key beside the fingerprint of the code below (which alone covers a source checkout). */
 const BUILD_VERSION = "2";
 
-/** The modules whose code builds a builtin graph: any change to them changes the cache key. */
-const BUILDER_MODULES = [
-  "./builtin_models.ts",
-  "./gaussian_mixture.ts",
-  "./shapes_dataset.ts",
-  "./toy_data.ts",
-  "./onnx_graph.ts",
-  "../schedulers/ddpm.ts",
-  "../math/schedules.ts",
-  "../schedulers/_scheduler_config.ts",
-  "../core/tensor.ts",
-].map((path) => new URL(path, import.meta.url));
+/**
+ * The modules whose code builds a builtin graph (this one and everything it imports, followed through): any change
+ * to them changes the cache key.
+ */
+const BUILDER_MODULES = moduleClosure(new URL(import.meta.url));
 let builderFingerprint: string | undefined;
 
 const RECIPES: Record<string, BuiltinRecipe> = {
@@ -195,7 +198,10 @@ export function listBuiltinModels(): BuiltinModelInfo[] {
  * @example
  * ```ts
  * import { builtinCheckpointDir } from "../../mod.ts";
+ * import { existsSync } from "node:fs";
+ * import { join } from "node:path";
  * const dir = builtinCheckpointDir("builtin:ddpm-shapes32"); // a diffusers UNet2DModel folder
+ * if (dir === undefined || !existsSync(join(dir, "config.json"))) throw new Error("expected a checkpoint folder");
  * if (builtinCheckpointDir("shapes32") !== undefined) throw new Error("shapes32 is exact");
  * ```
  */
@@ -226,9 +232,12 @@ const CHECKPOINT_FILES = ["config.json", "diffusion_pytorch_model.safetensors", 
  * @throws Error naming the file and the HTTP status when a fetch fails
  * @example
  * ```ts
- * import { builtinCheckpointFolder, loadUNet } from "../../mod.ts";
+ * import { builtinCheckpointFolder } from "../../mod.ts";
+ * import { existsSync } from "node:fs";
+ * import { join } from "node:path";
  * const dir = await builtinCheckpointFolder("builtin:ddpm-shapes32");
  * if (dir === undefined) throw new Error("ddpm-shapes32 is a learned model");
+ * if (!existsSync(join(dir, "diffusion_pytorch_model.safetensors"))) throw new Error(`no weights in ${dir}`);
  * ```
  */
 export async function builtinCheckpointFolder(
@@ -313,6 +322,7 @@ const mixtureMemo = new Map<string, GaussianMixture>();
  * ```ts
  * import { builtinMixture, TorchGenerator } from "../../mod.ts";
  * const { samples } = builtinMixture("ring2d").sample(100, new TorchGenerator(0)); // exact draws of x_0
+ * if (samples.shape.join() !== "100,2") throw new Error(`expected 100 points in the plane, got [${samples.shape}]`);
  * ```
  */
 export function builtinMixture(name: string): GaussianMixture {
@@ -350,7 +360,7 @@ export interface BuiltinModelOptions {
  * ```ts
  * import { builtinModel } from "../../mod.ts";
  * const model = await builtinModel("ring2d");
- * model.config.in_channels; // 2
+ * if (model.config.in_channels !== 2) throw new Error("a 2-D model takes two channels");
  * ```
  */
 // deno-lint-ignore require-await -- a Promise by contract: errors arrive as rejections, and compiling may move off the main thread
@@ -421,9 +431,16 @@ export interface CompileIdealDenoiserOptions {
  * @returns the ONNX bytes: inputs `sample` [batch, C, H, W] float32 and `timestep` [batch] int64, output `out_sample`
  * @example
  * ```ts
- * import { compileIdealDenoiser, ringMixture } from "../../mod.ts";
- * const table = Float32Array.from({ length: 1000 }, (_, t) => Math.exp(-0.005 * t));
- * const bytes = compileIdealDenoiser(ringMixture(), { alphasCumprod: table, shape: [2, 1, 1] });
+ * import { compileIdealDenoiser, OnnxUNet, ringMixture, Tensor } from "../../mod.ts";
+ * const table = Float32Array.from({ length: 1000 }, (_, t) => Math.exp(-0.005 * (t + 1)));
+ * const mixture = ringMixture();
+ * const bytes = compileIdealDenoiser(mixture, { alphasCumprod: table, shape: [2, 1, 1] });
+ * const unet = await OnnxUNet.fromBytes(bytes, { sampleSize: 1, inChannels: 2 });
+ * const eps = await unet.predict(Tensor.from([0.3, -0.2], [1, 2, 1, 1]), 500);
+ * unet.dispose();
+ * // the graph computes the mixture's own eps*(x_t, t) at alphaBar_500
+ * const direct = mixture.idealNoise(Tensor.from([0.3, -0.2], [1, 2]), table[500]);
+ * if (Math.abs(eps.data[0] - direct.data[0]) > 1e-4) throw new Error(`graph ${eps.data[0]}, direct ${direct.data[0]}`);
  * ```
  */
 export function compileIdealDenoiser(mixture: GaussianMixture, options: CompileIdealDenoiserOptions): Uint8Array {
@@ -566,6 +583,7 @@ export function compileIdealDenoiser(mixture: GaussianMixture, options: CompileI
  * import { gaussian32OdeSolution, TorchGenerator } from "../../mod.ts";
  * const xT = new TorchGenerator(0).randn([1, 3, 32, 32]);
  * const x0 = gaussian32OdeSolution(xT, { t: 999, s: -1 });
+ * if (x0.shape.join() !== "1,3,32,32" || !x0.data.every(Number.isFinite)) throw new Error("expected a finite image");
  * ```
  */
 export function gaussian32OdeSolution(xt: Tensor, options: { t: number; s: number }): Tensor {

@@ -75,6 +75,7 @@ export interface GaussianMixtureOptions {
  *   { weight: 1, mean: [0.5, 0], factor: [0, 0.2], noiseVariance: 0.01 },
  * ], { dim: 2 });
  * const eps = mixture.idealNoise(Tensor.from([0.1, 0.2], [1, 2]), 0.5); // eps*(x_t, t) where alphaBar_t = 0.5
+ * if (eps.shape.join() !== "1,2" || !eps.data.every(Number.isFinite)) throw new Error("expected one finite 2-D eps");
  * ```
  */
 export class GaussianMixture {
@@ -180,6 +181,7 @@ export class GaussianMixture {
    * import { GaussianMixture, TorchGenerator } from "../../mod.ts";
    * const mixture = new GaussianMixture([{ weight: 1, mean: [0, 0], noiseVariance: 1 }], { dim: 2 });
    * const { samples, components } = mixture.sample(4, new TorchGenerator(0));
+   * if (samples.shape.join() !== "4,2" || components.some((k) => k !== 0)) throw new Error("four draws of the one component");
    * ```
    */
   sample(n: number, generator: StandardNormalSource): { samples: Tensor; components: Int32Array } {
@@ -224,7 +226,8 @@ export class GaussianMixture {
    * ```ts
    * import { GaussianMixture, Tensor } from "../../mod.ts";
    * const mixture = new GaussianMixture([{ weight: 1, mean: [0], noiseVariance: 1 }], { dim: 1 });
-   * mixture.logDensity(Tensor.from([0], [1, 1]))[0]; // -0.9189... = -log(2 pi) / 2
+   * const logP = mixture.logDensity(Tensor.from([0], [1, 1]))[0];
+   * if (Math.abs(logP + Math.log(2 * Math.PI) / 2) > 1e-12) throw new Error(`log N(0; 0, 1) = -log(2 pi) / 2, got ${logP}`);
    * ```
    */
   logDensity(x: Tensor): Float64Array {
@@ -252,7 +255,8 @@ export class GaussianMixture {
    * const m = new GaussianMixture([
    *   { weight: 1, mean: [-1], noiseVariance: 0.1 }, { weight: 1, mean: [1], noiseVariance: 0.1 },
    * ], { dim: 1 });
-   * m.posteriorWeights(Tensor.from([0], [1, 1]), 1); // Float64Array [0.5, 0.5]
+   * const weights = m.posteriorWeights(Tensor.from([0], [1, 1]), 1); // x = 0 is as close to -1 as to 1
+   * if (Math.abs(weights[0] - 0.5) > 1e-12 || Math.abs(weights[1] - 0.5) > 1e-12) throw new Error(`got ${weights}`);
    * ```
    */
   posteriorWeights(xt: Tensor, alphaBar: number | ArrayLike<number>): Float64Array {
@@ -281,7 +285,9 @@ export class GaussianMixture {
    * ```ts
    * import { GaussianMixture, Tensor } from "../../mod.ts";
    * const m = new GaussianMixture([{ weight: 1, mean: [0], noiseVariance: 1 }], { dim: 1 });
-   * m.idealNoise(Tensor.from([2], [1, 1]), 0.5).data[0]; // sqrt(0.5) * 2 = 1.414...
+   * // for x_0 ~ N(0, 1), x_t ~ N(0, 1) too and E[eps | x_t] = sqrt(1 - alphaBar) x_t = sqrt(0.5) * 2
+   * const eps = m.idealNoise(Tensor.from([2], [1, 1]), 0.5).data[0];
+   * if (Math.abs(eps - Math.SQRT2) > 1e-6) throw new Error(`got ${eps}`);
    * ```
    */
   idealNoise(xt: Tensor, alphaBar: number | ArrayLike<number>): Tensor {
@@ -300,7 +306,9 @@ export class GaussianMixture {
    * ```ts
    * import { GaussianMixture, Tensor } from "../../mod.ts";
    * const m = new GaussianMixture([{ weight: 1, mean: [0], noiseVariance: 1 }], { dim: 1 });
-   * m.posteriorMean(Tensor.from([2], [1, 1]), 0.5).data[0]; // sqrt(0.5) * 2 = 1.414...
+   * // for x_0 ~ N(0, 1), E[x_0 | x_t] = sqrt(alphaBar) x_t / (alphaBar + 1 - alphaBar) = sqrt(0.5) * 2
+   * const mean = m.posteriorMean(Tensor.from([2], [1, 1]), 0.5).data[0];
+   * if (Math.abs(mean - Math.SQRT2) > 1e-6) throw new Error(`got ${mean}`);
    * ```
    */
   posteriorMean(xt: Tensor, alphaBar: number | ArrayLike<number>): Tensor {
@@ -434,6 +442,9 @@ export interface LowRankGaussianFit extends GaussianComponentSpec {
  * ```ts
  * import { fitLowRankGaussian } from "../../mod.ts";
  * const fit = fitLowRankGaussian(new Float64Array([0, 0, 1, 1, 2, 2.1, 3, 2.9]), { dim: 2, rank: 1 });
+ * // the sample mean of (0, 0), (1, 1), (2, 2.1), (3, 2.9) is (1.5, 1.5); one direction explains nearly everything
+ * if (Math.abs(fit.mean[0] - 1.5) > 1e-12 || Math.abs(fit.mean[1] - 1.5) > 1e-12) throw new Error("wrong mean");
+ * if (!(fit.explained > 0.99)) throw new Error(`explained ${fit.explained}`);
  * ```
  */
 export function fitLowRankGaussian(
@@ -508,7 +519,8 @@ export function fitLowRankGaussian(
  * ```ts
  * import { GaussianMixture, probabilityFlowSolution, Tensor } from "../../mod.ts";
  * const g = new GaussianMixture([{ weight: 1, mean: [0], noiseVariance: 1 }], { dim: 1 });
- * probabilityFlowSolution(g, Tensor.from([1], [1, 1]), { alphaBarT: 0.5, alphaBarS: 0.9 }).data[0]; // 1: N(0, I) is stationary
+ * const xs = probabilityFlowSolution(g, Tensor.from([1], [1, 1]), { alphaBarT: 0.5, alphaBarS: 0.9 }).data[0];
+ * if (Math.abs(xs - 1) > 1e-6) throw new Error(`N(0, I) is stationary, so the flow leaves x at 1; got ${xs}`);
  * ```
  */
 export function probabilityFlowSolution(

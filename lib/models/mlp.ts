@@ -63,6 +63,7 @@ export interface MlpPass {
  * import { Mlp, TorchGenerator } from "../../mod.ts";
  * const net = new Mlp([2, 16, 1], { generator: new TorchGenerator(0) });
  * const { output } = net.forward(new Float64Array([0.5, -0.5]), 1); // one row in, one value out
+ * if (output.length !== 1 || !Number.isFinite(output[0])) throw new Error(`got ${output}`);
  * ```
  */
 export class Mlp {
@@ -112,7 +113,15 @@ export class Mlp {
     }
   }
 
-  /** The number of layers L (affine maps). */
+  /**
+   * The number of layers L (affine maps).
+   *
+   * @example
+   * ```ts
+   * import { Mlp } from "../../mod.ts";
+   * if (new Mlp([2, 16, 16, 1]).layers !== 3) throw new Error("sizes 2, 16, 16, 1 make three affine maps");
+   * ```
+   */
   get layers(): number {
     return this.sizes.length - 1;
   }
@@ -132,7 +141,8 @@ export class Mlp {
    * import { Mlp } from "../../mod.ts";
    * const net = new Mlp([1, 1]);
    * net.parameters.set([2, 1]); // W = [[2]], b = [1]
-   * net.forward(new Float64Array([3]), 1).output[0]; // 7
+   * const y = net.forward(new Float64Array([3]), 1).output[0]; // 2 * 3 + 1
+   * if (y !== 7) throw new Error(`got ${y}`);
    * ```
    */
   forward(input: ArrayLike<number>, batch: number, parameters: Float64Array = this.parameters): MlpPass {
@@ -195,7 +205,8 @@ export class Mlp {
    * const net = new Mlp([1, 1]);
    * net.parameters.set([2, 1]);
    * const pass = net.forward(new Float64Array([3]), 1);
-   * net.backward(pass, new Float64Array([1])); // Float64Array [3, 1]: dy/dW = x, dy/db = 1
+   * const gradient = net.backward(pass, new Float64Array([1])); // dy/dW = x = 3, dy/db = 1
+   * if (gradient.join() !== "3,1") throw new Error(`got ${gradient}`);
    * ```
    */
   backward(pass: MlpPass, gradOutput: ArrayLike<number>, gradient?: Float64Array): Float64Array {
@@ -279,7 +290,9 @@ export interface AdamOptions {
  * import { Adam } from "../../mod.ts";
  * const theta = new Float64Array([1]);
  * const adam = new Adam(1, { learningRate: 0.1 });
- * adam.step(theta, new Float64Array([2 * theta[0]])); // one step on theta^2: theta = 1 - 0.1 (to within eps)
+ * adam.step(theta, new Float64Array([2 * theta[0]])); // one step on theta^2
+ * // Adam's first step is learningRate * g / (|g| + eps): theta = 1 - 0.1, to within eps
+ * if (Math.abs(theta[0] - 0.9) > 1e-6) throw new Error(`got ${theta[0]}`);
  * ```
  */
 export class Adam {
@@ -317,7 +330,17 @@ export class Adam {
     this.v = new Float64Array(size);
   }
 
-  /** The number of steps taken, k. */
+  /**
+   * The number of steps taken, k.
+   *
+   * @example
+   * ```ts
+   * import { Adam } from "../../mod.ts";
+   * const adam = new Adam(1);
+   * adam.step(new Float64Array([1]), new Float64Array([1]));
+   * if (adam.steps !== 1) throw new Error(`one step taken, got ${adam.steps}`);
+   * ```
+   */
   get steps(): number {
     return this.#steps;
   }
@@ -331,6 +354,14 @@ export class Adam {
    * @param gradient g_k = dL/dtheta at theta_{k-1}
    * @param learningRate alpha for this step (default: the optimiser's)
    * @throws RangeError when the lengths differ from the optimiser's size or the gradient is not finite
+   * @example
+   * ```ts
+   * import { Adam } from "../../mod.ts";
+   * const theta = new Float64Array([1, -1]);
+   * new Adam(2, { learningRate: 0.01 }).step(theta, new Float64Array([5, -5]));
+   * // the first step moves each parameter by the learning rate against its gradient's sign, whatever the gradient's size
+   * if (Math.abs(theta[0] - 0.99) > 1e-9 || Math.abs(theta[1] + 0.99) > 1e-9) throw new Error(`got ${theta}`);
+   * ```
    */
   step(parameters: Float64Array, gradient: ArrayLike<number>, learningRate: number = this.learningRate): void {
     const size = this.m.length;

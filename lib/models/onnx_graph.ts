@@ -38,12 +38,17 @@ const elementCode: Record<OnnxElementType, number> = {
  *
  * @example
  * ```ts
+ * import * as ort from "onnxruntime-node";
  * import { OnnxGraphBuilder } from "./onnx_graph.ts";
  * const g = new OnnxGraphBuilder("double");
  * const x = g.input("x", ["batch", 4]);
  * const two = g.constant(new Float32Array([2]), []);
  * g.output(g.node("Mul", [x, two]), "y", ["batch", 4]);
- * const bytes = g.encode(); // load with ort.InferenceSession.create(bytes)
+ * const session = await ort.InferenceSession.create(g.encode());
+ * const feed = new ort.Tensor("float32", Float32Array.from([1, 2, 3, 4]), [1, 4]);
+ * const { y } = await session.run({ x: feed });
+ * await session.release();
+ * if ([...(y.data as Float32Array)].join() !== "2,4,6,8") throw new Error(`y = 2 x, got ${y.data}`);
  * ```
  */
 export class OnnxGraphBuilder {
@@ -70,6 +75,12 @@ export class OnnxGraphBuilder {
    * @param dims its dimensions, numbers or names of dynamic axes
    * @param type its element type
    * @returns the input's name, to feed into nodes
+   * @example
+   * ```ts
+   * import { OnnxGraphBuilder } from "../../mod.ts";
+   * const g = new OnnxGraphBuilder("g");
+   * if (g.input("x", ["batch", 3]) !== "x") throw new Error("an input is fed by its own name");
+   * ```
    */
   input(name: string, dims: OnnxDim[], type: OnnxElementType = "float32"): string {
     this.#claim(name);
@@ -85,6 +96,14 @@ export class OnnxGraphBuilder {
    * @param dims its dimensions, or `null` to leave the shape undeclared
    * @param type its element type
    * @returns the output's name
+   * @example
+   * ```ts
+   * import { OnnxGraphBuilder } from "../../mod.ts";
+   * const g = new OnnxGraphBuilder("g");
+   * const x = g.input("x", [2]);
+   * g.output(x, "y", [2]); // a different name: one Identity node
+   * if (g.nodeCount !== 1) throw new Error(`expected one Identity node, got ${g.nodeCount}`);
+   * ```
    */
   output(value: string, name: string, dims: OnnxDim[] | null, type: OnnxElementType = "float32"): string {
     if (value !== name) {
@@ -102,6 +121,14 @@ export class OnnxGraphBuilder {
    * @param data the values, row-major
    * @param dims the dimensions
    * @returns the initializer's unique name
+   * @example
+   * ```ts
+   * import { OnnxGraphBuilder } from "../../mod.ts";
+   * const g = new OnnxGraphBuilder("g");
+   * const a = g.initializer("w", new Float32Array(6), [2, 3]);
+   * const b = g.initializer("w", new Float32Array(6), [2, 3]);
+   * if (a === b) throw new Error("a taken name gets a suffix");
+   * ```
    */
   initializer(name: string, data: Float32Array | BigInt64Array, dims: number[]): string {
     const unique = this.#fresh(name);
@@ -119,6 +146,12 @@ export class OnnxGraphBuilder {
    * @param data the values
    * @param dims the dimensions (`[]` for a scalar)
    * @returns the constant's name
+   * @example
+   * ```ts
+   * import { OnnxGraphBuilder } from "../../mod.ts";
+   * const g = new OnnxGraphBuilder("g");
+   * if (g.constant([1, 2]) === g.constant([1, 2])) throw new Error("each constant has its own name");
+   * ```
    */
   constant(data: Float32Array | BigInt64Array | number[], dims: number[] = [data.length]): string {
     const values = Array.isArray(data) ? Float32Array.from(data) : data;
@@ -130,6 +163,13 @@ export class OnnxGraphBuilder {
    *
    * @param values the integers
    * @returns the constant's name
+   * @example
+   * ```ts
+   * import { OnnxGraphBuilder } from "../../mod.ts";
+   * const g = new OnnxGraphBuilder("g");
+   * const shape = g.ints([1, -1]);
+   * if (typeof shape !== "string" || shape.length === 0) throw new Error("expected the constant's name");
+   * ```
    */
   ints(values: number[]): string {
     return this.initializer("ints", BigInt64Array.from(values.map(BigInt)), [values.length]);
@@ -143,6 +183,13 @@ export class OnnxGraphBuilder {
    * @param attributes its attributes by name
    * @param name a readable prefix for the output's name
    * @returns the output's name
+   * @example
+   * ```ts
+   * import { OnnxGraphBuilder } from "../../mod.ts";
+   * const g = new OnnxGraphBuilder("g");
+   * const y = g.node("Relu", [g.input("x", [4])]);
+   * if (g.nodeCount !== 1 || y === "x") throw new Error("one node with a fresh output name");
+   * ```
    */
   node(opType: string, inputs: string[], attributes: Record<string, OnnxAttribute> = {}, name = opType): string {
     return this.nodeOutputs(opType, inputs, 1, attributes, name)[0];
@@ -157,6 +204,19 @@ export class OnnxGraphBuilder {
    * @param attributes its attributes by name
    * @param name a readable prefix for the outputs' names
    * @returns the outputs' names
+   * @example
+   * ```ts
+   * import * as ort from "onnxruntime-node";
+   * import { OnnxGraphBuilder } from "../../mod.ts";
+   * const g = new OnnxGraphBuilder("g");
+   * const [left, right] = g.nodeOutputs("Split", [g.input("x", [4])], 2, { axis: 0 }, "half");
+   * g.output(left, "left", [2]);
+   * g.output(right, "right", [2]);
+   * const session = await ort.InferenceSession.create(g.encode());
+   * const out = await session.run({ x: new ort.Tensor("float32", Float32Array.from([1, 2, 3, 4]), [4]) });
+   * await session.release();
+   * if ([...(out.right.data as Float32Array)].join() !== "3,4") throw new Error(`right half ${out.right.data}`);
+   * ```
    */
   nodeOutputs(
     opType: string,
@@ -178,7 +238,17 @@ export class OnnxGraphBuilder {
     return outputs;
   }
 
-  /** The number of nodes so far. */
+  /**
+   * The number of nodes so far.
+   *
+   * @example
+   * ```ts
+   * import { OnnxGraphBuilder } from "../../mod.ts";
+   * const g = new OnnxGraphBuilder("g");
+   * g.node("Neg", [g.node("Abs", [g.input("x", [1])])]);
+   * if (g.nodeCount !== 2) throw new Error(`two nodes, got ${g.nodeCount}`);
+   * ```
+   */
   get nodeCount(): number {
     return this.#nodes.length;
   }
@@ -188,6 +258,17 @@ export class OnnxGraphBuilder {
    *
    * @param options `opset` (default 17) and `docString`
    * @returns the model's bytes
+   * @example
+   * ```ts
+   * import * as ort from "onnxruntime-node";
+   * import { OnnxGraphBuilder } from "../../mod.ts";
+   * const g = new OnnxGraphBuilder("g");
+   * g.output(g.node("Abs", [g.input("x", [2])]), "y", [2]);
+   * const session = await ort.InferenceSession.create(g.encode({ opset: 17 }));
+   * const { y } = await session.run({ x: new ort.Tensor("float32", Float32Array.from([-3, 2]), [2]) });
+   * await session.release();
+   * if ([...(y.data as Float32Array)].join() !== "3,2") throw new Error(`|x| gave ${y.data}`);
+   * ```
    */
   encode(options: { opset?: number; docString?: string } = {}): Uint8Array {
     const model = onnx.ModelProto.create({

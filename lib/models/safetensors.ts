@@ -55,8 +55,9 @@ const itemSize: Record<string, number> = {
  * @example
  * ```ts
  * import { readSafetensors } from "../../mod.ts";
- * const { tensors } = readSafetensors("unet/diffusion_pytorch_model.safetensors");
- * tensors.get("conv_in.weight")?.shape; // [128, 3, 3, 3]
+ * const { tensors } = readSafetensors("test/fixtures/unet/tiny-ddpm/diffusion_pytorch_model.safetensors");
+ * // conv_in maps 3 channels to block_out_channels[0] = 32 (the fixture's config.json) with a 3x3 kernel
+ * if (tensors.get("conv_in.weight")?.shape.join() !== "32,3,3,3") throw new Error("wrong conv_in.weight");
  * ```
  */
 export function readSafetensors(path: string): SafetensorsFile {
@@ -83,7 +84,8 @@ export function readSafetensors(path: string): SafetensorsFile {
  * const bytes = new Uint8Array(8 + header.length + 4);
  * new DataView(bytes.buffer).setBigUint64(0, BigInt(header.length), true);
  * bytes.set(header, 8);
- * parseSafetensors(bytes).tensors.get("x")?.data; // Float32Array [0]
+ * const x = parseSafetensors(bytes).tensors.get("x");
+ * if (x?.shape.join() !== "1" || x.data[0] !== 0) throw new Error("expected one float32 zero");
  * ```
  */
 export function parseSafetensors(bytes: Uint8Array, source = "safetensors data"): SafetensorsFile {
@@ -244,7 +246,8 @@ function toFloat32(raw: Uint8Array, dtype: string, count: number): Float32Array 
  * @example
  * ```ts
  * import { halfToFloat } from "../../mod.ts";
- * halfToFloat(0x3c00); // 1
+ * // IEEE half: 0x3c00 is 1 (exponent 15 = bias), 0xc000 is -2
+ * if (halfToFloat(0x3c00) !== 1 || halfToFloat(0xc000) !== -2) throw new Error("wrong half decode");
  * ```
  */
 export function halfToFloat(bits: number): number {
@@ -266,7 +269,8 @@ export function halfToFloat(bits: number): number {
  * @example
  * ```ts
  * import { bfloat16ToFloat } from "../../mod.ts";
- * bfloat16ToFloat(0x3f80); // 1
+ * // bfloat16 is the top half of a float32: 0x3f80 -> 0x3f800000 = 1, 0xc000 -> -2
+ * if (bfloat16ToFloat(0x3f80) !== 1 || bfloat16ToFloat(0xc000) !== -2) throw new Error("wrong bfloat16 decode");
  * ```
  */
 export function bfloat16ToFloat(bits: number): number {
@@ -297,7 +301,8 @@ export interface SafetensorsTensorInput {
  * ```ts
  * import { parseSafetensors, serializeSafetensors } from "../../mod.ts";
  * const bytes = serializeSafetensors({ x: { shape: [2], data: new Float32Array([1, 2]) } });
- * parseSafetensors(bytes).tensors.get("x")?.data; // Float32Array [1, 2]
+ * const x = parseSafetensors(bytes).tensors.get("x");
+ * if (x?.data.join() !== "1,2") throw new Error("the round trip lost the values");
  * ```
  */
 export function serializeSafetensors(

@@ -22,13 +22,30 @@ import { fitLowRankGaussian, GaussianMixture } from "./gaussian_mixture.ts";
 import { Tensor } from "../core/tensor.ts";
 import { TorchGenerator } from "../core/torch_generator.ts";
 
-/** The shape kinds, one mixture component each, in component order. */
+/**
+ * The shape kinds, one mixture component each, in component order.
+ *
+ * @example
+ * ```ts
+ * import { SHAPE_KINDS, shapesMixture } from "../../mod.ts";
+ * if (shapesMixture({ rank: 2, samplesPerMode: 8 }).count !== SHAPE_KINDS.length) throw new Error("one per kind");
+ * ```
+ */
 export const SHAPE_KINDS = ["circle", "square", "triangle", "diamond", "cross", "star"] as const;
 
 /** A shape kind. */
 export type ShapeKind = typeof SHAPE_KINDS[number];
 
-/** The side of the square images. */
+/**
+ * The side of the square images.
+ *
+ * @example
+ * ```ts
+ * import { drawShapes, SHAPES_IMAGE_SIZE } from "../../mod.ts";
+ * const { images } = drawShapes(1, { seed: 0 });
+ * if (images.shape.join() !== `1,3,${SHAPES_IMAGE_SIZE},${SHAPES_IMAGE_SIZE}`) throw new Error(`got [${images.shape}]`);
+ * ```
+ */
 export const SHAPES_IMAGE_SIZE = 32;
 
 /** Mean shape colour per kind (RGB in [-1, 1]); the background's mean is dark blue-grey for every kind. */
@@ -85,7 +102,7 @@ export interface DrawShapesOptions {
  * ```ts
  * import { drawShapes } from "../../mod.ts";
  * const { images, params } = drawShapes(6, { seed: 1 });
- * images.shape; // [6, 3, 32, 32]
+ * if (images.shape.join() !== "6,3,32,32" || params.length !== 6) throw new Error(`got [${images.shape}]`);
  * ```
  */
 export function drawShapes(count: number, options: DrawShapesOptions = {}): { images: Tensor; params: ShapeParams[] } {
@@ -124,6 +141,9 @@ export function drawShapes(count: number, options: DrawShapesOptions = {}): { im
  * ```ts
  * import { renderShapes } from "../../mod.ts";
  * const image = renderShapes([{ mode: 0, offset: [0, 0], scale: 1, fg: [1, 0, 0], bg: [-1, -1, -1] }]);
+ * if (image.shape.join() !== "1,3,32,32") throw new Error(`got [${image.shape}]`);
+ * // every pixel is the background (-1, -1, -1) or the foreground (1, 0, 0), or a blend of the two at an edge
+ * if (image.data.some((v) => v < -1 - 1e-6 || v > 1 + 1e-6)) throw new Error("a value outside [-1, 1]");
  * ```
  */
 export function renderShapes(params: readonly ShapeParams[]): Tensor {
@@ -175,7 +195,7 @@ export interface ShapesMixtureOptions {
  * ```ts
  * import { shapesMixture } from "../../mod.ts";
  * const mixture = shapesMixture({ rank: 8, samplesPerMode: 32 });
- * mixture.count; // 6
+ * if (mixture.count !== 6) throw new Error("one component per shape kind");
  * ```
  */
 export function shapesMixture(options: ShapesMixtureOptions = {}): GaussianMixture {

@@ -47,8 +47,9 @@ export interface ZipEntry {
  * ```ts
  * import { readZip } from "../../mod.ts";
  * import { readFileSync } from "node:fs";
- * const entries = readZip(readFileSync("diffusion_pytorch_model.bin"), "bin");
- * [...entries.keys()].find((n) => n.endsWith("data.pkl"));
+ * const entries = readZip(readFileSync("test/fixtures/unet/tiny-ddpm/diffusion_pytorch_model.bin"), "bin");
+ * // torch.save's zip format holds the pickle as <archive>/data.pkl
+ * if (![...entries.keys()].some((n) => n.endsWith("data.pkl"))) throw new Error("no data.pkl in the archive");
  * ```
  */
 export function readZip(bytes: Uint8Array, source: string): Map<string, ZipEntry> {
@@ -195,8 +196,9 @@ type PickleValue = unknown;
  * @example
  * ```ts
  * import { readTorchCheckpoint } from "../../mod.ts";
- * const tensors = readTorchCheckpoint("diffusion_pytorch_model.bin");
- * tensors.get("conv_in.weight")?.shape; // [128, 3, 3, 3]
+ * const tensors = readTorchCheckpoint("test/fixtures/unet/tiny-ddpm/diffusion_pytorch_model.bin");
+ * // conv_in maps 3 channels to block_out_channels[0] = 32 (the fixture's config.json) with a 3x3 kernel
+ * if (tensors.get("conv_in.weight")?.shape.join() !== "32,3,3,3") throw new Error("wrong conv_in.weight");
  * ```
  */
 export function readTorchCheckpoint(path: string): Map<string, TorchTensor> {
@@ -219,7 +221,9 @@ export function readTorchCheckpoint(path: string): Map<string, TorchTensor> {
  * ```ts
  * import { parseTorchCheckpoint } from "../../mod.ts";
  * import { readFileSync } from "node:fs";
- * parseTorchCheckpoint(readFileSync("model.bin"), "model.bin").size;
+ * const path = "test/fixtures/unet/tiny-ddpm/diffusion_pytorch_model.bin";
+ * const tensors = parseTorchCheckpoint(readFileSync(path), path);
+ * if (!tensors.has("conv_out.bias")) throw new Error("a UNet2DModel state dict ends with conv_out");
  * ```
  */
 export function parseTorchCheckpoint(bytes: Uint8Array, source = "PyTorch checkpoint"): Map<string, TorchTensor> {
@@ -428,7 +432,9 @@ const allowedGlobals = new Set([
  * @example
  * ```ts
  * import { unpickleStateDict } from "../../mod.ts";
- * unpickleStateDict(new Uint8Array([0x80, 0x02, 0x7d, 0x2e]), "empty"); // Map {}
+ * // PROTO 2, EMPTY_DICT, STOP: the pickle of {}
+ * const value = unpickleStateDict(new Uint8Array([0x80, 0x02, 0x7d, 0x2e]), "empty");
+ * if (!(value instanceof Map) || value.size !== 0) throw new Error("the pickle of {} is an empty Map");
  * ```
  */
 export function unpickleStateDict(bytes: Uint8Array, source: string): unknown {

@@ -37,7 +37,7 @@ export interface RingOptions {
  * ```ts
  * import { ringMixture } from "../../mod.ts";
  * const ring = ringMixture({ count: 8 });
- * ring.count; // 8
+ * if (ring.count !== 8) throw new Error("one component per point of the ring");
  * ```
  */
 export function ringMixture(options: RingOptions = {}): GaussianMixture {
@@ -74,7 +74,7 @@ export interface GridOptions {
  * @example
  * ```ts
  * import { gridMixture } from "../../mod.ts";
- * gridMixture({ side: 3 }).count; // 9
+ * if (gridMixture({ side: 3 }).count !== 9) throw new Error("a 3x3 grid has 9 components");
  * ```
  */
 export function gridMixture(options: GridOptions = {}): GaussianMixture {
@@ -110,7 +110,8 @@ export interface MoonsOptions {
  * @example
  * ```ts
  * import { moonsMixture } from "../../mod.ts";
- * moonsMixture().count; // 24
+ * const moons = moonsMixture();
+ * if (moons.count !== 24) throw new Error(`two moons of 12 components each, got ${moons.count}`);
  * ```
  */
 export function moonsMixture(options: MoonsOptions = {}): GaussianMixture {

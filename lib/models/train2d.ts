@@ -52,7 +52,17 @@ import { parseSafetensors, readSafetensors, type SafetensorsTensorInput, seriali
 import { Tensor } from "../core/tensor.ts";
 import { TorchGenerator } from "../core/torch_generator.ts";
 
-/** The builtin 2-D data sets a `Denoiser2dTrainer` accepts by name. */
+/**
+ * The builtin 2-D data sets a `Denoiser2dTrainer` accepts by name.
+ *
+ * @example
+ * ```ts
+ * import { builtinMixture, DATA_SETS_2D } from "../../mod.ts";
+ * for (const name of DATA_SETS_2D) {
+ *   if (builtinMixture(name).dim !== 2) throw new Error(`${name} is not a law on the plane`);
+ * }
+ * ```
+ */
 export const DATA_SETS_2D: readonly string[] = Object.freeze(["ring2d", "moons2d", "grid2d"]);
 
 /** The format tag a saved `LearnedDenoiser2d` carries in its safetensors metadata. */
@@ -73,7 +83,8 @@ const FORMAT = "ddimlab.LearnedDenoiser2d/1";
  * @example
  * ```ts
  * import { timestepEmbedding } from "../../mod.ts";
- * timestepEmbedding([0], 4); // Float64Array [0, 0, 1, 1]: sin 0 and cos 0
+ * const e = timestepEmbedding([0], 4); // sin 0 = 0 twice, then cos 0 = 1 twice
+ * if (e.join() !== "0,0,1,1") throw new Error(`got ${e}`);
  * ```
  */
 export function timestepEmbedding(timesteps: ArrayLike<number>, dim: number, maxPeriod = 10000): Float64Array {
@@ -121,9 +132,10 @@ export interface LearnedDenoiser2dConfig {
  * @example
  * ```ts
  * import { DDIMPipeline, DDIMScheduler, trainDenoiser2d } from "../../mod.ts";
- * const model = trainDenoiser2d("ring2d", { steps: 200, hiddenSizes: [32, 32] });
+ * const model = trainDenoiser2d("ring2d", { steps: 20, hiddenSizes: [16], batchSize: 32 }); // a short run
  * const pipe = new DDIMPipeline({ unet: model, scheduler: DDIMScheduler.fromConfig(model.schedulerConfig) });
- * const { samples } = await pipe.sample({ numInferenceSteps: 20, batchSize: 100, seed: 0 });
+ * const { samples } = await pipe.sample({ numInferenceSteps: 10, batchSize: 16, seed: 0 });
+ * if (samples.shape.join() !== "16,2,1,1" || !samples.data.every(Number.isFinite)) throw new Error(`got [${samples.shape}]`);
  * ```
  */
 export class LearnedDenoiser2d implements DenoisingModel {
@@ -184,7 +196,8 @@ export class LearnedDenoiser2d implements DenoisingModel {
    * ```ts
    * import { trainDenoiser2d } from "../../mod.ts";
    * const model = trainDenoiser2d("ring2d", { steps: 10, hiddenSizes: [8] });
-   * model.noiseAt([0.7, 0, 0, 0.7], 500); // two points at t = 500
+   * const eps = model.noiseAt([0.7, 0, 0, 0.7], 500); // two points at t = 500
+   * if (eps.length !== 4 || !eps.every(Number.isFinite)) throw new Error("expected a 2-D eps for each point");
    * ```
    */
   noiseAt(points: ArrayLike<number>, timestep: number | ArrayLike<number>): Float64Array {
@@ -238,6 +251,7 @@ export class LearnedDenoiser2d implements DenoisingModel {
    * import { LearnedDenoiser2d, trainDenoiser2d } from "../../mod.ts";
    * const model = trainDenoiser2d("ring2d", { steps: 10, hiddenSizes: [8] });
    * const copy = LearnedDenoiser2d.fromSafetensors(model.toSafetensors());
+   * if (copy.noiseAt([0.3, 0.4], 100).join() !== model.noiseAt([0.3, 0.4], 100).join()) throw new Error("the copy differs");
    * ```
    */
   toSafetensors(): Uint8Array {
@@ -269,8 +283,13 @@ export class LearnedDenoiser2d implements DenoisingModel {
    * @returns the path
    * @example
    * ```ts
-   * import { trainDenoiser2d } from "../../mod.ts";
-   * trainDenoiser2d("ring2d", { steps: 10, hiddenSizes: [8] }).save("/tmp/ring2d.safetensors");
+   * import { LearnedDenoiser2d, trainDenoiser2d } from "../../mod.ts";
+   * import { mkdtempSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import { join } from "node:path";
+   * const model = trainDenoiser2d("ring2d", { steps: 10, hiddenSizes: [8] });
+   * const path = model.save(join(mkdtempSync(join(tmpdir(), "ddimlab-")), "ring2d.safetensors"));
+   * if (LearnedDenoiser2d.load(path).noiseAt([0.5, 0], 10)[0] !== model.noiseAt([0.5, 0], 10)[0]) throw new Error("lost");
    * ```
    */
   save(path: string): string {
@@ -292,7 +311,8 @@ export class LearnedDenoiser2d implements DenoisingModel {
    * ```ts
    * import { LearnedDenoiser2d, trainDenoiser2d } from "../../mod.ts";
    * const bytes = trainDenoiser2d("moons2d", { steps: 10, hiddenSizes: [8] }).toSafetensors();
-   * LearnedDenoiser2d.fromSafetensors(bytes).config.hiddenSizes; // [8]
+   * const hidden = LearnedDenoiser2d.fromSafetensors(bytes).config.hiddenSizes;
+   * if (hidden.join() !== "8") throw new Error(`got ${hidden}`);
    * ```
    */
   static fromSafetensors(bytes: Uint8Array, source = "safetensors data"): LearnedDenoiser2d {
@@ -308,8 +328,13 @@ export class LearnedDenoiser2d implements DenoisingModel {
    * @example
    * ```ts
    * import { LearnedDenoiser2d, trainDenoiser2d } from "../../mod.ts";
-   * trainDenoiser2d("grid2d", { steps: 10, hiddenSizes: [8] }).save("/tmp/grid2d.safetensors");
-   * const model = LearnedDenoiser2d.load("/tmp/grid2d.safetensors");
+   * import { mkdtempSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import { join } from "node:path";
+   * const path = join(mkdtempSync(join(tmpdir(), "ddimlab-")), "grid2d.safetensors");
+   * trainDenoiser2d("grid2d", { steps: 10, hiddenSizes: [8] }).save(path);
+   * const model = LearnedDenoiser2d.load(path);
+   * if (model.config.hiddenSizes.join() !== "8") throw new Error("the loaded model has another shape");
    * ```
    */
   static load(path: string): LearnedDenoiser2d {
@@ -362,10 +387,11 @@ export interface TrainingProgress {
  * @example
  * ```ts
  * import { Denoiser2dTrainer } from "../../mod.ts";
- * const trainer = new Denoiser2dTrainer("ring2d", { seed: 0 });
+ * const trainer = new Denoiser2dTrainer("ring2d", { seed: 0, hiddenSizes: [16], batchSize: 32 });
  * const losses: number[] = [];
- * for (const { loss } of trainer.train(500, { reportEvery: 50 })) losses.push(loss);
+ * for (const { loss } of trainer.train(60, { reportEvery: 20 })) losses.push(loss);
  * const model = trainer.model(); // the EMA weights, a DenoisingModel
+ * if (losses.length !== 3 || !losses.every((l) => l > 0) || model.inChannels !== 2) throw new Error(`losses ${losses}`);
  * ```
  */
 export class Denoiser2dTrainer {
@@ -446,12 +472,33 @@ export class Denoiser2dTrainer {
     );
   }
 
-  /** Steps taken so far. */
+  /**
+   * Steps taken so far.
+   *
+   * @example
+   * ```ts
+   * import { Denoiser2dTrainer } from "../../mod.ts";
+   * const trainer = new Denoiser2dTrainer("ring2d", { hiddenSizes: [8], batchSize: 16 });
+   * [...trainer.train(5)]; // five steps
+   * if (trainer.step !== 5) throw new Error(`got ${trainer.step}`);
+   * ```
+   */
   get step(): number {
     return this.optimizer.steps;
   }
 
-  /** L_simple per coordinate of the most recent step (NaN before the first). */
+  /**
+   * L_simple per coordinate of the most recent step (NaN before the first).
+   *
+   * @example
+   * ```ts
+   * import { Denoiser2dTrainer } from "../../mod.ts";
+   * const trainer = new Denoiser2dTrainer("ring2d", { hiddenSizes: [8], batchSize: 16 });
+   * if (!Number.isNaN(trainer.lastLoss)) throw new Error("no loss before the first step");
+   * [...trainer.train(1)]; // one step
+   * if (!(trainer.lastLoss > 0)) throw new Error(`got ${trainer.lastLoss}`);
+   * ```
+   */
   get lastLoss(): number {
     return this.#lastLoss;
   }
@@ -469,8 +516,10 @@ export class Denoiser2dTrainer {
    * @example
    * ```ts
    * import { Denoiser2dTrainer } from "../../mod.ts";
-   * const trainer = new Denoiser2dTrainer("moons2d");
-   * for (const { step, loss } of trainer.train(100, { reportEvery: 20 })) console.log(step, loss.toFixed(3));
+   * const trainer = new Denoiser2dTrainer("moons2d", { hiddenSizes: [16], batchSize: 32 });
+   * const steps: number[] = [];
+   * for (const { step } of trainer.train(50, { reportEvery: 20 })) steps.push(step);
+   * if (steps.join() !== "20,40,50") throw new Error(`progress every 20 steps and after the last, got ${steps}`);
    * ```
    */
   *train(steps: number, options: { reportEvery?: number } = {}): Generator<TrainingProgress, void> {
@@ -506,9 +555,10 @@ export class Denoiser2dTrainer {
    * @example
    * ```ts
    * import { Denoiser2dTrainer } from "../../mod.ts";
-   * const trainer = new Denoiser2dTrainer("grid2d", { hiddenSizes: [16] });
-   * for (const progress of trainer.train(20)) console.log(progress.loss);
+   * const trainer = new Denoiser2dTrainer("grid2d", { hiddenSizes: [16], batchSize: 32 });
+   * for (const progress of trainer.train(20)) if (!(progress.loss > 0)) throw new Error(`loss ${progress.loss}`);
    * const model = trainer.model();
+   * if (model.config.hiddenSizes.join() !== "16") throw new Error("the model has the trainer's shape");
    * ```
    */
   model(options: { ema?: boolean } = {}): LearnedDenoiser2d {
@@ -537,6 +587,13 @@ export class Denoiser2dTrainer {
    *
    * @param k steps taken so far
    * @returns alpha_k (never below 1e-3 alpha, so that Adam's step stays defined)
+   * @example
+   * ```ts
+   * import { Denoiser2dTrainer } from "../../mod.ts";
+   * const trainer = new Denoiser2dTrainer("ring2d", { learningRate: 0.01, decaySteps: 100 });
+   * // cosine decay: alpha at k = K / 2 is alpha (1 + cos(pi / 2)) / 2 = alpha / 2
+   * if (Math.abs(trainer.learningRateAt(50) - 0.005) > 1e-12) throw new Error(`got ${trainer.learningRateAt(50)}`);
+   * ```
    */
   learningRateAt(k: number): number {
     const alpha = this.optimizer.learningRate;
@@ -626,7 +683,9 @@ export interface TrainDenoiser2dOptions extends Denoiser2dTrainerOptions {
  * @example
  * ```ts
  * import { trainDenoiser2d } from "../../mod.ts";
- * const model = trainDenoiser2d("ring2d", { steps: 300, onProgress: ({ step, loss }) => console.log(step, loss) });
+ * const seen: number[] = [];
+ * const model = trainDenoiser2d("ring2d", { steps: 30, hiddenSizes: [16], reportEvery: 10, onProgress: ({ step }) => seen.push(step) });
+ * if (seen.join() !== "10,20,30" || model.inChannels !== 2) throw new Error(`progress at ${seen}`);
  * ```
  */
 export function trainDenoiser2d(

@@ -71,7 +71,8 @@ const ignoredKeys = new Set(["_class_name", "_diffusers_version", "_name_or_path
  * import { parseUNetConfig } from "../../mod.ts";
  * const config = parseUNetConfig({ _class_name: "UNet2DModel", sample_size: 32, block_out_channels: [32, 64],
  *   down_block_types: ["DownBlock2D", "AttnDownBlock2D"], up_block_types: ["AttnUpBlock2D", "UpBlock2D"] });
- * config.timeEmbeddingDim; // 128
+ * // diffusers: time_embed_dim = block_out_channels[0] * 4
+ * if (config.timeEmbeddingDim !== 128) throw new Error(`got ${config.timeEmbeddingDim}`);
  * ```
  */
 export function parseUNetConfig(config: unknown, source = "UNet2DModel config"): UNet2DConfig {

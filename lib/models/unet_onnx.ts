@@ -18,7 +18,15 @@
 import { OnnxGraphBuilder } from "./onnx_graph.ts";
 import type { UNet2DConfig } from "./unet_config.ts";
 
-/** Bump when the compiled graph changes, so cached graphs are rebuilt. */
+/**
+ * Bump when the compiled graph changes, so cached graphs are rebuilt.
+ *
+ * @example
+ * ```ts
+ * import { UNET_COMPILER_VERSION } from "../../mod.ts";
+ * if (!UNET_COMPILER_VERSION.startsWith("ddimlab-unet-onnx-")) throw new Error(UNET_COMPILER_VERSION);
+ * ```
+ */
 export const UNET_COMPILER_VERSION = "ddimlab-unet-onnx-1";
 
 /** A source of UNet weights by diffusers' state_dict name. */
@@ -59,7 +67,10 @@ const legacyAttentionNames: [string, string][] = [
  * @example
  * ```ts
  * import { readSafetensors, weightsFromTensors } from "../../mod.ts";
- * const weights = weightsFromTensors(readSafetensors("diffusion_pytorch_model.safetensors").tensors, "unet");
+ * const path = "test/fixtures/unet/tiny-ddpm/diffusion_pytorch_model.safetensors";
+ * const weights = weightsFromTensors(readSafetensors(path).tensors, "unet");
+ * // nothing has been asked for yet, so every tensor of the file is still unused
+ * if (!weights.unused().includes("conv_in.weight")) throw new Error("conv_in.weight should be listed as unused");
  * ```
  */
 export function weightsFromTensors(
@@ -117,9 +128,13 @@ export interface CompileUNetOptions {
  * ```ts
  * import { compileUNet, parseUNetConfig, readSafetensors, weightsFromTensors } from "../../mod.ts";
  * import { readFileSync } from "node:fs";
- * const config = parseUNetConfig(JSON.parse(readFileSync("unet/config.json", "utf8")));
- * const weights = weightsFromTensors(readSafetensors("unet/diffusion_pytorch_model.safetensors").tensors, "unet");
+ * const dir = "test/fixtures/unet/tiny-ddpm";
+ * const config = parseUNetConfig(JSON.parse(readFileSync(`${dir}/config.json`, "utf8")));
+ * const weights = weightsFromTensors(readSafetensors(`${dir}/diffusion_pytorch_model.safetensors`).tensors, "unet");
  * const onnxBytes = compileUNet(config, weights);
+ * if (weights.unused().length !== 0) throw new Error(`weights left unused: ${weights.unused().join(", ")}`);
+ * // an ONNX ModelProto starts with field 1 (ir_version), a varint: tag byte 0x08
+ * if (onnxBytes[0] !== 0x08) throw new Error("not an ONNX ModelProto");
  * ```
  */
 export function compileUNet(config: UNet2DConfig, weights: UNetWeights, options: CompileUNetOptions = {}): Uint8Array {

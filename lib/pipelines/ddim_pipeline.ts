@@ -53,7 +53,8 @@ export interface PipelineParts {
  * ```ts
  * import { DDIMPipeline } from "../../mod.ts";
  * const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
- * const { samples } = await pipe.sample({ numInferenceSteps: 50, eta: 0, seed: 0, batchSize: 4 });
+ * const { samples } = await pipe.sample({ numInferenceSteps: 10, eta: 0, seed: 0, batchSize: 4 });
+ * if (samples.shape.join() !== "4,3,32,32") throw new Error(`got [${samples.shape}]`);
  * ```
  */
 export class DDIMPipeline {
@@ -91,6 +92,7 @@ export class DDIMPipeline {
    * ```ts
    * import { DDIMPipeline } from "../../mod.ts";
    * const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
+   * if (pipe.unet.sampleSize !== 32) throw new Error("shapes32 is a 32x32 model");
    * ```
    */
   static async fromPretrained(source: string, options: Record<string, unknown> = {}): Promise<DDIMPipeline> {
@@ -112,7 +114,15 @@ export class DDIMPipeline {
    * ```ts
    * import { DDIMPipeline, modelFromFunction, Tensor } from "../../mod.ts";
    * const pipe = new DDIMPipeline({ unet: modelFromFunction((x) => Tensor.zeros(x.shape), { sampleSize: 8 }) });
-   * const { samples } = await pipe.sample({ numInferenceSteps: 10, seed: 0 });
+   * const { samples, xT } = await pipe.sample({ numInferenceSteps: 10, seed: 0 });
+   * // with eps = 0, eq. (12) keeps the predicted x0 = x_t / sqrt(alphaBar_t) from the first step on (x_T at t = 900,
+   * // leading spacing, 10 of 1000), clipped to [-1, 1] as diffusers' default clip_sample does
+   * let alphaBar = 1;
+   * for (let t = 0; t <= 900; t++) alphaBar *= 1 - (1e-4 + (0.02 - 1e-4) * t / 999);
+   * samples.data.forEach((x0, i) => {
+   *   const expected = Math.max(-1, Math.min(1, xT.data[i] / Math.sqrt(alphaBar)));
+   *   if (Math.abs(x0 - expected) > 1e-3 * Math.abs(expected)) throw new Error(`x_0 ${x0}, expected ${expected}`);
+   * });
    * ```
    */
   async sample(options: DDIMSampleOptions = {}): Promise<SampleResult> {

@@ -29,7 +29,8 @@ import type { PipelineScheduler } from "../schedulers/scheduler.ts";
  * ```ts
  * import { DDPMPipeline } from "../../mod.ts";
  * const pipe = await DDPMPipeline.fromPretrained("builtin:shapes32");
- * const { samples } = await pipe.sample({ seed: 0, batchSize: 4 });
+ * const { samples } = await pipe.sample({ seed: 0, batchSize: 2, numInferenceSteps: 10 });
+ * if (samples.shape.join() !== "2,3,32,32") throw new Error(`got [${samples.shape}]`);
  * ```
  */
 export class DDPMPipeline {
@@ -61,6 +62,7 @@ export class DDPMPipeline {
    * ```ts
    * import { DDPMPipeline } from "../../mod.ts";
    * const pipe = await DDPMPipeline.fromPretrained("builtin:shapes32");
+   * if (pipe.unet.sampleSize !== 32) throw new Error("shapes32 is a 32x32 model");
    * ```
    */
   static async fromPretrained(source: string, options: Record<string, unknown> = {}): Promise<DDPMPipeline> {
@@ -87,6 +89,7 @@ export class DDPMPipeline {
    * import { DDPMPipeline, modelFromFunction, Tensor } from "../../mod.ts";
    * const pipe = new DDPMPipeline({ unet: modelFromFunction((x) => Tensor.zeros(x.shape), { sampleSize: 8 }) });
    * const { samples } = await pipe.sample({ numInferenceSteps: 20, seed: 0 });
+   * if (samples.shape.join() !== "1,3,8,8" || !samples.data.every(Number.isFinite)) throw new Error(`got [${samples.shape}]`);
    * ```
    */
   async sample(options: SampleOptions = {}): Promise<SampleResult> {

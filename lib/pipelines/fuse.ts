@@ -76,8 +76,9 @@ export interface FuseResult {
  * import { DDIMPipeline, fuse, Tensor } from "../../mod.ts";
  * const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
  * const a = Tensor.zeros([1, 3, 32, 32]), b = Tensor.zeros([1, 3, 32, 32]);
- * const { fused } = await fuse(pipe, [a, b], { alpha: 0.5, numInferenceSteps: 20 });
- * const exact = await fuse(pipe, [a, b], { alpha: [0, 0.5, 1], method: "edict", numInferenceSteps: 20 });
+ * const { fused } = await fuse(pipe, [a, b], { alpha: 0.5, numInferenceSteps: 10 });
+ * const exact = await fuse(pipe, [a, b], { alpha: [0, 0.5, 1], method: "edict", numInferenceSteps: 10 });
+ * if (fused.shape.join() !== "1,3,32,32" || exact.fused.shape.join() !== "3,3,32,32") throw new Error("wrong shapes");
  * ```
  */
 export async function fuse(

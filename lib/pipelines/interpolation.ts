@@ -39,7 +39,8 @@ export interface SlerpOptions {
  * ```ts
  * import { slerp, Tensor } from "../../mod.ts";
  * const mid = slerp(Tensor.from([1, 0]), Tensor.from([0, 1]), 0.5);
- * console.log(mid.data); // about [0.7071, 0.7071]
+ * // halfway along the quarter circle: sin(pi / 4) / sin(pi / 2) = 0.7071... on both axes
+ * if (Math.abs(mid.data[0] - Math.SQRT1_2) > 1e-6 || Math.abs(mid.data[1] - Math.SQRT1_2) > 1e-6) throw new Error(`${mid.data}`);
  * ```
  */
 export function slerp(z0: Tensor, z1: Tensor, alpha: number, options: SlerpOptions = {}): Tensor {
@@ -95,7 +96,8 @@ export function slerp(z0: Tensor, z1: Tensor, alpha: number, options: SlerpOptio
  * @example
  * ```ts
  * import { lerp, Tensor } from "../../mod.ts";
- * lerp(Tensor.from([0, 2]), Tensor.from([2, 4]), 0.5).data; // Float32Array [1, 3]
+ * const mid = lerp(Tensor.from([0, 2]), Tensor.from([2, 4]), 0.5);
+ * if (mid.data.join() !== "1,3") throw new Error(`got ${mid.data}`);
  * ```
  */
 export function lerp(z0: Tensor, z1: Tensor, alpha: number): Tensor {
@@ -116,7 +118,8 @@ export function lerp(z0: Tensor, z1: Tensor, alpha: number): Tensor {
  * @example
  * ```ts
  * import { interpolationAlphas } from "../../mod.ts";
- * interpolationAlphas(5); // [0, 0.25, 0.5, 0.75, 1]
+ * const alphas = interpolationAlphas(5);
+ * if (alphas.join() !== "0,0.25,0.5,0.75,1") throw new Error(`got ${alphas}`);
  * ```
  */
 export function interpolationAlphas(count: number): number[] {
@@ -140,7 +143,8 @@ export function interpolationAlphas(count: number): number[] {
  * ```ts
  * import { interpolateLatents, Tensor } from "../../mod.ts";
  * const row = interpolateLatents(Tensor.from([1, 0], [1, 2]), Tensor.from([0, 1], [1, 2]), { alphas: [0, 0.5, 1] });
- * row.shape; // [3, 2]
+ * // alpha = 0 and alpha = 1 give back the ends
+ * if (row.shape.join() !== "3,2" || row.data[0] !== 1 || row.data[5] !== 1) throw new Error(`got ${row.data}`);
  * ```
  */
 export function interpolateLatents(
@@ -196,10 +200,12 @@ export interface InterpolationRow {
  * @throws RangeError for mismatched latents or a bad count
  * @example
  * ```ts
- * import { DDIMPipeline, interpolationRow, loadUNet, TorchGenerator } from "../../mod.ts";
+ * import { DDIMPipeline, interpolationRow, TorchGenerator } from "../../mod.ts";
  * const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
  * const g = new TorchGenerator(0);
- * const row = await interpolationRow(pipe, [g.randn([1, 3, 32, 32]), g.randn([1, 3, 32, 32])], { count: 5 });
+ * const ends: [ReturnType<typeof g.randn>, ReturnType<typeof g.randn>] = [g.randn([1, 3, 32, 32]), g.randn([1, 3, 32, 32])];
+ * const row = await interpolationRow(pipe, ends, { count: 3, numInferenceSteps: 10 });
+ * if (row.alphas.join() !== "0,0.5,1" || row.samples.shape.join() !== "3,3,32,32") throw new Error("wrong row");
  * ```
  */
 export async function interpolationRow(

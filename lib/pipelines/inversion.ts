@@ -64,7 +64,18 @@ export interface InvertiblePipeline {
 /** How to invert: plain DDIM (inexact), EDICT (lib/schedulers/edict.ts) or BDIA-DDIM (lib/schedulers/bdia.ts), both exact. */
 export type InversionMethod = "ddim" | "edict" | "bdia";
 
-/** The inversion methods, in the order the docs list them. */
+/**
+ * The inversion methods, in the order the docs list them.
+ *
+ * @example
+ * ```ts
+ * import { INVERSION_METHODS, latentsFromNoise, Tensor } from "../../mod.ts";
+ * for (const method of INVERSION_METHODS) {
+ *   const state = latentsFromNoise(Tensor.zeros([1, 3, 8, 8]), { method, numInferenceSteps: 10 });
+ *   if (state.method !== method) throw new Error(`asked for ${method}, got ${state.method}`);
+ * }
+ * ```
+ */
 export const INVERSION_METHODS: readonly InversionMethod[] = Object.freeze(["ddim", "edict", "bdia"]);
 
 /** The method and its parameters, as `invert`, `reconstruct`, `fuse` and `decodeLatents` take them. */
@@ -148,8 +159,10 @@ export interface InversionResult extends LatentState {
  * ```ts
  * import { DDIMPipeline, invert, Tensor } from "../../mod.ts";
  * const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
- * const { latents } = await invert(pipe, Tensor.zeros([1, 3, 32, 32]), { numInferenceSteps: 20 });
- * const exact = await invert(pipe, Tensor.zeros([1, 3, 32, 32]), { method: "edict", numInferenceSteps: 20 });
+ * const { latents } = await invert(pipe, Tensor.zeros([1, 3, 32, 32]), { numInferenceSteps: 10 });
+ * const exact = await invert(pipe, Tensor.zeros([1, 3, 32, 32]), { method: "edict", numInferenceSteps: 10 });
+ * // EDICT keeps a pair of latents: two state arrays
+ * if (latents.shape.join() !== "1,3,32,32" || exact.state.length !== 2) throw new Error("wrong inversion");
  * ```
  */
 export async function invert(
@@ -259,7 +272,9 @@ export async function invert(
  * @example
  * ```ts
  * import { latentsFromNoise, TorchGenerator } from "../../mod.ts";
- * const start = latentsFromNoise(new TorchGenerator(0).randn([4, 3, 32, 32]), { method: "bdia", numInferenceSteps: 20 });
+ * const noise = new TorchGenerator(0).randn([4, 3, 32, 32]);
+ * const start = latentsFromNoise(noise, { method: "bdia", numInferenceSteps: 20 });
+ * if (start.method !== "bdia" || start.shape.join() !== "4,3,32,32") throw new Error("wrong state");
  * ```
  */
 export function latentsFromNoise(
@@ -330,6 +345,8 @@ export interface DecodeResult {
  * const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
  * const inversion = await invert(pipe, Tensor.zeros([1, 3, 32, 32]), { method: "bdia", numInferenceSteps: 10 });
  * const { samples } = await decodeLatents(pipe, inversion);
+ * // BDIA's inversion is exact: decoding returns the zero image up to float rounding
+ * if (samples.data.some((v) => Math.abs(v) > 1e-3)) throw new Error("BDIA did not return the image");
  * ```
  */
 export async function decodeLatents(
@@ -438,8 +455,10 @@ export interface ReconstructionResult extends InversionResult, ImageError {
  * ```ts
  * import { DDIMPipeline, reconstruct, Tensor } from "../../mod.ts";
  * const pipe = await DDIMPipeline.fromPretrained("builtin:shapes32");
- * const { mse, psnr } = await reconstruct(pipe, Tensor.zeros([1, 3, 32, 32]), { numInferenceSteps: 20 });
- * const exact = await reconstruct(pipe, Tensor.zeros([1, 3, 32, 32]), { method: "bdia", numInferenceSteps: 20 });
+ * const { mse } = await reconstruct(pipe, Tensor.zeros([1, 3, 32, 32]), { numInferenceSteps: 10 });
+ * const exact = await reconstruct(pipe, Tensor.zeros([1, 3, 32, 32]), { method: "bdia", numInferenceSteps: 10 });
+ * // DDIM inversion is approximate, BDIA's exact up to float rounding
+ * if (!(exact.mse < 1e-6 && exact.mse <= mse)) throw new Error(`BDIA mse ${exact.mse}, DDIM mse ${mse}`);
  * ```
  */
 export async function reconstruct(
@@ -565,7 +584,9 @@ export interface ImageError {
  * @example
  * ```ts
  * import { imageError, Tensor } from "../../mod.ts";
- * imageError(Tensor.from([-1, 1], [1, 2]), Tensor.from([1, 1], [1, 2])).mse; // 0.5
+ * // in [0, 1] pixel units the first value moves from 0 to 1, the second stays: mse = (1 + 0) / 2
+ * const { mse } = imageError(Tensor.from([-1, 1], [1, 2]), Tensor.from([1, 1], [1, 2]));
+ * if (mse !== 0.5) throw new Error(`got ${mse}`);
  * ```
  */
 export function imageError(original: Tensor, other: Tensor): ImageError {

@@ -21,7 +21,7 @@ import type { DenoisingModel } from "../core/model.ts";
 import { type ProgressReporter, resolveProgress } from "../io/progress.ts";
 import { Tensor } from "../core/tensor.ts";
 import { type RandnGenerator, TorchGenerator } from "../core/torch_generator.ts";
-import { fromPretrained, loadUNet } from "../models/unet.ts";
+import { fromPretrained, loadUNet } from "../models/load.ts";
 import { checkStepCount } from "../math/schedules.ts";
 import { statSync } from "node:fs";
 
@@ -45,7 +45,10 @@ export { checkEta } from "../schedulers/ddim.ts";
  * const model = modelFromFunction((x) => Tensor.zeros(x.shape), { sampleSize: 4, inChannels: 1 });
  * const scheduler = DDIMScheduler.fromConfig({});
  * scheduler.setTimesteps(10);
- * for await (const { i, t } of samplingLoop(model, scheduler, { sample: Tensor.zeros([1, 1, 4, 4]) })) console.log(i, t);
+ * const seen: number[] = [];
+ * for await (const { t } of samplingLoop(model, scheduler, { sample: Tensor.zeros([1, 1, 4, 4]) })) seen.push(t);
+ * // leading spacing, 10 of 1000: 900, 800, ..., 0 (diffusers' DDIMScheduler.set_timesteps(10))
+ * if (seen.join() !== "900,800,700,600,500,400,300,200,100,0") throw new Error(`got ${seen}`);
  * ```
  */
 export async function* samplingLoop<Options extends object>(
@@ -119,6 +122,7 @@ export interface SampleResult {
  * const result = await runSampling(model, DDIMScheduler.fromConfig({}), {
  *   numInferenceSteps: 10, seed: 0, defaultSteps: 50, label: "DDIM", stepOptions: () => ({ eta: 0 }),
  * });
+ * if (result.samples.shape.join() !== "1,1,4,4" || result.seed !== 0) throw new Error("one 4x4 sample from seed 0");
  * ```
  */
 export async function runSampling<Options extends object>(
@@ -171,7 +175,7 @@ export async function runSampling<Options extends object>(
  * @example
  * ```ts
  * import { DDIMScheduler, trainTimesteps } from "../../mod.ts";
- * trainTimesteps(DDIMScheduler.fromConfig({ num_train_timesteps: 500 })); // 500
+ * if (trainTimesteps(DDIMScheduler.fromConfig({ num_train_timesteps: 500 })) !== 500) throw new Error("expected 500");
  * ```
  */
 export function trainTimesteps(scheduler: PipelineScheduler): number {
@@ -193,7 +197,14 @@ export function trainTimesteps(scheduler: PipelineScheduler): number {
  * @example
  * ```ts
  * import { checkInferenceSteps, DDIMScheduler } from "../../mod.ts";
- * checkInferenceSteps(50, DDIMScheduler.fromConfig({}));
+ * checkInferenceSteps(50, DDIMScheduler.fromConfig({})); // fine: no error
+ * let refused = false;
+ * try {
+ *   checkInferenceSteps(1001, DDIMScheduler.fromConfig({}));
+ * } catch {
+ *   refused = true;
+ * }
+ * if (!refused) throw new Error("1001 steps of a 1000-step schedule were accepted");
  * ```
  */
 export function checkInferenceSteps(numInferenceSteps: number, scheduler: PipelineScheduler): void {
@@ -211,7 +222,8 @@ export function checkInferenceSteps(numInferenceSteps: number, scheduler: Pipeli
  * @example
  * ```ts
  * import { latentShape, modelFromFunction, Tensor } from "../../mod.ts";
- * latentShape(modelFromFunction((x) => x, { sampleSize: 32 }), 4); // [4, 3, 32, 32]
+ * const shape = latentShape(modelFromFunction((x) => x, { sampleSize: 32 }), 4);
+ * if (shape.join() !== "4,3,32,32") throw new Error(`got ${shape}`);
  * ```
  */
 export function latentShape(model: DenoisingModel, batchSize: number, name = "batchSize"): number[] {
@@ -239,7 +251,14 @@ export function latentShape(model: DenoisingModel, batchSize: number, name = "ba
  * @example
  * ```ts
  * import { checkLatents, Tensor } from "../../mod.ts";
- * checkLatents(Tensor.zeros([1, 3, 8, 8]), [1, 3, 8, 8]);
+ * checkLatents(Tensor.zeros([1, 3, 8, 8]), [1, 3, 8, 8]); // fine: no error
+ * let refused = false;
+ * try {
+ *   checkLatents(Tensor.zeros([1, 3, 8, 4]), [1, 3, 8, 8]);
+ * } catch {
+ *   refused = true;
+ * }
+ * if (!refused) throw new Error("latents of the wrong shape were accepted");
  * ```
  */
 export function checkLatents(x: Tensor, shape: readonly number[], name = "xT"): void {
@@ -263,8 +282,11 @@ export function checkLatents(x: Tensor, shape: readonly number[], name = "xT"): 
  * @returns the generator and the seed it was made from (when made here)
  * @example
  * ```ts
- * import { resolveGenerator } from "../../mod.ts";
+ * import { resolveGenerator, TorchGenerator } from "../../mod.ts";
  * const { generator, seed } = resolveGenerator({ seed: 7 });
+ * if (seed !== 7 || generator.randn([3]).data.join() !== new TorchGenerator(7).randn([3]).data.join()) {
+ *   throw new Error("seed 7 should give torch.manual_seed(7)'s stream");
+ * }
  * ```
  */
 export function resolveGenerator(options: { generator?: RandnGenerator; seed?: number }): {
@@ -296,8 +318,9 @@ export function resolveGenerator(options: { generator?: RandnGenerator; seed?: n
  * @throws TypeError when the scheduler's class has no `fromConfig`
  * @example
  * ```ts
- * import { DDIMScheduler, withClipSample } from "../../mod.ts";
+ * import { configOf, DDIMScheduler, withClipSample } from "../../mod.ts";
  * const unclipped = withClipSample(DDIMScheduler.fromConfig({}), false);
+ * if (configOf(unclipped).clip_sample !== false) throw new Error("clip_sample should be off");
  * ```
  */
 export function withClipSample<S extends PipelineScheduler>(scheduler: S, clipSample: boolean): S {
@@ -313,8 +336,9 @@ export function withClipSample<S extends PipelineScheduler>(scheduler: S, clipSa
  * @throws TypeError when the scheduler's class has no `fromConfig`
  * @example
  * ```ts
- * import { DDIMScheduler, withConfig } from "../../mod.ts";
+ * import { configOf, DDIMScheduler, withConfig } from "../../mod.ts";
  * const trailing = withConfig(DDIMScheduler.fromConfig({}), { timestep_spacing: "trailing" });
+ * if (configOf(trailing).timestep_spacing !== "trailing") throw new Error("the spacing did not change");
  * ```
  */
 export function withConfig<S extends PipelineScheduler>(scheduler: S, changes: Record<string, unknown>): S {
@@ -333,7 +357,8 @@ export function withConfig<S extends PipelineScheduler>(scheduler: S, changes: R
  * @example
  * ```ts
  * import { configOf, DDIMScheduler } from "../../mod.ts";
- * configOf(DDIMScheduler.fromConfig({})).num_train_timesteps; // 1000
+ * // diffusers' DDIMScheduler default: num_train_timesteps = 1000
+ * if (configOf(DDIMScheduler.fromConfig({})).num_train_timesteps !== 1000) throw new Error("expected 1000");
  * ```
  */
 export function configOf(scheduler: PipelineScheduler): Record<string, unknown> {
@@ -355,6 +380,7 @@ export function configOf(scheduler: PipelineScheduler): Record<string, unknown> 
  * ```ts
  * import { loadPipelineParts } from "../../mod.ts";
  * const { unet, scheduler } = await loadPipelineParts("builtin:shapes32");
+ * if (unet.sampleSize !== 32 || scheduler === undefined) throw new Error("expected the model and its scheduler");
  * ```
  */
 export async function loadPipelineParts(

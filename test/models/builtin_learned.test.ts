@@ -17,7 +17,7 @@ import { drawShapes } from "../../lib/models/shapes_dataset.ts";
 import { readSafetensors } from "../../lib/models/safetensors.ts";
 import { Tensor } from "../../lib/core/tensor.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
-import { fromPretrained, loadUNet } from "../../lib/models/unet.ts";
+import { fromPretrained, loadUNet } from "../../lib/models/load.ts";
 import { parseUNetConfig } from "../../lib/models/unet_config.ts";
 import { compileUNet, weightsFromTensors } from "../../lib/models/unet_onnx.ts";
 

@@ -17,7 +17,7 @@ import { DDIMInverseScheduler } from "../../lib/schedulers/ddim_inverse.ts";
 import { drawShapes } from "../../lib/models/shapes_dataset.ts";
 import { Tensor } from "../../lib/core/tensor.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
-import { loadUNet } from "../../lib/models/unet.ts";
+import { loadUNet } from "../../lib/models/load.ts";
 
 const NAMES = ["shapes32", "gaussian32", "ring2d", "grid2d", "moons2d"];
 const alphaBarTable = DDIMScheduler.fromConfig(BUILTIN_SCHEDULER_CONFIG).alphasCumprod;

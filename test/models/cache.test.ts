@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { codeFingerprint, readCache, sha256, writeCache } from "../../lib/models/_cache.ts";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { codeFingerprint, moduleClosure, readCache, sha256, writeCache } from "../../lib/models/_cache.ts";
 
 describe("compiled-graph cache files", () => {
   test("the cache key follows the code that builds: one changed byte of a builder source changes it", () => {
@@ -21,6 +21,50 @@ describe("compiled-graph cache files", () => {
       expect(codeFingerprint(modules, "v2")).not.toBe(codeFingerprint(modules, "v1"));
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the modules a fingerprint covers: every relative import, followed through, never a JSDoc example's", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ddimlab-closure-"));
+    try {
+      const files: Record<string, string> = {
+        "a.ts": [
+          "/**",
+          " * ```ts",
+          ' * import { d } from "./d.ts";',
+          " * ```",
+          " */",
+          'import type { B } from "./b.ts";',
+          'import { readFileSync } from "node:fs";',
+          "export const a: B = 1;",
+        ].join("\n"),
+        "b.ts": 'export type B = number;\nexport {\n  c,\n} from "./sub/c.ts";\n',
+        "sub/c.ts": 'import "../a.ts";\nexport const c = 3;\n',
+        "d.ts": "export const d = 4;\n",
+      };
+      mkdirSync(join(dir, "sub"));
+      for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+      const closure = moduleClosure(pathToFileURL(join(dir, "a.ts")));
+      expect(closure.map((url) => fileURLToPath(url).slice(dir.length + 1))).toEqual(["a.ts", "b.ts", "sub/c.ts"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the builtin models' key covers the code they build with, the scheduler tables included", () => {
+    const covered = moduleClosure(new URL("../../lib/models/builtin_models.ts", import.meta.url))
+      .map((url) => fileURLToPath(url).split("/lib/")[1]);
+    for (
+      const module of [
+        "models/builtin_models.ts",
+        "models/gaussian_mixture.ts",
+        "models/onnx_graph.ts",
+        "schedulers/ddpm.ts",
+        "math/schedules.ts",
+        "core/tensor.ts",
+      ]
+    ) {
+      expect(covered).toContain(module);
     }
   });
 

@@ -1,5 +1,6 @@
 /**
- * The UNet eps_theta(x_t, t) run by onnxruntime-node: one adapter for every ONNX UNet this package runs.
+ * The ONNX adapter: a UNet eps_theta(x_t, t) run by onnxruntime-node, one adapter for every ONNX UNet this package
+ * runs (an exported `.onnx` file, a graph compiled from a checkpoint, an embedded exact denoiser).
  *
  * | paper      | code              | meaning                                          |
  * |------------|-------------------|--------------------------------------------------|
@@ -7,28 +8,18 @@
  * | t          | `timestep`        | a training timestep (or sigma for score-SDE)     |
  * | eps_theta  | `predict`         | the UNet's output, NCHW float32                  |
  *
- * `loadUNet` accepts an exported `.onnx` file (its input and output names, the timestep's dtype and rank and a
- * fixed or dynamic batch are read from the file), a diffusers `UNet2DModel` folder (`config.json` plus
- * `diffusion_pytorch_model.safetensors` or `.bin`, compiled to ONNX in TypeScript by `unet_onnx.ts` and cached),
- * or `builtin:NAME` for the embedded exact denoisers. `fromPretrained` adds the scheduler named by
- * `scheduler_config.json`.
+ * The graph's input and output names, the timestep's dtype and rank and a fixed or dynamic batch are read from the
+ * file (`readSignature`). Loading from a path, a checkpoint folder or `builtin:NAME` is `load.ts`'s job; compiling a
+ * checkpoint to ONNX and caching it is `checkpoint_compile.ts`'s.
  *
  * @module
  */
 import * as ort from "onnxruntime-node";
-import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { availableParallelism, homedir } from "node:os";
-import { basename, dirname, join } from "node:path";
-import { codeFingerprint, readCache, writeCache } from "./_cache.ts";
-import { builtinCheckpointFolder, builtinModel } from "./builtin_models.ts";
+import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import type { DenoisingModel } from "../core/model.ts";
 import { Tensor } from "../core/tensor.ts";
-import { parseSafetensors } from "./safetensors.ts";
-import { parseTorchCheckpoint } from "./torch_checkpoint.ts";
-import { parseUNetConfig, type UNet2DConfig } from "./unet_config.ts";
-import { type PretrainedScheduler, schedulerFromConfig } from "../schedulers/registry.ts";
-import { compileUNet, UNET_COMPILER_VERSION, weightsFromTensors } from "./unet_onnx.ts";
+import { describeValue } from "./_describe_value.ts";
 
 /** How onnxruntime should run the UNet. */
 export interface UNetRuntimeOptions {
@@ -58,22 +49,6 @@ export interface UNetRuntimeOptions {
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
   /** Any further onnxruntime session options, applied last. */
   sessionOptions?: ort.InferenceSession.SessionOptions;
-}
-
-/** Options of `loadUNet` and `fromPretrained`. */
-export interface LoadUNetOptions extends UNetRuntimeOptions {
-  /**
-   * Where the ONNX graph compiled from a checkpoint is cached, keyed on the weights, the config and the compiler's
-   * code, and verified by SHA-256 before use: a folder, or `false` to compile in memory every time. Default: next
-   * to the checkpoint when that folder is writable, else `$DDIMLAB_CACHE/unet/<folder>` (`~/.cache/ddimlab/unet/`).
-   */
-  cacheDir?: string | false;
-  /** Override the spatial size (needed for an `.onnx` file with dynamic height/width and no config.json). */
-  sampleSize?: number | readonly [number, number];
-  /** Override the input channels (for an `.onnx` file whose channel dimension is dynamic). */
-  inChannels?: number;
-  /** Override the output channels. */
-  outChannels?: number;
 }
 
 /** What the adapter knows about a model besides its graph. */
@@ -128,6 +103,7 @@ export interface OnnxUNetSignature {
  * const unet = await OnnxUNet.fromBytes(bytes, { sampleSize: 16 });
  * const eps = await unet.predict(Tensor.zeros([1, 3, 16, 16]), 999);
  * unet.dispose();
+ * if (eps.shape.join() !== "1,3,16,16" || !eps.data.every(Number.isFinite)) throw new Error(`got [${eps.shape}]`);
  * ```
  */
 export class OnnxUNet implements DenoisingModel {
@@ -186,7 +162,10 @@ export class OnnxUNet implements DenoisingModel {
    * ```ts
    * import { OnnxUNet } from "../../mod.ts";
    * import { readFileSync } from "node:fs";
-   * const unet = await OnnxUNet.fromBytes(readFileSync("model.onnx"), { sampleSize: 32 });
+   * const unet = await OnnxUNet.fromBytes(readFileSync("test/fixtures/unet/tiny-ddpm/model.onnx"), { sampleSize: 16 });
+   * unet.dispose();
+   * // torch.onnx.export wrote this file with an int64 timestep per batch item and a dynamic batch
+   * if (unet.signature.timestepType !== "int64" || unet.signature.batch !== "dynamic") throw new Error("wrong signature");
    * ```
    */
   static async fromBytes(
@@ -211,7 +190,9 @@ export class OnnxUNet implements DenoisingModel {
    * @example
    * ```ts
    * import { OnnxUNet } from "../../mod.ts";
-   * const unet = await OnnxUNet.fromFile("unet/model.onnx", { sampleSize: 32 });
+   * const unet = await OnnxUNet.fromFile("test/fixtures/unet/tiny-ddpm/model.onnx", { sampleSize: 16 });
+   * unet.dispose();
+   * if (unet.inChannels !== 3 || unet.outChannels !== 3) throw new Error("an RGB UNet takes and gives 3 channels");
    * ```
    */
   static async fromFile(path: string, facts: UNetFacts = {}, options: UNetRuntimeOptions = {}): Promise<OnnxUNet> {
@@ -240,6 +221,8 @@ export class OnnxUNet implements DenoisingModel {
    * import { loadUNet, Tensor } from "../../mod.ts";
    * const unet = await loadUNet("builtin:shapes32");
    * const eps = await unet.predict(Tensor.zeros([2, 3, 32, 32]), [10, 725]);
+   * unet.dispose();
+   * if (eps.shape.join() !== "2,3,32,32") throw new Error(`one prediction per item, got [${eps.shape}]`);
    * ```
    */
   async predict(sample: Tensor, timestep: number | readonly number[]): Promise<Tensor> {
@@ -296,9 +279,11 @@ export class OnnxUNet implements DenoisingModel {
    *
    * @example
    * ```ts
-   * import { loadUNet } from "../../mod.ts";
+   * import { loadUNet, Tensor } from "../../mod.ts";
    * const unet = await loadUNet("builtin:ring2d");
    * unet.dispose();
+   * const after = await unet.predict(Tensor.zeros([1, 2, 1, 1]), 10).then(() => "ran", (error) => String(error));
+   * if (!after.includes("disposed")) throw new Error(`predict after dispose: ${after}`);
    * ```
    */
   dispose(): void {
@@ -387,8 +372,11 @@ function timestepTensor(sig: OnnxUNetSignature, ts: number[]): ort.Tensor {
  * ```ts
  * import * as ort from "onnxruntime-node";
  * import { readSignature } from "../../mod.ts";
- * const s = await ort.InferenceSession.create("model.onnx");
- * readSignature(s).timestepType; // "int64"
+ * const s = await ort.InferenceSession.create("test/fixtures/unet/tiny-ddpm/model.onnx");
+ * const signature = readSignature(s);
+ * await s.release();
+ * // the names torch.onnx.export was given for this fixture (test/fixtures/unet/tiny-ddpm/README.txt)
+ * if (signature.sampleName !== "sample" || signature.timestepType !== "int64") throw new Error("wrong signature");
  * ```
  */
 export function readSignature(session: ort.InferenceSession): OnnxUNetSignature {
@@ -483,288 +471,5 @@ async function createSession(
       );
     }
     throw new Error(`onnxruntime could not load the UNet from ${what}: ${message}`);
-  }
-}
-
-function describeValue(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return `an array of length ${value.length}`;
-  if (typeof value === "object") return `a ${(value as object).constructor?.name ?? "object"}`;
-  return `${typeof value} ${String(value)}`;
-}
-
-const BUILTIN_PREFIX = "builtin:";
-const WEIGHT_FILES = ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"];
-
-/**
- * Load a UNet as a `DenoisingModel`: an `.onnx` file, a diffusers UNet2DModel folder (or its weight file), a
- * pipeline folder (its `unet/`), or `builtin:NAME`.
- *
- * eps = eps_theta(x_t, t)
- *
- * A checkpoint's graph is compiled by `compileUNet` and cached as `unet-<hash>.onnx`, where the hash covers the
- * weights, the config and the compiler's code (so changed weights or a changed compiler are recompiled). A cached
- * graph is used only when its sidecar `unet-<hash>.onnx.json` names that hash and the graph's SHA-256 matches.
- *
- * @param path the file, the folder, or `builtin:NAME`
- * @param options onnxruntime settings, `cacheDir`, and facts for a bare `.onnx` file
- * @returns the loaded model (call `dispose()` when done)
- * @throws Error naming the missing file, the unsupported config key and value, the missing weight or wrong shape
- * @example
- * ```ts
- * import { loadUNet, Tensor } from "../../mod.ts";
- * const unet = await loadUNet("test/fixtures/unet/tiny-ddpm", { cacheDir: false });
- * const eps = await unet.predict(Tensor.zeros([1, 3, 16, 16]), 999);
- * unet.dispose();
- * ```
- */
-export async function loadUNet(path: string, options: LoadUNetOptions = {}): Promise<OnnxUNet> {
-  if (typeof path !== "string" || path.length === 0) {
-    throw new TypeError(`loadUNet needs a path, got ${describeValue(path)}`);
-  }
-  if (path.startsWith(BUILTIN_PREFIX)) return (await loadBuiltin(path, options)).unet;
-  if (!existsSync(path)) throw new Error(`No UNet at ${path}: the path does not exist`);
-  if (statSync(path).isFile()) {
-    if (path.endsWith(".onnx")) return await loadOnnxFile(path, options);
-    if (WEIGHT_FILES.some((w) => path.endsWith(w)) || /\.(safetensors|bin)$/.test(path)) {
-      return await loadCheckpoint(dirname(path), path, options);
-    }
-    throw new Error(`Cannot load a UNet from ${path}: expected an .onnx, .safetensors or .bin file, or a folder`);
-  }
-  const dir = path;
-  if (
-    existsSync(join(dir, "model_index.json")) ||
-    (!existsSync(join(dir, "config.json")) && existsSync(join(dir, "unet")))
-  ) {
-    if (!existsSync(join(dir, "unet"))) throw new Error(`Pipeline folder ${dir} has no unet/ folder`);
-    return await loadUNet(join(dir, "unet"), options);
-  }
-  const weights = WEIGHT_FILES.map((w) => join(dir, w)).find((w) => existsSync(w));
-  if (weights !== undefined) return await loadCheckpoint(dir, weights, options);
-  for (const onnxName of ["model.onnx", "unet.onnx"]) {
-    if (existsSync(join(dir, onnxName))) return await loadOnnxFile(join(dir, onnxName), options);
-  }
-  throw new Error(
-    `No UNet in ${dir}: expected config.json with ${
-      WEIGHT_FILES.join(" or ")
-    }, a model.onnx, or a pipeline's unet/ folder`,
-  );
-}
-
-/** What `fromPretrained` returns. */
-export interface Pretrained<Scheduler = PretrainedScheduler> {
-  /** The UNet. */
-  unet: OnnxUNet;
-  /** The scheduler built with the class `scheduler_config.json` names. */
-  scheduler: Scheduler;
-}
-
-/**
- * Load a pipeline's UNet and scheduler: a folder with `model_index.json`, `unet/` and `scheduler/`, the
- * google/ddpm-* layout (`config.json` and `scheduler_config.json` side by side), or `builtin:NAME`.
- *
- * scheduler = SchedulerClass.fromConfig(scheduler_config.json), SchedulerClass named by its `_class_name`
- *
- * @param dir the folder or `builtin:NAME`
- * @param options as for `loadUNet`
- * @returns `{ unet, scheduler }`
- * @throws Error when the scheduler config is missing or names an unsupported class
- * @example
- * ```ts
- * import { fromPretrained } from "../../mod.ts";
- * const { unet, scheduler } = await fromPretrained("builtin:gaussian32");
- * ```
- */
-export async function fromPretrained(dir: string, options: LoadUNetOptions = {}): Promise<Pretrained> {
-  if (typeof dir !== "string" || dir.length === 0) {
-    throw new TypeError(`fromPretrained needs a folder, got ${describeValue(dir)}`);
-  }
-  if (dir.startsWith(BUILTIN_PREFIX)) {
-    const { unet, schedulerConfig } = await loadBuiltin(dir, options);
-    return { unet, scheduler: schedulerFromConfig(schedulerConfig, { source: dir }) };
-  }
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new Error(`fromPretrained needs a folder; ${dir} is not one`);
-  }
-  const candidates = [join(dir, "scheduler", "scheduler_config.json"), join(dir, "scheduler_config.json")];
-  const schedulerPath = candidates.find((p) => existsSync(p));
-  if (schedulerPath === undefined) {
-    throw new Error(`No scheduler config in ${dir}: expected scheduler/scheduler_config.json or scheduler_config.json`);
-  }
-  const schedulerConfig = readJson(schedulerPath);
-  const unet = await loadUNet(existsSync(join(dir, "unet")) ? join(dir, "unet") : dir, options);
-  try {
-    return { unet, scheduler: schedulerFromConfig(schedulerConfig, { source: schedulerPath }) };
-  } catch (error) {
-    unet.dispose();
-    throw error;
-  }
-}
-
-/**
- * Compile a UNet2DModel checkpoint folder to an `.onnx` file that `loadUNet` (or any onnxruntime) can load.
- *
- * The folder's config.json is copied next to the file when that folder has none, so the file reloads with its facts.
- *
- * @param dir the checkpoint folder (config.json + weights)
- * @param outPath where to write the `.onnx` file
- * @returns the path written
- * @example
- * ```ts
- * import { exportUNetOnnx, loadUNet } from "../../mod.ts";
- * const file = exportUNetOnnx("test/fixtures/unet/tiny-ddpm", "/tmp/tiny/unet.onnx");
- * const unet = await loadUNet(file);
- * ```
- */
-export function exportUNetOnnx(dir: string, outPath: string): string {
-  const { config, configPath, bytes, weightsPath } = readCheckpoint(dir);
-  const onnxBytes = compileFromCheckpoint(config, bytes, weightsPath);
-  mkdirSync(dirname(outPath), { recursive: true });
-  writeFileSync(outPath, onnxBytes);
-  const sidecar = join(dirname(outPath), "config.json");
-  if (!existsSync(sidecar)) writeFileSync(sidecar, readFileSync(configPath));
-  return outPath;
-}
-
-async function loadBuiltin(path: string, options: LoadUNetOptions) {
-  const checkpoint = await builtinCheckpointFolder(path);
-  if (checkpoint !== undefined) {
-    // A shipped trained checkpoint: the same compiler as a downloaded folder, its graph cached outside the package.
-    const cacheDir = options.cacheDir ?? userCacheDir(checkpoint);
-    const unet = await loadUNet(checkpoint, { ...options, cacheDir });
-    return { unet, schedulerConfig: readJson(join(checkpoint, "scheduler_config.json")) };
-  }
-  const model = await builtinModel(path, options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir });
-  const unet = await OnnxUNet.fromBytes(model.onnx, {
-    sampleSize: model.config.sample_size,
-    inChannels: model.config.in_channels,
-    outChannels: model.config.out_channels,
-    config: model.config,
-    timestepCount: model.schedulerConfig.num_train_timesteps,
-  }, options);
-  return { unet, schedulerConfig: model.schedulerConfig as Record<string, unknown> };
-}
-
-async function loadOnnxFile(path: string, options: LoadUNetOptions): Promise<OnnxUNet> {
-  const configPath = join(dirname(path), "config.json");
-  let facts: UNetFacts = {};
-  if (existsSync(configPath)) {
-    const raw = readJson(configPath);
-    if (raw._class_name === "UNet2DModel") facts = factsOf(parseUNetConfig(raw, configPath));
-    else {
-      facts = {
-        config: raw,
-        ...(typeof raw.sample_size === "number" ? { sampleSize: raw.sample_size } : {}),
-        ...(typeof raw.in_channels === "number" ? { inChannels: raw.in_channels } : {}),
-        ...(typeof raw.out_channels === "number" ? { outChannels: raw.out_channels } : {}),
-      };
-    }
-  }
-  return await OnnxUNet.fromFile(path, withOverrides(facts, options), options);
-}
-
-function factsOf(config: UNet2DConfig): UNetFacts {
-  return {
-    sampleSize: config.sampleSize,
-    inChannels: config.inChannels,
-    outChannels: config.outChannels,
-    config: config.raw,
-    sizeMultiple: 2 ** (config.blockOutChannels.length - 1),
-  };
-}
-
-function withOverrides(facts: UNetFacts, options: LoadUNetOptions): UNetFacts {
-  return {
-    ...facts,
-    ...(options.sampleSize !== undefined ? { sampleSize: options.sampleSize } : {}),
-    ...(options.inChannels !== undefined ? { inChannels: options.inChannels } : {}),
-    ...(options.outChannels !== undefined ? { outChannels: options.outChannels } : {}),
-  };
-}
-
-function readCheckpoint(dir: string, weightsFile?: string) {
-  const configPath = join(dir, "config.json");
-  if (!existsSync(configPath)) throw new Error(`No config.json in ${dir}: a UNet2DModel checkpoint needs one`);
-  const config = parseUNetConfig(readJson(configPath), configPath);
-  const weightsPath = weightsFile ?? WEIGHT_FILES.map((w) => join(dir, w)).find((w) => existsSync(w));
-  if (weightsPath === undefined) throw new Error(`No weights in ${dir}: expected ${WEIGHT_FILES.join(" or ")}`);
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(weightsPath);
-  } catch (error) {
-    throw new Error(`Cannot read the weight file ${weightsPath}: ${error instanceof Error ? error.message : error}`);
-  }
-  return { config, configPath, weightsPath, bytes };
-}
-
-function compileFromCheckpoint(config: UNet2DConfig, bytes: Uint8Array, weightsPath: string): Uint8Array {
-  const tensors = weightsPath.endsWith(".bin") || weightsPath.endsWith(".pt") || weightsPath.endsWith(".pth")
-    ? parseTorchCheckpoint(bytes, weightsPath)
-    : parseSafetensors(bytes, weightsPath).tensors;
-  return compileUNet(config, weightsFromTensors(tensors, weightsPath));
-}
-
-async function loadCheckpoint(dir: string, weightsFile: string, options: LoadUNetOptions): Promise<OnnxUNet> {
-  const { config, bytes, weightsPath } = readCheckpoint(dir, weightsFile);
-  const facts = withOverrides(factsOf(config), options);
-  // The key covers the code that compiles (its sources' fingerprint), the config and the weights' bytes.
-  compilerFingerprint ??= codeFingerprint(COMPILER_MODULES, UNET_COMPILER_VERSION);
-  const key = createHash("sha256")
-    .update(UNET_COMPILER_VERSION)
-    .update(compilerFingerprint)
-    .update(JSON.stringify(config.raw, Object.keys(config.raw).sort()))
-    .update(bytes)
-    .digest("hex");
-  const cacheDir = resolveCacheDir(options.cacheDir, dir);
-  const cachePath = cacheDir === undefined ? undefined : join(cacheDir, `unet-${key.slice(0, 20)}.onnx`);
-  // A cached graph is used only when its sidecar names this key and its SHA-256 matches; else it is recompiled.
-  const cached = cachePath === undefined ? undefined : readCache(cachePath, key);
-  if (cached !== undefined) {
-    try {
-      return await OnnxUNet.fromBytes(cached.bytes, facts, options);
-    } catch {
-      // intact bytes that onnxruntime still refuses (another onnxruntime version, say): recompiled below
-    }
-  }
-  const onnxBytes = compileFromCheckpoint(config, bytes, weightsPath);
-  // caching is an optimisation: an unwritable folder only costs a recompile next time
-  if (cachePath !== undefined) writeCache(cachePath, key, onnxBytes);
-  return await OnnxUNet.fromBytes(onnxBytes, facts, options);
-}
-
-/** The modules whose code compiles a checkpoint: any change to them changes the cache key. */
-const COMPILER_MODULES = [
-  "./unet_onnx.ts",
-  "./onnx_graph.ts",
-  "./unet_config.ts",
-  "./safetensors.ts",
-  "./torch_checkpoint.ts",
-].map((path) => new URL(path, import.meta.url));
-let compilerFingerprint: string | undefined;
-
-function resolveCacheDir(option: string | false | undefined, checkpointDir: string): string | undefined {
-  if (option === false) return undefined;
-  if (typeof option === "string") return option;
-  try {
-    accessSync(checkpointDir, constants.W_OK);
-    return checkpointDir;
-  } catch {
-    return userCacheDir(checkpointDir);
-  }
-}
-
-/** The per-user cache folder of a checkpoint's compiled graph: `$DDIMLAB_CACHE/unet/NAME` or `~/.cache/ddimlab/...`. */
-function userCacheDir(checkpointDir: string): string {
-  const base = process.env.DDIMLAB_CACHE ?? join(homedir(), ".cache", "ddimlab");
-  return join(base, "unet", basename(checkpointDir));
-}
-
-function readJson(path: string): Record<string, unknown> {
-  try {
-    const value = JSON.parse(readFileSync(path, "utf8"));
-    if (value === null || typeof value !== "object" || Array.isArray(value)) throw new Error("not a JSON object");
-    return value;
-  } catch (error) {
-    throw new Error(`Cannot read ${path}: ${error instanceof Error ? error.message : error}`);
   }
 }

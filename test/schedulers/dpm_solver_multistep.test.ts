@@ -478,7 +478,9 @@ describe("DPMSolverMultistepScheduler refuses bad input with a clear error", () 
   test("steps out of range, custom lists that are not strictly descending, and steps_offset past T", () => {
     const s = DPMSolverMultistepScheduler.fromConfig({ num_train_timesteps: 100 });
     expect(() => s.setTimesteps(101)).toThrow(/101.*100/);
-    expect(() => s.setTimesteps(0)).toThrow("numInferenceSteps must be an integer from 1 to the 100 training timesteps");
+    expect(() => s.setTimesteps(0)).toThrow(
+      "numInferenceSteps must be an integer from 1 to the 100 training timesteps",
+    );
     expect(() => s.setTimesteps(2.5)).toThrow(/got 2.5/);
     expect(() => s.setTimesteps([50, 50, 10])).toThrow(/strictly descending/);
     expect(() => s.setTimesteps([100, 10])).toThrow(/100/);

@@ -17,7 +17,13 @@
 import { Tensor } from "../core/tensor.ts";
 import { checkStepCount, spacedTimesteps } from "../math/schedules.ts";
 import { SchedulerBase } from "./_base.ts";
-import { checkModelOutputShape, type ConfigRules, type ScheduleConfig } from "./_scheduler_config.ts";
+import {
+  checkModelOutputShape,
+  type ConfigRules,
+  SCHEDULE_DEFAULTS,
+  type ScheduleConfig,
+  SOLVER_SCHEDULE_RULES,
+} from "./_scheduler_config.ts";
 
 const f32 = Math.fround;
 
@@ -61,13 +67,32 @@ export function trainSigmaTables(alphasCumprod: Float32Array): TrainSigmas {
   };
 }
 
+/** The sigma-schedule keys of diffusers' Euler and Heun configs. */
+export interface SigmaOptionsConfig {
+  /** Use the Karras et al. schedule (eq. (5), rho = 7) between the schedule's ends. */
+  use_karras_sigmas: boolean;
+  /** Use an exponential schedule between the schedule's ends. */
+  use_exponential_sigmas: boolean;
+  /** The beta-distribution schedule of arXiv 2407.12173 (not supported here: it needs the beta quantile function). */
+  use_beta_sigmas: boolean;
+}
+
+/** The config keys Euler and Heun share: the schedule's and the sigma options. */
+export interface SigmaScheduleConfig extends ScheduleConfig, SigmaOptionsConfig {}
+
+/** diffusers' defaults of those keys in Euler and Heun: linspace spacing, the sigmas read off the training schedule. */
+export const SIGMA_SCHEDULE_DEFAULTS: Readonly<SigmaScheduleConfig> = Object.freeze({
+  ...SCHEDULE_DEFAULTS,
+  timestep_spacing: "linspace",
+  use_karras_sigmas: false,
+  use_exponential_sigmas: false,
+  use_beta_sigmas: false,
+});
+
 /** The config keys the float-timestep schedules of Euler and Heun read. */
-export interface FloatScheduleConfig {
+export interface FloatScheduleConfig extends SigmaOptionsConfig {
   timestep_spacing: string;
   steps_offset: number;
-  use_karras_sigmas: boolean;
-  use_exponential_sigmas: boolean;
-  use_beta_sigmas: boolean;
 }
 
 /**
@@ -109,33 +134,6 @@ export function floatScheduleTimesteps(
     );
   }
   return timesteps;
-}
-
-/**
- * The Karras (eq. (5) of arXiv 2206.00364) or exponential schedule between two ends, as the config chooses, with the
- * float timesteps t(sigma) that match its sigmas; null when the config asks for neither.
- *
- * sigma_i = karras or exponential(sigma_max, sigma_min, n); tau_i = t(sigma_i)
- *
- * @param config which schedule
- * @param sigmaMax the first sigma
- * @param sigmaMin the last sigma
- * @param n how many
- * @param logSigmas log sigma_t per training timestep
- * @returns the sigmas (float64) and their timesteps (float32 values), or null
- */
-export function convertedSigmas(
-  config: Readonly<FloatScheduleConfig>,
-  sigmaMax: number,
-  sigmaMin: number,
-  n: number,
-  logSigmas: Float32Array,
-): { sigmas: number[]; timesteps: number[] } | null {
-  if (!config.use_karras_sigmas && !config.use_exponential_sigmas) return null;
-  const sigmas = config.use_karras_sigmas
-    ? karrasSigmas(sigmaMax, sigmaMin, n)
-    : exponentialSigmas(sigmaMax, sigmaMin, n);
-  return { sigmas, timesteps: sigmas.map((sigma) => f32(sigmaToTimestep(sigma, logSigmas))) };
 }
 
 /**
@@ -514,7 +512,7 @@ export function denoise(
  *
  * x = x0 + sigma eps; the model sees c_in(sigma) x = x / sqrt(sigma^2 + 1)
  */
-export abstract class SigmaSchedulerBase<Config extends ScheduleConfig & FloatScheduleConfig, Options extends object>
+export abstract class SigmaSchedulerBase<Config extends SigmaScheduleConfig, Options extends object>
   extends SchedulerBase<Config, Options> {
   /** The noise levels the calls use, then the final one (all T training sigmas, descending, and 0 until set). */
   sigmas: Float32Array;
@@ -532,7 +530,8 @@ export abstract class SigmaSchedulerBase<Config extends ScheduleConfig & FloatSc
    *
    * @param config `scheduler_config.json` as an object
    * @param defaults diffusers' defaults for this scheduler
-   * @param rules the scheduler's name and allowed values
+   * @param rules the scheduler's name and allowed values (the beta schedules and spacings default to
+   *   `SOLVER_SCHEDULE_RULES`)
    * @param zeroSnrFloor keep the last alpha-bar at 2^-24 when `rescale_betas_zero_snr` is set (Euler), so that
    *   sigma_max stays finite
    */
@@ -542,7 +541,7 @@ export abstract class SigmaSchedulerBase<Config extends ScheduleConfig & FloatSc
     rules: ConfigRules,
     zeroSnrFloor = false,
   ) {
-    super(config, defaults, rules);
+    super(config, defaults, { ...SOLVER_SCHEDULE_RULES, ...rules });
     checkSigmaOptions(this.config, rules.scheduler);
     if (zeroSnrFloor && this.config.rescale_betas_zero_snr) {
       this.alphasCumprod[this.alphasCumprod.length - 1] = 2 ** -24;
@@ -644,6 +643,58 @@ export abstract class SigmaSchedulerBase<Config extends ScheduleConfig & FloatSc
   /** The index of the current call, checking that t is its timestep (the first call finds it, as diffusers). */
   protected currentIndex(timestep: number, what: string): number {
     return this.indexState.current(this.timesteps, this.numInferenceSteps, timestep, what);
+  }
+
+  /**
+   * D(x; sigma), the denoised sample by the config's prediction type, float32 (see `denoise`).
+   *
+   * epsilon: x - sigma eps; v: c_skip x + c_out v; sample: the model output
+   *
+   * @param m the model output
+   * @param x the sample
+   * @param sigmaEpsilon the sigma of the epsilon form
+   * @param sigmaV the sigma of the v form
+   * @returns predX0, a new array
+   */
+  protected denoised(m: Float32Array, x: Float32Array, sigmaEpsilon: number, sigmaV: number): Float32Array {
+    const predX0 = new Float32Array(x.length);
+    denoise(m, x, predX0, this.config.prediction_type, sigmaEpsilon, sigmaV);
+    return predX0;
+  }
+
+  /**
+   * The training sigmas interpolated at float timesteps (numpy's `interp`, float64).
+   *
+   * sigma(tau) = interp(tau, arange(T), sigma_t)
+   *
+   * @param timesteps tau
+   * @returns the sigmas, float64
+   */
+  protected interpolatedSigmas(timesteps: readonly number[]): number[] {
+    return timesteps.map((t) => interpolate(t, this.trainSigmas));
+  }
+
+  /**
+   * The Karras (eq. (5) of arXiv 2206.00364) or exponential schedule between two ends, as the config chooses, with
+   * the float timesteps t(sigma) that match its sigmas; null when the config asks for neither.
+   *
+   * sigma_i = karras or exponential(sigma_max, sigma_min, n); tau_i = t(sigma_i)
+   *
+   * @param sigmaMax the first sigma
+   * @param sigmaMin the last sigma
+   * @param n how many
+   * @returns the sigmas (float64) and their timesteps (float32 values), or null
+   */
+  protected convertedSigmas(
+    sigmaMax: number,
+    sigmaMin: number,
+    n: number,
+  ): { sigmas: number[]; timesteps: number[] } | null {
+    if (!this.config.use_karras_sigmas && !this.config.use_exponential_sigmas) return null;
+    const sigmas = this.config.use_karras_sigmas
+      ? karrasSigmas(sigmaMax, sigmaMin, n)
+      : exponentialSigmas(sigmaMax, sigmaMin, n);
+    return { sigmas, timesteps: sigmas.map((sigma) => f32(sigmaToTimestep(sigma, this.logSigmas))) };
   }
 
   /**

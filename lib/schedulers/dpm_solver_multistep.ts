@@ -37,6 +37,7 @@ import {
   checkSpacedTimesteps,
   perBatchTimesteps,
   type ScheduleConfig,
+  SOLVER_SCHEDULE_RULES,
   THRESHOLDING_DEFAULTS,
   type ThresholdingConfig,
   thresholdInPlace,
@@ -193,8 +194,7 @@ export class DPMSolverMultistepScheduler
   constructor(config: Partial<DPMSolverMultistepSchedulerConfig> | Record<string, unknown> = {}) {
     super(diffusersRenames(config), DPM_DEFAULTS, {
       scheduler: "DPMSolverMultistepScheduler",
-      betaSchedules: ["linear", "scaled_linear", "squaredcos_cap_v2"],
-      spacings: ["linspace", "leading", "trailing"],
+      ...SOLVER_SCHEDULE_RULES,
       enums: {
         algorithm_type: DPM_SOLVER_ALGORITHM_TYPES,
         solver_type: DPM_SOLVER_TYPES,

@@ -22,20 +22,19 @@
 import type { Tensor } from "../core/tensor.ts";
 import type { RandnGenerator } from "../core/torch_generator.ts";
 import { linspaceFloat32 } from "../math/schedules.ts";
-import { checkModelOutputShape, type ScheduleConfig } from "./_scheduler_config.ts";
-import { convertedSigmas, denoise, eulerUpdate, interpolate, SigmaSchedulerBase } from "./_sigma_schedule.ts";
+import { checkModelOutputShape } from "./_scheduler_config.ts";
+import {
+  eulerUpdate,
+  SIGMA_SCHEDULE_DEFAULTS,
+  type SigmaScheduleConfig,
+  SigmaSchedulerBase,
+} from "./_sigma_schedule.ts";
 import type { SchedulerStepOutput } from "./scheduler.ts";
 
 /** A resolved Euler config: diffusers' `EulerDiscreteScheduler` keys, snake_case. */
-export interface EulerDiscreteSchedulerConfig extends ScheduleConfig {
+export interface EulerDiscreteSchedulerConfig extends SigmaScheduleConfig {
   /** How the n sigmas are read off the training sigmas: `linear` in t, or `log_linear` between the ends. */
   interpolation_type: "linear" | "log_linear";
-  /** Use the Karras et al. schedule (eq. (5), rho = 7) between sigma_min and sigma_max. */
-  use_karras_sigmas: boolean;
-  /** Use an exponential schedule between sigma_min and sigma_max. */
-  use_exponential_sigmas: boolean;
-  /** The beta-distribution schedule of arXiv 2407.12173 (not supported here: it needs the beta quantile function). */
-  use_beta_sigmas: boolean;
   /** The smallest sigma of the Karras or exponential schedule (null: the training schedule's). */
   sigma_min: number | null;
   /** The largest sigma of the Karras or exponential schedule (null: the training schedule's). */
@@ -66,21 +65,11 @@ export interface EulerStepOptions {
 
 /** diffusers' `EulerDiscreteScheduler` defaults. */
 const EULER_DEFAULTS: Readonly<EulerDiscreteSchedulerConfig> = Object.freeze({
-  num_train_timesteps: 1000,
-  beta_start: 0.0001,
-  beta_end: 0.02,
-  beta_schedule: "linear",
-  trained_betas: null,
-  prediction_type: "epsilon",
+  ...SIGMA_SCHEDULE_DEFAULTS,
   interpolation_type: "linear",
-  use_karras_sigmas: false,
-  use_exponential_sigmas: false,
-  use_beta_sigmas: false,
   sigma_min: null,
   sigma_max: null,
-  timestep_spacing: "linspace",
   timestep_type: "discrete",
-  steps_offset: 0,
   rescale_betas_zero_snr: false,
   final_sigmas_type: "zero",
 });
@@ -119,8 +108,6 @@ export class EulerDiscreteScheduler extends SigmaSchedulerBase<EulerDiscreteSche
   constructor(config: Partial<EulerDiscreteSchedulerConfig> | Record<string, unknown> = {}) {
     super(config, EULER_DEFAULTS, {
       scheduler: "EulerDiscreteScheduler",
-      betaSchedules: ["linear", "scaled_linear", "squaredcos_cap_v2"],
-      spacings: ["linspace", "leading", "trailing"],
       enums: {
         interpolation_type: ["linear", "log_linear"],
         timestep_type: ["discrete", "continuous"],
@@ -175,16 +162,10 @@ export class EulerDiscreteScheduler extends SigmaSchedulerBase<EulerDiscreteSche
     // 1. sigmas read off the training schedule, float64 (numpy)
     const train = this.trainSigmas;
     let sigmas: number[] = config.interpolation_type === "linear"
-      ? timesteps.map((t) => interpolate(t, train))
+      ? this.interpolatedSigmas(timesteps)
       : logLinearSigmas(train, n);
     // 2. the Karras (eq. (5)) or exponential schedule between the ends, with the timesteps that match its sigmas
-    const converted = convertedSigmas(
-      config,
-      config.sigma_max ?? sigmas[0],
-      config.sigma_min ?? sigmas[sigmas.length - 1],
-      n,
-      this.logSigmas,
-    );
+    const converted = this.convertedSigmas(config.sigma_max ?? sigmas[0], config.sigma_min ?? sigmas[n - 1], n);
     if (converted !== null) ({ sigmas, timesteps } = converted);
     // 3. the final sigma: 0, or sigma at timestep 0
     const sigmaLast = config.final_sigmas_type === "sigma_min" ? train[0] : 0;
@@ -254,8 +235,7 @@ export class EulerDiscreteScheduler extends SigmaSchedulerBase<EulerDiscreteSche
     }
     // 3. D(x-hat; sigma-hat), the denoised sample, by prediction type
     const m = modelOutput.data;
-    const predX0 = new Float32Array(size);
-    denoise(m, x, predX0, this.config.prediction_type, sigmaHat, sigma);
+    const predX0 = this.denoised(m, x, sigmaHat, sigma);
     // 4. the slope d = (x-hat - D) / sigma-hat, eq. (3), and the Euler step over dt = sigma_{i+1} - sigma-hat (line 8)
     const prev = new Float32Array(size);
     const check = eulerUpdate(m, x, predX0, sigmaHat, f32(sigmaNext - sigmaHat), prev);

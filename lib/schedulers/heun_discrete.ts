@@ -20,42 +20,28 @@
  * @module
  */
 import type { Tensor } from "../core/tensor.ts";
-import type { ScheduleConfig } from "./_scheduler_config.ts";
-import { convertedSigmas, denoise, eulerUpdate, interpolate, SigmaSchedulerBase } from "./_sigma_schedule.ts";
+import type { ClipSampleConfig } from "./_scheduler_config.ts";
+import {
+  eulerUpdate,
+  SIGMA_SCHEDULE_DEFAULTS,
+  type SigmaScheduleConfig,
+  SigmaSchedulerBase,
+} from "./_sigma_schedule.ts";
 import type { SchedulerStepOutput } from "./scheduler.ts";
 
 /** A resolved Heun config: diffusers' `HeunDiscreteScheduler` keys, snake_case. */
-export interface HeunDiscreteSchedulerConfig extends ScheduleConfig {
-  /** Use the Karras et al. schedule (eq. (5), rho = 7) between the training schedule's ends. */
-  use_karras_sigmas: boolean;
-  /** Use an exponential schedule between the training schedule's ends. */
-  use_exponential_sigmas: boolean;
-  /** The beta-distribution schedule of arXiv 2407.12173 (not supported here: it needs the beta quantile function). */
-  use_beta_sigmas: boolean;
-  /** Clip the predicted x0 to [-clip_sample_range, clip_sample_range]. */
-  clip_sample: boolean;
-  /** The clipping bound. */
-  clip_sample_range: number;
-}
+export interface HeunDiscreteSchedulerConfig extends SigmaScheduleConfig, ClipSampleConfig {}
 
 /** Options of `HeunDiscreteScheduler.step`: none (Heun is deterministic); a pipeline's generator is accepted and unused. */
 export type HeunStepOptions = Record<string, unknown>;
 
 /** diffusers' `HeunDiscreteScheduler` defaults (its betas default to Stable Diffusion's range). */
 const HEUN_DEFAULTS: Readonly<HeunDiscreteSchedulerConfig> = Object.freeze({
-  num_train_timesteps: 1000,
+  ...SIGMA_SCHEDULE_DEFAULTS,
   beta_start: 0.00085,
   beta_end: 0.012,
-  beta_schedule: "linear",
-  trained_betas: null,
-  prediction_type: "epsilon",
-  use_karras_sigmas: false,
-  use_exponential_sigmas: false,
-  use_beta_sigmas: false,
   clip_sample: false,
   clip_sample_range: 1.0,
-  timestep_spacing: "linspace",
-  steps_offset: 0,
 });
 
 const f32 = Math.fround;
@@ -85,9 +71,7 @@ const f32 = Math.fround;
 export class HeunDiscreteScheduler extends SigmaSchedulerBase<HeunDiscreteSchedulerConfig, HeunStepOptions> {
   /** Two model calls per solver step. */
   override readonly order = 2;
-  #prevDerivative: Float32Array | null = null;
-  #dt: number | null = null;
-  #sample: Float32Array | null = null;
+  #firstStage: FirstStage | null = null;
   // the kept first stage lives in two buffers reused from step pair to step pair
   #derivativeBuffer = new Float32Array(0);
   #sampleBuffer = new Float32Array(0);
@@ -99,11 +83,7 @@ export class HeunDiscreteScheduler extends SigmaSchedulerBase<HeunDiscreteSchedu
    * @throws RangeError or TypeError naming a bad key and value
    */
   constructor(config: Partial<HeunDiscreteSchedulerConfig> | Record<string, unknown> = {}) {
-    super(config, HEUN_DEFAULTS, {
-      scheduler: "HeunDiscreteScheduler",
-      betaSchedules: ["linear", "scaled_linear", "squaredcos_cap_v2"],
-      spacings: ["linspace", "leading", "trailing"],
-    });
+    super(config, HEUN_DEFAULTS, { scheduler: "HeunDiscreteScheduler" });
   }
 
   /**
@@ -125,7 +105,7 @@ export class HeunDiscreteScheduler extends SigmaSchedulerBase<HeunDiscreteSchedu
 
   /** Whether the next call is a first stage (an Euler step) rather than Heun's correction. */
   get stateInFirstOrder(): boolean {
-    return this.#dt === null;
+    return this.#firstStage === null;
   }
 
   /**
@@ -148,8 +128,8 @@ export class HeunDiscreteScheduler extends SigmaSchedulerBase<HeunDiscreteSchedu
     let timesteps = this.floatSchedule(numInferenceSteps);
     const n = timesteps.length;
     // 1. sigmas interpolated in t from the training sigmas (numpy float64), or the Karras / exponential schedule
-    let sigmas = timesteps.map((t) => interpolate(t, this.trainSigmas));
-    const converted = convertedSigmas(this.config, sigmas[0], sigmas[n - 1], n, this.logSigmas);
+    let sigmas = this.interpolatedSigmas(timesteps);
+    const converted = this.convertedSigmas(sigmas[0], sigmas[n - 1], n);
     if (converted !== null) ({ sigmas, timesteps } = converted);
     // 2. float32, a final 0, and every inner sigma and timestep twice (the two stages of a Heun step)
     const single = Float32Array.from([...sigmas, 0]);
@@ -160,9 +140,7 @@ export class HeunDiscreteScheduler extends SigmaSchedulerBase<HeunDiscreteSchedu
   /** A new schedule restarts the index and clears the kept first stage. */
   protected override onSchedule(): void {
     super.onSchedule();
-    this.#prevDerivative = null;
-    this.#dt = null;
-    this.#sample = null;
+    this.#firstStage = null;
   }
 
   /**
@@ -190,7 +168,8 @@ export class HeunDiscreteScheduler extends SigmaSchedulerBase<HeunDiscreteSchedu
   step(modelOutput: Tensor, timestep: number, sample: Tensor, _options: HeunStepOptions = {}): SchedulerStepOutput {
     this.checkStepInputs(modelOutput, sample);
     const index = this.currentIndex(timestep, "step");
-    const first = this.#dt === null;
+    const kept = this.#firstStage;
+    const first = kept === null;
     // 1. the stage's sigmas: (sigma_i, sigma_{i+1}) in both stages
     const sigma = first ? this.sigmas[index] : this.sigmas[index - 1];
     const sigmaNext = first ? this.sigmas[index + 1] : this.sigmas[index];
@@ -199,8 +178,7 @@ export class HeunDiscreteScheduler extends SigmaSchedulerBase<HeunDiscreteSchedu
     const m = modelOutput.data;
     const x = sample.data;
     const size = sample.size;
-    const predX0 = new Float32Array(size);
-    denoise(m, x, predX0, this.config.prediction_type, sigmaInput, sigmaInput);
+    const predX0 = this.denoised(m, x, sigmaInput, sigmaInput);
     if (this.config.clip_sample) {
       const range = this.config.clip_sample_range;
       for (let i = 0; i < size; i++) predX0[i] = Math.min(Math.max(predX0[i], -range), range);
@@ -208,30 +186,28 @@ export class HeunDiscreteScheduler extends SigmaSchedulerBase<HeunDiscreteSchedu
     const prev = new Float32Array(size);
     // 3a. the Euler stage: d_i = (x - D) / sigma_i, kept with dt and x for the correction;
     // 3b. Heun's correction: the average of the two slopes, applied from the kept x_i over the kept dt
-    const dt = first ? f32(sigmaNext - sigma) : this.#dt!;
+    const dt = first ? f32(sigmaNext - sigma) : kept.dt;
     if (first && this.#derivativeBuffer.length !== size) {
       this.#derivativeBuffer = new Float32Array(size);
       this.#sampleBuffer = new Float32Array(size);
     }
-    const derivative = first ? this.#derivativeBuffer : this.#prevDerivative!;
     const check = first
-      ? eulerUpdate(m, x, predX0, sigma, dt, prev, derivative)
-      : heunCorrection(m, x, predX0, { derivative, start: this.#sample!, sigmaNext, dt }, prev);
+      ? eulerUpdate(m, x, predX0, sigma, dt, prev, this.#derivativeBuffer)
+      : heunCorrection(m, x, predX0, sigmaNext, kept, prev);
     const output = this.finishAffineStep({ check, prev, predX0 }, modelOutput, sample);
     // 4. the state changes only after a finite step: the kept first stage (or its release) and the index
-    this.#prevDerivative = first ? derivative : null;
-    this.#dt = first ? dt : null;
-    this.#sample = first ? (this.#sampleBuffer.set(x), this.#sampleBuffer) : null;
+    this.#firstStage = first
+      ? { derivative: this.#derivativeBuffer, start: (this.#sampleBuffer.set(x), this.#sampleBuffer), dt }
+      : null;
     this.indexState.step = index + 1;
     return output;
   }
 }
 
-/** What Heun's correction keeps from the first stage: its slope d_i, its sample x_i, and the step sigma_{i+1}, dt. */
+/** What Heun's correction keeps from the first stage: its slope d_i, its sample x_i and its step dt. */
 interface FirstStage {
   derivative: Float32Array;
   start: Float32Array;
-  sigmaNext: number;
   dt: number;
 }
 
@@ -240,7 +216,8 @@ function heunCorrection(
   m: Float32Array,
   x: Float32Array,
   predX0: Float32Array,
-  { derivative, start, sigmaNext, dt }: FirstStage,
+  sigmaNext: number,
+  { derivative, start, dt }: FirstStage,
   prev: Float32Array,
 ): number {
   let check = 0;

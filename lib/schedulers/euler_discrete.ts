@@ -150,7 +150,7 @@ export class EulerDiscreteScheduler extends SigmaSchedulerBase<EulerDiscreteSche
    */
   override setTimesteps(numInferenceSteps: number | readonly number[]): void {
     const config = this.config;
-    // 0. n float timesteps by the spacing, or the custom list
+    // 1. n float timesteps by the spacing (float32), or the custom list
     let timesteps = this.floatSchedule(numInferenceSteps, () => {
       if (config.timestep_type === "continuous" && config.prediction_type === "v_prediction") {
         throw new RangeError(
@@ -159,15 +159,16 @@ export class EulerDiscreteScheduler extends SigmaSchedulerBase<EulerDiscreteSche
       }
     });
     const n = timesteps.length;
-    // 1. sigmas read off the training schedule, float64 (numpy)
+    // 2. sigmas read off the training schedule, float64 (numpy)
     const train = this.trainSigmas;
     let sigmas: number[] = config.interpolation_type === "linear"
       ? this.interpolatedSigmas(timesteps)
       : logLinearSigmas(train, n);
-    // 2. the Karras (eq. (5)) or exponential schedule between the ends, with the timesteps that match its sigmas
-    const converted = this.convertedSigmas(config.sigma_max ?? sigmas[0], config.sigma_min ?? sigmas[n - 1], n);
+    // 3. the Karras (eq. (5)) or exponential schedule between the ends, with the timesteps that match its sigmas
+    const sigmaMin = config.sigma_min ?? sigmas[sigmas.length - 1];
+    const converted = this.convertedSigmas(config.sigma_max ?? sigmas[0], sigmaMin, n);
     if (converted !== null) ({ sigmas, timesteps } = converted);
-    // 3. the final sigma: 0, or sigma at timestep 0
+    // 4. the final sigma: 0, or sigma at timestep 0
     const sigmaLast = config.final_sigmas_type === "sigma_min" ? train[0] : 0;
     this.sigmas = Float32Array.from([...sigmas, sigmaLast]);
     if (config.timestep_type === "continuous" && config.prediction_type === "v_prediction") {

@@ -13,8 +13,8 @@
  * | sigma_max            | `initNoiseSigma`    | the standard deviation of x at the start                       |
  * | c_in(sigma)          | `scaleModelInput`   | 1 / sqrt(sigma^2 + 1)                                          |
  * | D(x; sigma)          | `predX0`            | the denoised sample at this call                               |
- * | d_i                  | `prevDerivative`    | (x_i - D(x_i; sigma_i)) / sigma_i, kept from the first stage   |
- * | d'_i                 | `derivative`        | (x~ - D(x~; sigma_{i+1})) / sigma_{i+1}, the second stage's    |
+ * | d_i                  | `derivative`        | (x_i - D(x_i; sigma_i)) / sigma_i, kept from the first stage   |
+ * | d'_i                 | `slope` (its half)  | (x~ - D(x~; sigma_{i+1})) / sigma_{i+1}, the second stage's    |
  * | x_{i+1}              | `prevSample`        | x_i + (sigma_{i+1} - sigma_i) (d_i + d'_i) / 2, Algorithm 1    |
  *
  * @module
@@ -124,14 +124,14 @@ export class HeunDiscreteScheduler extends SigmaSchedulerBase<HeunDiscreteSchedu
    * ```
    */
   override setTimesteps(numInferenceSteps: number | readonly number[]): void {
-    // 0. n float timesteps by the spacing, or the custom list
+    // 1. n float timesteps by the spacing (float32), or the custom list
     let timesteps = this.floatSchedule(numInferenceSteps);
     const n = timesteps.length;
-    // 1. sigmas interpolated in t from the training sigmas (numpy float64), or the Karras / exponential schedule
+    // 2. sigmas interpolated in t from the training sigmas (numpy float64), or the Karras / exponential schedule
     let sigmas = this.interpolatedSigmas(timesteps);
     const converted = this.convertedSigmas(sigmas[0], sigmas[n - 1], n);
     if (converted !== null) ({ sigmas, timesteps } = converted);
-    // 2. float32, a final 0, and every inner sigma and timestep twice (the two stages of a Heun step)
+    // 3. float32, a final 0, and every inner sigma and timestep twice (the two stages of a Heun step)
     const single = Float32Array.from([...sigmas, 0]);
     this.sigmas = Float32Array.from([single[0], ...[...single.subarray(1, n)].flatMap((s) => [s, s]), 0]);
     this.setSchedule([timesteps[0], ...timesteps.slice(1).flatMap((t) => [t, t])], n);

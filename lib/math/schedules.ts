@@ -254,10 +254,23 @@ export function roundHalfEven(x: number): number {
 }
 
 /**
- * `np.arange(start, stop, step)` for floats: length ceil((stop - start)/step), x_0 = start, x_1 = start + step,
- * x_i = start + i ((start + step) - start) for i >= 2 (numpy's fill rule).
+ * `np.arange(start, stop, step)` for floats, in float64 with numpy's length and fill rule.
+ *
+ * length ceil((stop - start)/step), x_0 = start, x_1 = start + step, x_i = start + i ((start + step) - start), i >= 2
+ *
+ * @param start the first value
+ * @param stop the end, not included
+ * @param step the step (negative for a descending range)
+ * @returns the values, float64
+ * @example
+ * ```ts
+ * import { numpyArange } from "./schedules.ts";
+ * // np.arange(1000, 0, -1000 / 3) is [1000, 666.66..., 333.33...]
+ * const values = numpyArange(1000, 0, -1000 / 3);
+ * if (values.length !== 3 || Math.abs(values[2] - 1000 / 3) > 1e-9) throw new Error("np.arange");
+ * ```
  */
-function numpyArange(start: number, stop: number, step: number): number[] {
+export function numpyArange(start: number, stop: number, step: number): number[] {
   const length = Math.max(0, Math.ceil((stop - start) / step));
   const values: number[] = [];
   if (length >= 1) values.push(start);
@@ -267,8 +280,23 @@ function numpyArange(start: number, stop: number, step: number): number[] {
   return values;
 }
 
-/** `np.linspace(start, stop, num)`: start + i (stop - start)/(num - 1), with the last value exactly `stop`. */
-function numpyLinspace(start: number, stop: number, num: number): number[] {
+/**
+ * `np.linspace(start, stop, num)` in float64, the last value exactly `stop`.
+ *
+ * x_i = start + i (stop - start) / (num - 1)
+ *
+ * @param start the first value
+ * @param stop the last value
+ * @param num how many values
+ * @returns the values, float64
+ * @example
+ * ```ts
+ * import { numpyLinspace } from "./schedules.ts";
+ * // np.linspace(0, 999, 4) is [0, 333, 666, 999]
+ * if (numpyLinspace(0, 999, 4).join() !== "0,333,666,999") throw new Error("np.linspace");
+ * ```
+ */
+export function numpyLinspace(start: number, stop: number, num: number): number[] {
   if (num === 1) return [start];
   const step = (stop - start) / (num - 1);
   const values = Array.from({ length: num }, (_, i) => i * step + start);

@@ -45,12 +45,28 @@ export interface ScheduleConfig {
   [key: string]: unknown;
 }
 
-/** The keys the DDPM-family schedulers (DDPM, DDIM, DDIM inverse) add: clipping and zero terminal SNR. */
-export interface BaseSchedulerConfig extends ScheduleConfig {
+/** diffusers' defaults of the keys every scheduler config has, where a scheduler does not set its own. */
+export const SCHEDULE_DEFAULTS: Readonly<ScheduleConfig> = Object.freeze({
+  num_train_timesteps: 1000,
+  beta_start: 0.0001,
+  beta_end: 0.02,
+  beta_schedule: "linear",
+  trained_betas: null,
+  prediction_type: "epsilon",
+  timestep_spacing: "leading",
+  steps_offset: 0,
+});
+
+/** The clipping keys (the DDPM family and Heun). */
+export interface ClipSampleConfig {
   /** Clip the predicted x0 to [-clip_sample_range, clip_sample_range]. */
   clip_sample: boolean;
   /** The clipping bound. */
   clip_sample_range: number;
+}
+
+/** The keys the DDPM-family schedulers (DDPM, DDIM, DDIM inverse) add: clipping and zero terminal SNR. */
+export interface BaseSchedulerConfig extends ScheduleConfig, ClipSampleConfig {
   /** Rescale the betas to zero terminal SNR (arXiv 2305.08891). */
   rescale_betas_zero_snr: boolean;
 }
@@ -85,6 +101,15 @@ export const THRESHOLDING_DEFAULTS: Readonly<ThresholdingConfig> = Object.freeze
   thresholding: false,
   dynamic_thresholding_ratio: 0.995,
   sample_max_value: 1.0,
+});
+
+/**
+ * The beta schedules and spacings of the diffusers schedulers that know neither `sigmoid` betas nor `quad` spacing
+ * (PNDM, Euler, Heun and DPM-Solver), as `ConfigRules` entries.
+ */
+export const SOLVER_SCHEDULE_RULES: Readonly<Pick<ConfigRules, "betaSchedules" | "spacings">> = Object.freeze({
+  betaSchedules: ["linear", "scaled_linear", "squaredcos_cap_v2"],
+  spacings: ["linspace", "leading", "trailing"],
 });
 
 /** What `resolveConfig` may accept for one scheduler. */

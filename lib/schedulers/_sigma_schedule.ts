@@ -1,8 +1,9 @@
 /**
- * Private helpers shared by the Euler and Heun schedulers: the noise levels sigma_t = sqrt((1 - alphaBar_t) /
- * alphaBar_t) of the variance-exploding form x = x0 + sigma eps (Karras et al. 2022, arXiv 2206.00364), the float
- * timesteps diffusers gives them, numpy's `interp`, and the Karras and exponential sigma schedules, each computed
- * with the float32 and float64 steps diffusers takes.
+ * Private helpers shared by the Euler, Heun and DPM-Solver schedulers: the noise levels sigma_t = sqrt((1 - alphaBar_t)
+ * / alphaBar_t) of the variance-exploding form x = x0 + sigma eps (Karras et al. 2022, arXiv 2206.00364) and their
+ * logs, the float timesteps diffusers gives Euler and Heun, numpy's `interp`, the Karras and exponential sigma
+ * schedules, diffusers' step and begin index of the index-driven samplers, the Euler update x + d dt, and the base class
+ * of Euler and Heun (`SigmaSchedulerBase`), each computed with the float32 and float64 steps diffusers takes.
  *
  * | paper (Karras)      | code            | meaning                                                   |
  * |---------------------|-----------------|-----------------------------------------------------------|
@@ -14,8 +15,15 @@
  * @module
  */
 import { Tensor } from "../core/tensor.ts";
-import { spacedTimesteps } from "../math/schedules.ts";
-import { checkModelOutputShape } from "./_scheduler_config.ts";
+import { checkStepCount, spacedTimesteps } from "../math/schedules.ts";
+import { SchedulerBase } from "./_base.ts";
+import {
+  checkModelOutputShape,
+  type ConfigRules,
+  SCHEDULE_DEFAULTS,
+  type ScheduleConfig,
+  SOLVER_SCHEDULE_RULES,
+} from "./_scheduler_config.ts";
 
 const f32 = Math.fround;
 
@@ -30,6 +38,117 @@ export const KARRAS_RHO = 7;
  */
 export function sigmaTable(alphasCumprod: Float32Array): Float32Array {
   return alphasCumprod.map((alphaBar) => f32(Math.sqrt(f32(f32(1 - alphaBar) / alphaBar))));
+}
+
+/** The training sigmas, their logs, and the schedule before `setTimesteps` (every training sigma, descending, then 0). */
+export interface TrainSigmas {
+  /** sigma_t per training timestep, ascending in t, float32. */
+  trainSigmas: Float32Array;
+  /** log sigma_t, float32 (as torch and numpy keep it). */
+  logSigmas: Float32Array;
+  /** [sigma_{T-1}, ..., sigma_0, 0]. */
+  sigmas: Float32Array;
+}
+
+/**
+ * The sigma tables a sigma-based scheduler builds at construction, float32 as torch computes them.
+ *
+ * sigma_t = sqrt((1 - alphaBar_t) / alphaBar_t), log sigma_t
+ *
+ * @param alphasCumprod alpha-bar, float32
+ * @returns the training sigmas, their logs, and the descending default schedule ending in 0
+ */
+export function trainSigmaTables(alphasCumprod: Float32Array): TrainSigmas {
+  const trainSigmas = sigmaTable(alphasCumprod);
+  return {
+    trainSigmas,
+    logSigmas: trainSigmas.map(Math.log),
+    sigmas: Float32Array.from([...trainSigmas].reverse().concat([0])),
+  };
+}
+
+/** The sigma-schedule keys of diffusers' Euler and Heun configs. */
+export interface SigmaOptionsConfig {
+  /** Use the Karras et al. schedule (eq. (5), rho = 7) between the schedule's ends. */
+  use_karras_sigmas: boolean;
+  /** Use an exponential schedule between the schedule's ends. */
+  use_exponential_sigmas: boolean;
+  /** The beta-distribution schedule of arXiv 2407.12173 (not supported here: it needs the beta quantile function). */
+  use_beta_sigmas: boolean;
+}
+
+/** The config keys Euler and Heun share: the schedule's and the sigma options. */
+export interface SigmaScheduleConfig extends ScheduleConfig, SigmaOptionsConfig {}
+
+/** diffusers' defaults of those keys in Euler and Heun: linspace spacing, the sigmas read off the training schedule. */
+export const SIGMA_SCHEDULE_DEFAULTS: Readonly<SigmaScheduleConfig> = Object.freeze({
+  ...SCHEDULE_DEFAULTS,
+  timestep_spacing: "linspace",
+  use_karras_sigmas: false,
+  use_exponential_sigmas: false,
+  use_beta_sigmas: false,
+});
+
+/** The config keys the float-timestep schedules of Euler and Heun read. */
+export interface FloatScheduleConfig extends SigmaOptionsConfig {
+  timestep_spacing: string;
+  steps_offset: number;
+}
+
+/**
+ * The float timesteps of a `setTimesteps` call of Euler or Heun: n spaced by `timestep_spacing`, or a checked custom
+ * strictly descending list (not with Karras or exponential sigmas, whose timesteps follow from their sigmas).
+ *
+ * tau = floatTimesteps(spacing, n, T, offset), or the given list, each at most T - 1
+ *
+ * @param numInferenceSteps n, or a strictly descending list of timesteps in [0, T - 1]
+ * @param config the spacing, offset and sigma options
+ * @param numTrainTimesteps T
+ * @param where the scheduler's name, for the messages
+ * @param checkCustom the scheduler's own refusals of a custom list, run before the list is checked
+ * @returns the timesteps, descending, float32 values
+ */
+export function floatScheduleTimesteps(
+  numInferenceSteps: number | readonly number[],
+  config: Readonly<FloatScheduleConfig>,
+  numTrainTimesteps: number,
+  where: string,
+  checkCustom: () => void = () => {},
+): number[] {
+  let timesteps: number[];
+  if (typeof numInferenceSteps === "number") {
+    checkStepCount(numInferenceSteps, numTrainTimesteps);
+    timesteps = floatTimesteps(config.timestep_spacing, numInferenceSteps, numTrainTimesteps, config.steps_offset);
+  } else {
+    if (config.use_karras_sigmas || config.use_exponential_sigmas) {
+      throw new RangeError(`${where} cannot take custom timesteps with use_karras_sigmas or use_exponential_sigmas`);
+    }
+    checkCustom();
+    timesteps = checkFloatTimesteps(numInferenceSteps, numTrainTimesteps, where);
+  }
+  const last = Math.max(...timesteps);
+  if (last > numTrainTimesteps - 1) {
+    throw new RangeError(
+      `steps_offset ${config.steps_offset} pushes timestep ${last} of ${timesteps.length} inference steps past ` +
+        `the last training timestep ${numTrainTimesteps - 1}; use fewer steps or a smaller steps_offset`,
+    );
+  }
+  return timesteps;
+}
+
+/**
+ * The standard deviation of the starting noise of Euler and Heun: sigma_max, or sqrt(sigma_max^2 + 1) for `leading`
+ * spacing, float32 as diffusers' `init_noise_sigma`.
+ *
+ * @param sigmas the schedule's sigmas
+ * @param spacing the config's `timestep_spacing`
+ * @returns initNoiseSigma
+ */
+export function initNoiseSigmaOf(sigmas: Float32Array, spacing: string): number {
+  const maxSigma = sigmas.reduce((a, b) => (b > a ? b : a), -Infinity);
+  return spacing === "linspace" || spacing === "trailing"
+    ? maxSigma
+    : f32(Math.sqrt(f32(f32(maxSigma * maxSigma) + 1)));
 }
 
 /**
@@ -221,6 +340,49 @@ export function checkCurrentTimestep(
   return index;
 }
 
+/**
+ * diffusers' `_step_index` and `_begin_index` of the index-driven samplers (Euler, Heun): the step index is found from
+ * t at the first call (or taken from the begin index), then counted by the scheduler.
+ */
+export class StepIndex {
+  /** The position of the next call, null until the first one. */
+  step: number | null = null;
+  /** Where the next loop starts (`setBeginIndex`), null when the first call finds it. */
+  begin: number | null = null;
+
+  /** @param where the scheduler's name, for the messages */
+  constructor(readonly where: string) {}
+
+  /** Forget both (a new schedule). */
+  reset(): void {
+    this.step = null;
+    this.begin = null;
+  }
+
+  /**
+   * The index of the current call, checking that t is its timestep (the first call finds it, as diffusers).
+   *
+   * @param timesteps the schedule
+   * @param numInferenceSteps null while no schedule is set
+   * @param timestep t
+   * @param what the method, for the message
+   * @returns the index
+   */
+  current(timesteps: readonly number[], numInferenceSteps: number | null, timestep: number, what: string): number {
+    if (numInferenceSteps === null) {
+      throw new RangeError(`Call setTimesteps(n) before ${what}: the ${this.where} schedule is not set`);
+    }
+    this.step ??= this.begin ?? indexForTimestep(timesteps, timestep, this.where);
+    return checkCurrentTimestep(timesteps, this.step, timestep, this.where);
+  }
+
+  /** The sigma index `add_noise` uses for t: found in the schedule, or the current index once a begin index is set. */
+  forNoise(timesteps: readonly number[], timestep: number): number {
+    if (this.begin === null) return indexForTimestep(timesteps, timestep, this.where);
+    return this.step ?? this.begin;
+  }
+}
+
 /** Throw unless the begin index is a position of the set schedule; returns it. */
 export function checkBeginIndex(beginIndex: number, length: number, numInferenceSteps: number | null): number {
   if (numInferenceSteps === null) throw new RangeError("Call setTimesteps(n) before setBeginIndex");
@@ -281,6 +443,41 @@ export function checkSigmaOptions(config: Record<string, unknown>, where: string
 }
 
 /**
+ * The Euler update over dt with the ODE's slope d = (x - D) / sigma (Karras et al. eq. (3)), into `prev`, and the
+ * slopes into `derivative` when one is given (Heun's first stage keeps them); float32 as diffusers.
+ *
+ * x_next = x + d dt, d = (x - D) / sigma
+ *
+ * @param m the model output (only checked for finiteness)
+ * @param x the sample
+ * @param predX0 D(x; sigma)
+ * @param sigma the sigma the slope divides by
+ * @param dt sigma_next - sigma
+ * @param prev the result
+ * @param derivative where to keep d, or null
+ * @returns 0, or NaN when m or the result has a non-finite element
+ */
+export function eulerUpdate(
+  m: Float32Array,
+  x: Float32Array,
+  predX0: Float32Array,
+  sigma: number,
+  dt: number,
+  prev: Float32Array,
+  derivative: Float32Array | null = null,
+): number {
+  let check = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = f32(f32(x[i] - predX0[i]) / sigma);
+    if (derivative !== null) derivative[i] = d;
+    const out = f32(x[i] + f32(d * dt));
+    prev[i] = out;
+    check += (m[i] - m[i]) + (out - out);
+  }
+  return check;
+}
+
+/**
  * D(x; sigma), the denoised sample of the variance-exploding form, into `predX0` (float32, as diffusers):
  * epsilon: x - sigma eps; v: c_skip x + c_out v with c_skip = 1 / (sigma^2 + 1), c_out = -sigma / sqrt(sigma^2 + 1);
  * sample: the model output itself.
@@ -305,5 +502,215 @@ export function denoise(
     for (let i = 0; i < size; i++) predX0[i] = f32(m[i] * cOut) + f32(x[i] / sigmaSquaredPlusOne);
   } else {
     predX0.set(m);
+  }
+}
+
+/**
+ * The base of the Euler and Heun schedulers: the sigma tables, the schedule's sigmas and `initNoiseSigma`, diffusers'
+ * step and begin index, `scaleModelInput` and the sigma-based `addNoise`. A subclass sets `sigmas` in its
+ * `setTimesteps` and writes its `step`.
+ *
+ * x = x0 + sigma eps; the model sees c_in(sigma) x = x / sqrt(sigma^2 + 1)
+ */
+export abstract class SigmaSchedulerBase<Config extends SigmaScheduleConfig, Options extends object>
+  extends SchedulerBase<Config, Options> {
+  /** The noise levels the calls use, then the final one (all T training sigmas, descending, and 0 until set). */
+  sigmas: Float32Array;
+  /** The standard deviation of the starting noise: sigma_max, or sqrt(sigma_max^2 + 1) for `leading` spacing. */
+  override initNoiseSigma: number;
+  /** sigma_t per training timestep, ascending in t, float32. */
+  protected readonly trainSigmas: Float32Array;
+  /** log sigma_t, float32. */
+  protected readonly logSigmas: Float32Array;
+  /** diffusers' step and begin index. */
+  protected readonly indexState: StepIndex;
+
+  /**
+   * Resolve the config, check its sigma options and build the sigma tables.
+   *
+   * @param config `scheduler_config.json` as an object
+   * @param defaults diffusers' defaults for this scheduler
+   * @param rules the scheduler's name and allowed values (the beta schedules and spacings default to
+   *   `SOLVER_SCHEDULE_RULES`)
+   * @param zeroSnrFloor keep the last alpha-bar at 2^-24 when `rescale_betas_zero_snr` is set (Euler), so that
+   *   sigma_max stays finite
+   */
+  protected constructor(
+    config: Partial<Config> | Record<string, unknown>,
+    defaults: Readonly<Config>,
+    rules: ConfigRules,
+    zeroSnrFloor = false,
+  ) {
+    super(config, defaults, { ...SOLVER_SCHEDULE_RULES, ...rules });
+    checkSigmaOptions(this.config, rules.scheduler);
+    if (zeroSnrFloor && this.config.rescale_betas_zero_snr) {
+      this.alphasCumprod[this.alphasCumprod.length - 1] = 2 ** -24;
+    }
+    ({ trainSigmas: this.trainSigmas, logSigmas: this.logSigmas, sigmas: this.sigmas } = trainSigmaTables(
+      this.alphasCumprod,
+    ));
+    this.indexState = new StepIndex(rules.scheduler);
+    this.initNoiseSigma = initNoiseSigmaOf(this.sigmas, this.config.timestep_spacing);
+  }
+
+  /** The position in the schedule of the next call (null until the first step or `scaleModelInput`). */
+  get stepIndex(): number | null {
+    return this.indexState.step;
+  }
+
+  /**
+   * Start the next loop at position i of the schedule (diffusers' `set_begin_index`, for image-to-image).
+   *
+   * @param beginIndex i, a position of `timesteps`
+   * @example
+   * ```ts
+   * import { EulerDiscreteScheduler, HeunDiscreteScheduler } from "../../mod.ts";
+   * const euler = EulerDiscreteScheduler.fromConfig({});
+   * euler.setTimesteps(10);
+   * euler.setBeginIndex(4);
+   * const heun = HeunDiscreteScheduler.fromConfig({});
+   * heun.setTimesteps(10); // 19 calls
+   * heun.setBeginIndex(8);
+   * let threw = false;
+   * try {
+   *   heun.setBeginIndex(19);
+   * } catch {
+   *   threw = true;
+   * }
+   * if (!threw) throw new Error("a begin index past the schedule is refused");
+   * ```
+   */
+  setBeginIndex(beginIndex: number): void {
+    this.indexState.begin = checkBeginIndex(beginIndex, this.timesteps.length, this.numInferenceSteps);
+  }
+
+  /** A new schedule restarts the step index and sets `initNoiseSigma` from the new sigmas. */
+  protected override onSchedule(): void {
+    this.indexState.reset();
+    this.initNoiseSigma = initNoiseSigmaOf(this.sigmas, this.config.timestep_spacing);
+  }
+
+  /**
+   * The model input at this call: the sample divided by sqrt(sigma^2 + 1), which is x_t of the DDPM model.
+   *
+   * c_in(sigma) x = x / sqrt(sigma^2 + 1)
+   *
+   * @param sample x at the current sigma
+   * @param timestep t, the current entry of `timesteps`
+   * @returns the scaled sample
+   * @throws RangeError when `setTimesteps` was not called or t is not the current timestep
+   * @example
+   * ```ts
+   * import { EulerDiscreteScheduler, Tensor } from "../../mod.ts";
+   * const scheduler = EulerDiscreteScheduler.fromConfig({});
+   * scheduler.setTimesteps(10);
+   * const input = scheduler.scaleModelInput(Tensor.from([2], [1, 1]), scheduler.timesteps[0]);
+   * // 2 / sqrt(sigma_0^2 + 1)
+   * const expected = 2 / Math.sqrt(scheduler.sigmas[0] ** 2 + 1);
+   * if (Math.abs(input.data[0] - expected) > 1e-6 * expected) throw new Error("c_in");
+   * ```
+   */
+  override scaleModelInput(sample: Tensor, timestep: number): Tensor {
+    const index = this.currentIndex(timestep, "scaleModelInput");
+    return divideBy(sample, cIn(this.sigmas[index]));
+  }
+
+  /**
+   * Noise clean samples to the sigma of the given timesteps, as diffusers' Euler and Heun `add_noise` (not alpha-bar
+   * mixing; a repeated timestep takes its second position).
+   *
+   * x = x0 + sigma(t) eps
+   *
+   * @param originalSamples x0, batch-first
+   * @param noise eps, same shape
+   * @param timesteps entries of `timesteps`: one for all, or one per batch item
+   * @returns x at those sigmas
+   * @example
+   * ```ts
+   * import { HeunDiscreteScheduler, Tensor } from "../../mod.ts";
+   * const scheduler = HeunDiscreteScheduler.fromConfig({});
+   * scheduler.setTimesteps(10);
+   * const t = scheduler.timesteps[16]; // repeated at 15 and 16
+   * const noisy = scheduler.addNoise(Tensor.zeros([1, 2]), Tensor.from([1, -1], [1, 2]), t);
+   * if (noisy.data[0] !== scheduler.sigmas[16]) throw new Error("x0 + sigma eps at the second position");
+   * ```
+   */
+  override addNoise(originalSamples: Tensor, noise: Tensor, timesteps: number | readonly number[]): Tensor {
+    const indexOf = (t: number) => this.indexState.forNoise(this.timesteps, t);
+    return addSigmaNoise(originalSamples, noise, timesteps, this.sigmas, indexOf);
+  }
+
+  /** The index of the current call, checking that t is its timestep (the first call finds it, as diffusers). */
+  protected currentIndex(timestep: number, what: string): number {
+    return this.indexState.current(this.timesteps, this.numInferenceSteps, timestep, what);
+  }
+
+  /**
+   * D(x; sigma), the denoised sample by the config's prediction type, float32 (see `denoise`).
+   *
+   * epsilon: x - sigma eps; v: c_skip x + c_out v; sample: the model output
+   *
+   * @param m the model output
+   * @param x the sample
+   * @param sigmaEpsilon the sigma of the epsilon form
+   * @param sigmaV the sigma of the v form
+   * @returns predX0, a new array
+   */
+  protected denoised(m: Float32Array, x: Float32Array, sigmaEpsilon: number, sigmaV: number): Float32Array {
+    const predX0 = new Float32Array(x.length);
+    denoise(m, x, predX0, this.config.prediction_type, sigmaEpsilon, sigmaV);
+    return predX0;
+  }
+
+  /**
+   * The training sigmas interpolated at float timesteps (numpy's `interp`, float64).
+   *
+   * sigma(tau) = interp(tau, arange(T), sigma_t)
+   *
+   * @param timesteps tau
+   * @returns the sigmas, float64
+   */
+  protected interpolatedSigmas(timesteps: readonly number[]): number[] {
+    return timesteps.map((t) => interpolate(t, this.trainSigmas));
+  }
+
+  /**
+   * The Karras (eq. (5) of arXiv 2206.00364) or exponential schedule between two ends, as the config chooses, with
+   * the float timesteps t(sigma) that match its sigmas; null when the config asks for neither.
+   *
+   * sigma_i = karras or exponential(sigma_max, sigma_min, n); tau_i = t(sigma_i)
+   *
+   * @param sigmaMax the first sigma
+   * @param sigmaMin the last sigma
+   * @param n how many
+   * @returns the sigmas (float64) and their timesteps (float32 values), or null
+   */
+  protected convertedSigmas(
+    sigmaMax: number,
+    sigmaMin: number,
+    n: number,
+  ): { sigmas: number[]; timesteps: number[] } | null {
+    if (!this.config.use_karras_sigmas && !this.config.use_exponential_sigmas) return null;
+    const sigmas = this.config.use_karras_sigmas
+      ? karrasSigmas(sigmaMax, sigmaMin, n)
+      : exponentialSigmas(sigmaMax, sigmaMin, n);
+    return { sigmas, timesteps: sigmas.map((sigma) => f32(sigmaToTimestep(sigma, this.logSigmas))) };
+  }
+
+  /**
+   * The float timesteps of a `setTimesteps` call: n spaced by the config, or a checked custom list.
+   *
+   * @param numInferenceSteps n, or a strictly descending list of timesteps in [0, T - 1]
+   * @param checkCustom the scheduler's own refusals of a custom list
+   * @returns the timesteps, descending
+   */
+  protected floatSchedule(numInferenceSteps: number | readonly number[], checkCustom?: () => void): number[] {
+    return floatScheduleTimesteps(
+      numInferenceSteps,
+      this.config,
+      this.numTrainTimesteps,
+      this.indexState.where,
+      checkCustom,
+    );
   }
 }

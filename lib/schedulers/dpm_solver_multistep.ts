@@ -29,14 +29,15 @@
  * @module
  */
 import { Tensor } from "../core/tensor.ts";
-import { checkStepCount, roundHalfEven } from "../math/schedules.ts";
+import { checkStepCount, numpyArange, numpyLinspace, roundHalfEven } from "../math/schedules.ts";
 import { type NoiseOptions, SchedulerBase } from "./_base.ts";
-import { karrasSigmas, sigmaTable, sigmaToTimestep } from "./_sigma_schedule.ts";
+import { karrasSigmas, sigmaToTimestep, trainSigmaTables } from "./_sigma_schedule.ts";
 import {
   checkCustomTimesteps,
   checkSpacedTimesteps,
   perBatchTimesteps,
   type ScheduleConfig,
+  SOLVER_SCHEDULE_RULES,
   THRESHOLDING_DEFAULTS,
   type ThresholdingConfig,
   thresholdInPlace,
@@ -193,8 +194,7 @@ export class DPMSolverMultistepScheduler
   constructor(config: Partial<DPMSolverMultistepSchedulerConfig> | Record<string, unknown> = {}) {
     super(diffusersRenames(config), DPM_DEFAULTS, {
       scheduler: "DPMSolverMultistepScheduler",
-      betaSchedules: ["linear", "scaled_linear", "squaredcos_cap_v2"],
-      spacings: ["linspace", "leading", "trailing"],
+      ...SOLVER_SCHEDULE_RULES,
       enums: {
         algorithm_type: DPM_SOLVER_ALGORITHM_TYPES,
         solver_type: DPM_SOLVER_TYPES,
@@ -206,8 +206,7 @@ export class DPMSolverMultistepScheduler
     // diffusers keeps the last alpha-bar off 0 after the zero-SNR rescale, so sigma_T stays finite
     if (this.config.rescale_betas_zero_snr) this.alphasCumprod[total - 1] = 2 ** -24;
     // 1. sigma = ((1 - alphaBar) / alphaBar)^(1/2) and its log, float32 as torch and numpy compute them
-    this.trainSigmas = sigmaTable(this.alphasCumprod);
-    this.#logSigmas = this.trainSigmas.map(Math.log);
+    ({ trainSigmas: this.trainSigmas, logSigmas: this.#logSigmas } = trainSigmaTables(this.alphasCumprod));
     let clipped = 0;
     for (let t = 0; t < total; t++) {
       const alphaBar = this.alphasCumprod[t];
@@ -300,7 +299,7 @@ export class DPMSolverMultistepScheduler
         } else {
           const lambdaMin = this.#logSigmas[0];
           const lambdaMax = this.#logSigmas[this.numTrainTimesteps - 1];
-          sigmas = linspace(0, 1, n).map((r) => Math.exp(lambdaMax + r * (lambdaMin - lambdaMax)));
+          sigmas = numpyLinspace(0, 1, n).map((r) => Math.exp(lambdaMax + r * (lambdaMin - lambdaMax)));
         }
         timesteps = sigmas.map((sigma) => roundHalfEven(sigmaToTimestep(sigma, this.#logSigmas)));
         if (config.final_sigmas_type === "sigma_min") sigmaLast = sigmas[n - 1];
@@ -403,11 +402,9 @@ export class DPMSolverMultistepScheduler
     const c = this.#coefficients[index][order - 1];
     const prev = new Float32Array(sample.size);
     const history = this.#history;
-    const check = order === 1
-      ? firstOrderUpdate(sample.data, converted, noise, c, prev)
-      : order === 2
-      ? secondOrderUpdate(sample.data, converted, history[history.length - 1], noise, c, prev)
-      : thirdOrderUpdate(sample.data, converted, history[history.length - 1], history[history.length - 2], c, prev);
+    // m0 (this step's), then m1 and m2 from the history, newest first
+    const outputs = [converted, ...history.slice(history.length - (order - 1)).reverse()];
+    const check = multistepUpdate(sample.data, outputs, noise, c, prev);
     const result = this.finishStep(
       check,
       prev,
@@ -464,7 +461,7 @@ export class DPMSolverMultistepScheduler
     const total = this.numTrainTimesteps;
     switch (this.config.timestep_spacing) {
       case "linspace":
-        return linspace(0, last - 1, n + 1).map(roundHalfEven).reverse().slice(0, n);
+        return numpyLinspace(0, last - 1, n + 1).map(roundHalfEven).reverse().slice(0, n);
       case "leading": {
         const ratio = Math.floor(last / (n + 1));
         const timesteps = Array.from({ length: n }, (_, k) => (n - k) * ratio + this.config.steps_offset);
@@ -472,7 +469,7 @@ export class DPMSolverMultistepScheduler
         return timesteps;
       }
       default: // trailing
-        return arange(last, 0, -(total / n)).map((x) => roundHalfEven(x) - 1).filter((t) => t >= 0);
+        return numpyArange(last, 0, -(total / n)).map((x) => roundHalfEven(x) - 1).filter((t) => t >= 0);
     }
   }
 
@@ -750,22 +747,6 @@ function emptyCoefficients(): StepCoefficients {
   return { sampleCoeff: 0, d0: 0, d1: 0, d2: 0, noiseCoeff: 0, invR0: 0, invR1: 0, mixR: 0, invRSum: 0 };
 }
 
-/** `np.linspace(start, stop, num)`: start + i (stop - start) / (num - 1), the last value exactly `stop`. */
-function linspace(start: number, stop: number, num: number): number[] {
-  if (num === 1) return [start];
-  const step = (stop - start) / (num - 1);
-  const values = Array.from({ length: num }, (_, i) => i * step + start);
-  values[num - 1] = stop;
-  return values;
-}
-
-/** `np.arange(start, stop, step)` for floats, numpy's length and fill rule. */
-function arange(start: number, stop: number, step: number): number[] {
-  const length = Math.max(0, Math.ceil((stop - start) / step));
-  const delta = (start + step) - start;
-  return Array.from({ length }, (_, i) => (i === 0 ? start : i === 1 ? start + step : start + i * delta));
-}
-
 /** The first half of dim 1 of a [B, 2C, ...] output (the mean part when the variance is learned). */
 function firstHalfChannels(output: Tensor): Float32Array {
   const batch = output.shape[0];
@@ -777,69 +758,37 @@ function firstHalfChannels(output: Tensor): Float32Array {
 }
 
 /**
- * x_t = a x_s + d0 m0 (+ n z), each product rounded to float32 and the sum taken left to right.
- * Returns NaN when an input or the result has a non-finite element, else 0.
+ * The multistep update of order 1, 2 or 3 (the order is how many outputs are given), each product rounded to float32
+ * and the sum taken left to right, as PyTorch evaluates diffusers' expressions.
+ *
+ * order 1: x_t = a x_s + d0 m0 (+ n z); order 2: + d1 D1 with D1 = (m0 - m1) / r0;
+ * order 3: + d1 D1 + d2 D2 with D1_0 = (m0 - m1) / r0, D1_1 = (m1 - m2) / r1, D1 = D1_0 + r0 / (r0 + r1) (D1_0 - D1_1),
+ * D2 = (D1_0 - D1_1) / (r0 + r1) (no noise term: the SDE variants stop at order 2)
+ *
+ * @returns NaN when m0 or the result has a non-finite element, else 0
  */
-function firstOrderUpdate(
+function multistepUpdate(
   x: Float32Array,
-  m0: Float32Array,
+  [m0, m1, m2]: readonly Float32Array[],
   noise: Float32Array | null,
   c: StepCoefficients,
   prev: Float32Array,
 ): number {
-  const { sampleCoeff, d0, noiseCoeff } = c;
+  const { sampleCoeff, d0, d1, d2, invR0, invR1, mixR, invRSum, noiseCoeff } = c;
   let check = 0;
   for (let i = 0; i < x.length; i++) {
     let out = f32(f32(sampleCoeff * x[i]) + f32(d0 * m0[i]));
+    if (m1 !== undefined) {
+      const diff10 = f32(invR0 * f32(m0[i] - m1[i]));
+      if (m2 === undefined) {
+        out = f32(out + f32(d1 * diff10));
+      } else {
+        const secondDiff = f32(diff10 - f32(invR1 * f32(m1[i] - m2[i])));
+        const diff1 = f32(diff10 + f32(mixR * secondDiff));
+        out = f32(f32(out + f32(d1 * diff1)) + f32(d2 * f32(invRSum * secondDiff)));
+      }
+    }
     if (noise !== null) out = f32(out + f32(noiseCoeff * noise[i]));
-    prev[i] = out;
-    check += (m0[i] - m0[i]) + (out - out);
-  }
-  return check;
-}
-
-/** x_t = a x_s + d0 D0 + d1 D1 (+ n z), D1 = (m0 - m1) / r0, in float32 as PyTorch evaluates it. */
-function secondOrderUpdate(
-  x: Float32Array,
-  m0: Float32Array,
-  m1: Float32Array,
-  noise: Float32Array | null,
-  c: StepCoefficients,
-  prev: Float32Array,
-): number {
-  const { sampleCoeff, d0, d1, invR0, noiseCoeff } = c;
-  let check = 0;
-  for (let i = 0; i < x.length; i++) {
-    const diff1 = f32(invR0 * f32(m0[i] - m1[i]));
-    let out = f32(f32(f32(sampleCoeff * x[i]) + f32(d0 * m0[i])) + f32(d1 * diff1));
-    if (noise !== null) out = f32(out + f32(noiseCoeff * noise[i]));
-    prev[i] = out;
-    check += (m0[i] - m0[i]) + (out - out);
-  }
-  return check;
-}
-
-/**
- * x_t = a x_s + d0 D0 + d1 D1 + d2 D2 with D1_0 = (m0 - m1) / r0, D1_1 = (m1 - m2) / r1,
- * D1 = D1_0 + r0 / (r0 + r1) (D1_0 - D1_1), D2 = (D1_0 - D1_1) / (r0 + r1), in float32.
- */
-function thirdOrderUpdate(
-  x: Float32Array,
-  m0: Float32Array,
-  m1: Float32Array,
-  m2: Float32Array,
-  c: StepCoefficients,
-  prev: Float32Array,
-): number {
-  const { sampleCoeff, d0, d1, d2, invR0, invR1, mixR, invRSum } = c;
-  let check = 0;
-  for (let i = 0; i < x.length; i++) {
-    const diff10 = f32(invR0 * f32(m0[i] - m1[i]));
-    const diff11 = f32(invR1 * f32(m1[i] - m2[i]));
-    const secondDiff = f32(diff10 - diff11);
-    const diff1 = f32(diff10 + f32(mixR * secondDiff));
-    const diff2 = f32(invRSum * secondDiff);
-    const out = f32(f32(f32(f32(sampleCoeff * x[i]) + f32(d0 * m0[i])) + f32(d1 * diff1)) + f32(d2 * diff2));
     prev[i] = out;
     check += (m0[i] - m0[i]) + (out - out);
   }

@@ -21,38 +21,20 @@
  */
 import type { Tensor } from "../core/tensor.ts";
 import type { RandnGenerator } from "../core/torch_generator.ts";
-import { checkStepCount, linspaceFloat32 } from "../math/schedules.ts";
-import { SchedulerBase } from "./_base.ts";
-import { checkModelOutputShape, type ScheduleConfig } from "./_scheduler_config.ts";
+import { linspaceFloat32 } from "../math/schedules.ts";
+import { checkModelOutputShape } from "./_scheduler_config.ts";
 import {
-  addSigmaNoise,
-  checkBeginIndex,
-  checkCurrentTimestep,
-  checkFloatTimesteps,
-  checkSigmaOptions,
-  cIn,
-  denoise,
-  divideBy,
-  exponentialSigmas,
-  floatTimesteps,
-  indexForTimestep,
-  interpolate,
-  karrasSigmas,
-  sigmaTable,
-  sigmaToTimestep,
+  eulerUpdate,
+  SIGMA_SCHEDULE_DEFAULTS,
+  type SigmaScheduleConfig,
+  SigmaSchedulerBase,
 } from "./_sigma_schedule.ts";
 import type { SchedulerStepOutput } from "./scheduler.ts";
 
 /** A resolved Euler config: diffusers' `EulerDiscreteScheduler` keys, snake_case. */
-export interface EulerDiscreteSchedulerConfig extends ScheduleConfig {
+export interface EulerDiscreteSchedulerConfig extends SigmaScheduleConfig {
   /** How the n sigmas are read off the training sigmas: `linear` in t, or `log_linear` between the ends. */
   interpolation_type: "linear" | "log_linear";
-  /** Use the Karras et al. schedule (eq. (5), rho = 7) between sigma_min and sigma_max. */
-  use_karras_sigmas: boolean;
-  /** Use an exponential schedule between sigma_min and sigma_max. */
-  use_exponential_sigmas: boolean;
-  /** The beta-distribution schedule of arXiv 2407.12173 (not supported here: it needs the beta quantile function). */
-  use_beta_sigmas: boolean;
   /** The smallest sigma of the Karras or exponential schedule (null: the training schedule's). */
   sigma_min: number | null;
   /** The largest sigma of the Karras or exponential schedule (null: the training schedule's). */
@@ -83,21 +65,11 @@ export interface EulerStepOptions {
 
 /** diffusers' `EulerDiscreteScheduler` defaults. */
 const EULER_DEFAULTS: Readonly<EulerDiscreteSchedulerConfig> = Object.freeze({
-  num_train_timesteps: 1000,
-  beta_start: 0.0001,
-  beta_end: 0.02,
-  beta_schedule: "linear",
-  trained_betas: null,
-  prediction_type: "epsilon",
+  ...SIGMA_SCHEDULE_DEFAULTS,
   interpolation_type: "linear",
-  use_karras_sigmas: false,
-  use_exponential_sigmas: false,
-  use_beta_sigmas: false,
   sigma_min: null,
   sigma_max: null,
-  timestep_spacing: "linspace",
   timestep_type: "discrete",
-  steps_offset: 0,
   rescale_betas_zero_snr: false,
   final_sigmas_type: "zero",
 });
@@ -126,16 +98,7 @@ const f32 = Math.fround;
  * }
  * ```
  */
-export class EulerDiscreteScheduler extends SchedulerBase<EulerDiscreteSchedulerConfig, EulerStepOptions> {
-  /** sigma_0 > ... > sigma_{n-1} and the final sigma (all T training sigmas, descending, until `setTimesteps`). */
-  sigmas: Float32Array;
-  /** The standard deviation of the starting noise: sigma_max, or sqrt(sigma_max^2 + 1) for `leading` spacing. */
-  override initNoiseSigma: number;
-  #trainSigmas: Float32Array;
-  #logSigmas: Float32Array;
-  #stepIndex: number | null = null;
-  #beginIndex: number | null = null;
-
+export class EulerDiscreteScheduler extends SigmaSchedulerBase<EulerDiscreteSchedulerConfig, EulerStepOptions> {
   /**
    * Build a scheduler from a diffusers config (snake_case; absent keys take diffusers' defaults).
    *
@@ -145,21 +108,12 @@ export class EulerDiscreteScheduler extends SchedulerBase<EulerDiscreteScheduler
   constructor(config: Partial<EulerDiscreteSchedulerConfig> | Record<string, unknown> = {}) {
     super(config, EULER_DEFAULTS, {
       scheduler: "EulerDiscreteScheduler",
-      betaSchedules: ["linear", "scaled_linear", "squaredcos_cap_v2"],
-      spacings: ["linspace", "leading", "trailing"],
       enums: {
         interpolation_type: ["linear", "log_linear"],
         timestep_type: ["discrete", "continuous"],
         final_sigmas_type: ["zero", "sigma_min"],
       },
-    });
-    checkSigmaOptions(this.config, "EulerDiscreteScheduler");
-    // with zero terminal SNR, diffusers keeps the last alpha-bar just above 0 so that sigma_max stays finite
-    if (this.config.rescale_betas_zero_snr) this.alphasCumprod[this.alphasCumprod.length - 1] = 2 ** -24;
-    this.#trainSigmas = sigmaTable(this.alphasCumprod);
-    this.#logSigmas = this.#trainSigmas.map((sigma) => f32(Math.log(sigma)));
-    this.sigmas = Float32Array.from([...this.#trainSigmas].reverse().concat([0]));
-    this.initNoiseSigma = this.#initNoiseSigma();
+    }, true); // with zero terminal SNR, diffusers keeps the last alpha-bar just above 0 (sigma_max stays finite)
   }
 
   /**
@@ -179,27 +133,6 @@ export class EulerDiscreteScheduler extends SchedulerBase<EulerDiscreteScheduler
     return new EulerDiscreteScheduler(config);
   }
 
-  /** The position in the schedule of the next step (null until the first step or `scaleModelInput`). */
-  get stepIndex(): number | null {
-    return this.#stepIndex;
-  }
-
-  /**
-   * Start the next loop at position i of the schedule (diffusers' `set_begin_index`, for image-to-image).
-   *
-   * @param beginIndex i, in [0, n)
-   * @example
-   * ```ts
-   * import { EulerDiscreteScheduler } from "../../mod.ts";
-   * const scheduler = EulerDiscreteScheduler.fromConfig({});
-   * scheduler.setTimesteps(10);
-   * scheduler.setBeginIndex(4);
-   * ```
-   */
-  setBeginIndex(beginIndex: number): void {
-    this.#beginIndex = checkBeginIndex(beginIndex, this.timesteps.length, this.numInferenceSteps);
-  }
-
   /**
    * Choose the schedule: n float timesteps by `timestep_spacing` (or a custom descending list), their sigmas by
    * `interpolation_type`, optionally replaced by the Karras or exponential schedule, and the final sigma.
@@ -217,85 +150,31 @@ export class EulerDiscreteScheduler extends SchedulerBase<EulerDiscreteScheduler
    */
   override setTimesteps(numInferenceSteps: number | readonly number[]): void {
     const config = this.config;
-    let timesteps: number[];
-    if (typeof numInferenceSteps === "number") {
-      checkStepCount(numInferenceSteps, this.numTrainTimesteps);
-      timesteps = floatTimesteps(
-        config.timestep_spacing,
-        numInferenceSteps,
-        this.numTrainTimesteps,
-        config.steps_offset,
-      );
-    } else {
-      if (config.use_karras_sigmas || config.use_exponential_sigmas) {
-        throw new RangeError(
-          "EulerDiscreteScheduler cannot take custom timesteps with use_karras_sigmas or use_exponential_sigmas",
-        );
-      }
+    // 1. n float timesteps by the spacing (float32), or the custom list
+    let timesteps = this.floatSchedule(numInferenceSteps, () => {
       if (config.timestep_type === "continuous" && config.prediction_type === "v_prediction") {
         throw new RangeError(
           'EulerDiscreteScheduler cannot take custom timesteps with timestep_type "continuous" and v-prediction',
         );
       }
-      timesteps = checkFloatTimesteps(numInferenceSteps, this.numTrainTimesteps, "EulerDiscreteScheduler");
-    }
+    });
     const n = timesteps.length;
-    if (Math.max(...timesteps) > this.numTrainTimesteps - 1) {
-      throw new RangeError(
-        `steps_offset ${config.steps_offset} pushes timestep ${Math.max(...timesteps)} of ${n} inference steps past ` +
-          `the last training timestep ${this.numTrainTimesteps - 1}; use fewer steps or a smaller steps_offset`,
-      );
-    }
-    // 1. sigmas read off the training schedule, float64 (numpy)
-    const train = this.#trainSigmas;
+    // 2. sigmas read off the training schedule, float64 (numpy)
+    const train = this.trainSigmas;
     let sigmas: number[] = config.interpolation_type === "linear"
-      ? timesteps.map((t) => interpolate(t, train))
+      ? this.interpolatedSigmas(timesteps)
       : logLinearSigmas(train, n);
-    // 2. the Karras (eq. (5)) or exponential schedule between the ends, with the timesteps that match its sigmas
-    if (config.use_karras_sigmas || config.use_exponential_sigmas) {
-      const sigmaMax = config.sigma_max ?? sigmas[0];
-      const sigmaMin = config.sigma_min ?? sigmas[sigmas.length - 1];
-      sigmas = config.use_karras_sigmas
-        ? karrasSigmas(sigmaMax, sigmaMin, n)
-        : exponentialSigmas(sigmaMax, sigmaMin, n);
-      timesteps = sigmas.map((sigma) => f32(sigmaToTimestep(sigma, this.#logSigmas)));
-    }
-    // 3. the final sigma: 0, or sigma at timestep 0
+    // 3. the Karras (eq. (5)) or exponential schedule between the ends, with the timesteps that match its sigmas
+    const sigmaMin = config.sigma_min ?? sigmas[sigmas.length - 1];
+    const converted = this.convertedSigmas(config.sigma_max ?? sigmas[0], sigmaMin, n);
+    if (converted !== null) ({ sigmas, timesteps } = converted);
+    // 4. the final sigma: 0, or sigma at timestep 0
     const sigmaLast = config.final_sigmas_type === "sigma_min" ? train[0] : 0;
     this.sigmas = Float32Array.from([...sigmas, sigmaLast]);
     if (config.timestep_type === "continuous" && config.prediction_type === "v_prediction") {
       timesteps = [...this.sigmas.subarray(0, n)].map((sigma) => f32(0.25 * f32(Math.log(sigma))));
     }
     this.setSchedule(timesteps, n);
-  }
-
-  /** A new schedule restarts the step index. */
-  protected override onSchedule(): void {
-    this.#stepIndex = null;
-    this.#beginIndex = null;
-    this.initNoiseSigma = this.#initNoiseSigma();
-  }
-
-  /**
-   * The model input at this step: the sample divided by sqrt(sigma^2 + 1), which is x_t of the DDPM model.
-   *
-   * c_in(sigma) x = x / sqrt(sigma^2 + 1)
-   *
-   * @param sample x at the current sigma
-   * @param timestep t, the current entry of `timesteps`
-   * @returns the scaled sample
-   * @throws RangeError when `setTimesteps` was not called or t is not the current timestep
-   * @example
-   * ```ts
-   * import { EulerDiscreteScheduler, Tensor } from "../../mod.ts";
-   * const scheduler = EulerDiscreteScheduler.fromConfig({});
-   * scheduler.setTimesteps(10);
-   * const input = scheduler.scaleModelInput(Tensor.zeros([1, 3, 8, 8]), scheduler.timesteps[0]);
-   * ```
-   */
-  override scaleModelInput(sample: Tensor, timestep: number): Tensor {
-    const index = this.#currentIndex(timestep, "scaleModelInput");
-    return divideBy(sample, cIn(this.sigmas[index]));
   }
 
   /**
@@ -336,7 +215,7 @@ export class EulerDiscreteScheduler extends SchedulerBase<EulerDiscreteScheduler
     if (typeof sTmin !== "number" || typeof sTmax !== "number" || Number.isNaN(sTmin) || Number.isNaN(sTmax)) {
       throw new RangeError(`sTmin and sTmax must be numbers, got ${String(sTmin)} and ${String(sTmax)}`);
     }
-    const index = this.#currentIndex(timestep, "step");
+    const index = this.currentIndex(timestep, "step");
     const sigma = this.sigmas[index];
     const sigmaNext = this.sigmas[index + 1];
     // 1. gamma and sigma-hat (Algorithm 2, lines 4-5), float64 gamma as diffusers, float32 sigma-hat
@@ -357,68 +236,13 @@ export class EulerDiscreteScheduler extends SchedulerBase<EulerDiscreteScheduler
     }
     // 3. D(x-hat; sigma-hat), the denoised sample, by prediction type
     const m = modelOutput.data;
-    const predX0 = new Float32Array(size);
-    denoise(m, x, predX0, this.config.prediction_type, sigmaHat, sigma);
+    const predX0 = this.denoised(m, x, sigmaHat, sigma);
     // 4. the slope d = (x-hat - D) / sigma-hat, eq. (3), and the Euler step over dt = sigma_{i+1} - sigma-hat (line 8)
-    const dt = f32(sigmaNext - sigmaHat);
     const prev = new Float32Array(size);
-    let check = 0;
-    for (let i = 0; i < size; i++) {
-      const derivative = f32(f32(x[i] - predX0[i]) / sigmaHat);
-      const out = f32(x[i] + f32(derivative * dt));
-      prev[i] = out;
-      check += (m[i] - m[i]) + (out - out);
-    }
-    const output = this.finishStep(
-      check,
-      prev,
-      predX0,
-      [[modelOutput, "modelOutput"], [sample, "sample"]],
-      sample.shape,
-    );
-    this.#stepIndex = index + 1;
+    const check = eulerUpdate(m, x, predX0, sigmaHat, f32(sigmaNext - sigmaHat), prev);
+    const output = this.finishAffineStep({ check, prev, predX0 }, modelOutput, sample);
+    this.indexState.step = index + 1;
     return output;
-  }
-
-  /**
-   * Noise clean samples to the sigma of the given timesteps, as diffusers' Euler `add_noise` (not alpha-bar mixing).
-   *
-   * x = x0 + sigma(t) eps
-   *
-   * @param originalSamples x0, batch-first
-   * @param noise eps, same shape
-   * @param timesteps entries of `timesteps`: one for all, or one per batch item
-   * @returns x at those sigmas
-   * @example
-   * ```ts
-   * import { EulerDiscreteScheduler, Tensor } from "../../mod.ts";
-   * const scheduler = EulerDiscreteScheduler.fromConfig({});
-   * scheduler.setTimesteps(10);
-   * const noisy = scheduler.addNoise(Tensor.zeros([1, 2]), Tensor.from([1, -1], [1, 2]), scheduler.timesteps[8]);
-   * ```
-   */
-  override addNoise(originalSamples: Tensor, noise: Tensor, timesteps: number | readonly number[]): Tensor {
-    return addSigmaNoise(originalSamples, noise, timesteps, this.sigmas, (t) => {
-      if (this.#beginIndex === null) return indexForTimestep(this.timesteps, t, "EulerDiscreteScheduler");
-      return this.#stepIndex ?? this.#beginIndex;
-    });
-  }
-
-  /** The index of the current step, checking that t is its timestep (the first call finds it, as diffusers). */
-  #currentIndex(timestep: number, what: string): number {
-    if (this.numInferenceSteps === null) {
-      throw new RangeError(`Call setTimesteps(n) before ${what}: the EulerDiscreteScheduler schedule is not set`);
-    }
-    this.#stepIndex ??= this.#beginIndex ?? indexForTimestep(this.timesteps, timestep, "EulerDiscreteScheduler");
-    return checkCurrentTimestep(this.timesteps, this.#stepIndex, timestep, "EulerDiscreteScheduler");
-  }
-
-  #initNoiseSigma(): number {
-    const maxSigma = this.sigmas.reduce((a, b) => (b > a ? b : a), -Infinity);
-    const spacing = this.config.timestep_spacing;
-    return spacing === "linspace" || spacing === "trailing"
-      ? maxSigma
-      : f32(Math.sqrt(f32(f32(maxSigma * maxSigma) + 1)));
   }
 }
 

@@ -13,67 +13,35 @@
  * | sigma_max            | `initNoiseSigma`    | the standard deviation of x at the start                       |
  * | c_in(sigma)          | `scaleModelInput`   | 1 / sqrt(sigma^2 + 1)                                          |
  * | D(x; sigma)          | `predX0`            | the denoised sample at this call                               |
- * | d_i                  | `prevDerivative`    | (x_i - D(x_i; sigma_i)) / sigma_i, kept from the first stage   |
- * | d'_i                 | `derivative`        | (x~ - D(x~; sigma_{i+1})) / sigma_{i+1}, the second stage's    |
+ * | d_i                  | `derivative`        | (x_i - D(x_i; sigma_i)) / sigma_i, kept from the first stage   |
+ * | d'_i                 | `slope` (its half)  | (x~ - D(x~; sigma_{i+1})) / sigma_{i+1}, the second stage's    |
  * | x_{i+1}              | `prevSample`        | x_i + (sigma_{i+1} - sigma_i) (d_i + d'_i) / 2, Algorithm 1    |
  *
  * @module
  */
 import type { Tensor } from "../core/tensor.ts";
-import { checkStepCount } from "../math/schedules.ts";
-import { SchedulerBase } from "./_base.ts";
-import type { ScheduleConfig } from "./_scheduler_config.ts";
+import type { ClipSampleConfig } from "./_scheduler_config.ts";
 import {
-  addSigmaNoise,
-  checkBeginIndex,
-  checkCurrentTimestep,
-  checkFloatTimesteps,
-  checkSigmaOptions,
-  cIn,
-  denoise,
-  divideBy,
-  exponentialSigmas,
-  floatTimesteps,
-  indexForTimestep,
-  interpolate,
-  karrasSigmas,
-  sigmaTable,
-  sigmaToTimestep,
+  eulerUpdate,
+  SIGMA_SCHEDULE_DEFAULTS,
+  type SigmaScheduleConfig,
+  SigmaSchedulerBase,
 } from "./_sigma_schedule.ts";
 import type { SchedulerStepOutput } from "./scheduler.ts";
 
 /** A resolved Heun config: diffusers' `HeunDiscreteScheduler` keys, snake_case. */
-export interface HeunDiscreteSchedulerConfig extends ScheduleConfig {
-  /** Use the Karras et al. schedule (eq. (5), rho = 7) between the training schedule's ends. */
-  use_karras_sigmas: boolean;
-  /** Use an exponential schedule between the training schedule's ends. */
-  use_exponential_sigmas: boolean;
-  /** The beta-distribution schedule of arXiv 2407.12173 (not supported here: it needs the beta quantile function). */
-  use_beta_sigmas: boolean;
-  /** Clip the predicted x0 to [-clip_sample_range, clip_sample_range]. */
-  clip_sample: boolean;
-  /** The clipping bound. */
-  clip_sample_range: number;
-}
+export interface HeunDiscreteSchedulerConfig extends SigmaScheduleConfig, ClipSampleConfig {}
 
 /** Options of `HeunDiscreteScheduler.step`: none (Heun is deterministic); a pipeline's generator is accepted and unused. */
 export type HeunStepOptions = Record<string, unknown>;
 
 /** diffusers' `HeunDiscreteScheduler` defaults (its betas default to Stable Diffusion's range). */
 const HEUN_DEFAULTS: Readonly<HeunDiscreteSchedulerConfig> = Object.freeze({
-  num_train_timesteps: 1000,
+  ...SIGMA_SCHEDULE_DEFAULTS,
   beta_start: 0.00085,
   beta_end: 0.012,
-  beta_schedule: "linear",
-  trained_betas: null,
-  prediction_type: "epsilon",
-  use_karras_sigmas: false,
-  use_exponential_sigmas: false,
-  use_beta_sigmas: false,
   clip_sample: false,
   clip_sample_range: 1.0,
-  timestep_spacing: "linspace",
-  steps_offset: 0,
 });
 
 const f32 = Math.fround;
@@ -100,20 +68,10 @@ const f32 = Math.fround;
  * }
  * ```
  */
-export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerConfig, HeunStepOptions> {
+export class HeunDiscreteScheduler extends SigmaSchedulerBase<HeunDiscreteSchedulerConfig, HeunStepOptions> {
   /** Two model calls per solver step. */
   override readonly order = 2;
-  /** The noise levels in the order the calls use them (all T training sigmas, descending, until `setTimesteps`). */
-  sigmas: Float32Array;
-  /** The standard deviation of the starting noise: sigma_max, or sqrt(sigma_max^2 + 1) for `leading` spacing. */
-  override initNoiseSigma: number;
-  #trainSigmas: Float32Array;
-  #logSigmas: Float32Array;
-  #stepIndex: number | null = null;
-  #beginIndex: number | null = null;
-  #prevDerivative: Float32Array | null = null;
-  #dt: number | null = null;
-  #sample: Float32Array | null = null;
+  #firstStage: FirstStage | null = null;
   // the kept first stage lives in two buffers reused from step pair to step pair
   #derivativeBuffer = new Float32Array(0);
   #sampleBuffer = new Float32Array(0);
@@ -125,16 +83,7 @@ export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerCo
    * @throws RangeError or TypeError naming a bad key and value
    */
   constructor(config: Partial<HeunDiscreteSchedulerConfig> | Record<string, unknown> = {}) {
-    super(config, HEUN_DEFAULTS, {
-      scheduler: "HeunDiscreteScheduler",
-      betaSchedules: ["linear", "scaled_linear", "squaredcos_cap_v2"],
-      spacings: ["linspace", "leading", "trailing"],
-    });
-    checkSigmaOptions(this.config, "HeunDiscreteScheduler");
-    this.#trainSigmas = sigmaTable(this.alphasCumprod);
-    this.#logSigmas = this.#trainSigmas.map((sigma) => f32(Math.log(sigma)));
-    this.sigmas = Float32Array.from([...this.#trainSigmas].reverse().concat([0]));
-    this.initNoiseSigma = this.#initNoiseSigma();
+    super(config, HEUN_DEFAULTS, { scheduler: "HeunDiscreteScheduler" });
   }
 
   /**
@@ -154,30 +103,9 @@ export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerCo
     return new HeunDiscreteScheduler(config);
   }
 
-  /** The position in the schedule of the next call (null until the first step or `scaleModelInput`). */
-  get stepIndex(): number | null {
-    return this.#stepIndex;
-  }
-
   /** Whether the next call is a first stage (an Euler step) rather than Heun's correction. */
   get stateInFirstOrder(): boolean {
-    return this.#dt === null;
-  }
-
-  /**
-   * Start the next loop at position i of the schedule (diffusers' `set_begin_index`, for image-to-image).
-   *
-   * @param beginIndex i, in [0, 2n - 1)
-   * @example
-   * ```ts
-   * import { HeunDiscreteScheduler } from "../../mod.ts";
-   * const scheduler = HeunDiscreteScheduler.fromConfig({});
-   * scheduler.setTimesteps(10);
-   * scheduler.setBeginIndex(8);
-   * ```
-   */
-  setBeginIndex(beginIndex: number): void {
-    this.#beginIndex = checkBeginIndex(beginIndex, this.timesteps.length, this.numInferenceSteps);
+    return this.#firstStage === null;
   }
 
   /**
@@ -196,41 +124,14 @@ export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerCo
    * ```
    */
   override setTimesteps(numInferenceSteps: number | readonly number[]): void {
-    const config = this.config;
-    let timesteps: number[];
-    if (typeof numInferenceSteps === "number") {
-      checkStepCount(numInferenceSteps, this.numTrainTimesteps);
-      timesteps = floatTimesteps(
-        config.timestep_spacing,
-        numInferenceSteps,
-        this.numTrainTimesteps,
-        config.steps_offset,
-      );
-    } else {
-      if (config.use_karras_sigmas || config.use_exponential_sigmas) {
-        throw new RangeError(
-          "HeunDiscreteScheduler cannot take custom timesteps with use_karras_sigmas or use_exponential_sigmas",
-        );
-      }
-      timesteps = checkFloatTimesteps(numInferenceSteps, this.numTrainTimesteps, "HeunDiscreteScheduler");
-    }
+    // 1. n float timesteps by the spacing (float32), or the custom list
+    let timesteps = this.floatSchedule(numInferenceSteps);
     const n = timesteps.length;
-    if (Math.max(...timesteps) > this.numTrainTimesteps - 1) {
-      throw new RangeError(
-        `steps_offset ${config.steps_offset} pushes timestep ${Math.max(...timesteps)} of ${n} inference steps past ` +
-          `the last training timestep ${this.numTrainTimesteps - 1}; use fewer steps or a smaller steps_offset`,
-      );
-    }
-    // 1. sigmas interpolated in t from the training sigmas (numpy float64), or the Karras / exponential schedule
-    let sigmas = timesteps.map((t) => interpolate(t, this.#trainSigmas));
-    if (config.use_karras_sigmas || config.use_exponential_sigmas) {
-      const [sigmaMax, sigmaMin] = [sigmas[0], sigmas[n - 1]];
-      sigmas = config.use_karras_sigmas
-        ? karrasSigmas(sigmaMax, sigmaMin, n)
-        : exponentialSigmas(sigmaMax, sigmaMin, n);
-      timesteps = sigmas.map((sigma) => f32(sigmaToTimestep(sigma, this.#logSigmas)));
-    }
-    // 2. float32, a final 0, and every inner sigma and timestep twice (the two stages of a Heun step)
+    // 2. sigmas interpolated in t from the training sigmas (numpy float64), or the Karras / exponential schedule
+    let sigmas = this.interpolatedSigmas(timesteps);
+    const converted = this.convertedSigmas(sigmas[0], sigmas[n - 1], n);
+    if (converted !== null) ({ sigmas, timesteps } = converted);
+    // 3. float32, a final 0, and every inner sigma and timestep twice (the two stages of a Heun step)
     const single = Float32Array.from([...sigmas, 0]);
     this.sigmas = Float32Array.from([single[0], ...[...single.subarray(1, n)].flatMap((s) => [s, s]), 0]);
     this.setSchedule([timesteps[0], ...timesteps.slice(1).flatMap((t) => [t, t])], n);
@@ -238,34 +139,8 @@ export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerCo
 
   /** A new schedule restarts the index and clears the kept first stage. */
   protected override onSchedule(): void {
-    this.#stepIndex = null;
-    this.#beginIndex = null;
-    this.#prevDerivative = null;
-    this.#dt = null;
-    this.#sample = null;
-    this.initNoiseSigma = this.#initNoiseSigma();
-  }
-
-  /**
-   * The model input at this call: the sample divided by sqrt(sigma^2 + 1).
-   *
-   * c_in(sigma) x = x / sqrt(sigma^2 + 1)
-   *
-   * @param sample x at the current sigma
-   * @param timestep t, the current entry of `timesteps`
-   * @returns the scaled sample
-   * @throws RangeError when `setTimesteps` was not called or t is not the current timestep
-   * @example
-   * ```ts
-   * import { HeunDiscreteScheduler, Tensor } from "../../mod.ts";
-   * const scheduler = HeunDiscreteScheduler.fromConfig({});
-   * scheduler.setTimesteps(10);
-   * const input = scheduler.scaleModelInput(Tensor.zeros([1, 3, 8, 8]), scheduler.timesteps[0]);
-   * ```
-   */
-  override scaleModelInput(sample: Tensor, timestep: number): Tensor {
-    const index = this.#currentIndex(timestep, "scaleModelInput");
-    return divideBy(sample, cIn(this.sigmas[index]));
+    super.onSchedule();
+    this.#firstStage = null;
   }
 
   /**
@@ -292,8 +167,9 @@ export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerCo
    */
   step(modelOutput: Tensor, timestep: number, sample: Tensor, _options: HeunStepOptions = {}): SchedulerStepOutput {
     this.checkStepInputs(modelOutput, sample);
-    const index = this.#currentIndex(timestep, "step");
-    const first = this.#dt === null;
+    const index = this.currentIndex(timestep, "step");
+    const kept = this.#firstStage;
+    const first = kept === null;
     // 1. the stage's sigmas: (sigma_i, sigma_{i+1}) in both stages
     const sigma = first ? this.sigmas[index] : this.sigmas[index - 1];
     const sigmaNext = first ? this.sigmas[index + 1] : this.sigmas[index];
@@ -302,8 +178,7 @@ export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerCo
     const m = modelOutput.data;
     const x = sample.data;
     const size = sample.size;
-    const predX0 = new Float32Array(size);
-    denoise(m, x, predX0, this.config.prediction_type, sigmaInput, sigmaInput);
+    const predX0 = this.denoised(m, x, sigmaInput, sigmaInput);
     if (this.config.clip_sample) {
       const range = this.config.clip_sample_range;
       for (let i = 0; i < size; i++) predX0[i] = Math.min(Math.max(predX0[i], -range), range);
@@ -311,92 +186,29 @@ export class HeunDiscreteScheduler extends SchedulerBase<HeunDiscreteSchedulerCo
     const prev = new Float32Array(size);
     // 3a. the Euler stage: d_i = (x - D) / sigma_i, kept with dt and x for the correction;
     // 3b. Heun's correction: the average of the two slopes, applied from the kept x_i over the kept dt
-    const dt = first ? f32(sigmaNext - sigma) : this.#dt!;
+    const dt = first ? f32(sigmaNext - sigma) : kept.dt;
     if (first && this.#derivativeBuffer.length !== size) {
       this.#derivativeBuffer = new Float32Array(size);
       this.#sampleBuffer = new Float32Array(size);
     }
-    const derivative = first ? this.#derivativeBuffer : this.#prevDerivative!;
     const check = first
-      ? eulerStage(m, x, predX0, derivative, prev, sigma, dt)
-      : heunCorrection(m, x, predX0, derivative, this.#sample!, prev, sigmaNext, dt);
-    const output = this.finishStep(
-      check,
-      prev,
-      predX0,
-      [[modelOutput, "modelOutput"], [sample, "sample"]],
-      sample.shape,
-    );
+      ? eulerUpdate(m, x, predX0, sigma, dt, prev, this.#derivativeBuffer)
+      : heunCorrection(m, x, predX0, sigmaNext, kept, prev);
+    const output = this.finishAffineStep({ check, prev, predX0 }, modelOutput, sample);
     // 4. the state changes only after a finite step: the kept first stage (or its release) and the index
-    this.#prevDerivative = first ? derivative : null;
-    this.#dt = first ? dt : null;
-    this.#sample = first ? (this.#sampleBuffer.set(x), this.#sampleBuffer) : null;
-    this.#stepIndex = index + 1;
+    this.#firstStage = first
+      ? { derivative: this.#derivativeBuffer, start: (this.#sampleBuffer.set(x), this.#sampleBuffer), dt }
+      : null;
+    this.indexState.step = index + 1;
     return output;
-  }
-
-  /**
-   * Noise clean samples to the sigma of the given timesteps, as diffusers' Heun `add_noise` (a repeated timestep
-   * takes its second position).
-   *
-   * x = x0 + sigma(t) eps
-   *
-   * @param originalSamples x0, batch-first
-   * @param noise eps, same shape
-   * @param timesteps entries of `timesteps`: one for all, or one per batch item
-   * @returns x at those sigmas
-   * @example
-   * ```ts
-   * import { HeunDiscreteScheduler, Tensor } from "../../mod.ts";
-   * const scheduler = HeunDiscreteScheduler.fromConfig({});
-   * scheduler.setTimesteps(10);
-   * const noisy = scheduler.addNoise(Tensor.zeros([1, 2]), Tensor.from([1, -1], [1, 2]), scheduler.timesteps[16]);
-   * ```
-   */
-  override addNoise(originalSamples: Tensor, noise: Tensor, timesteps: number | readonly number[]): Tensor {
-    return addSigmaNoise(originalSamples, noise, timesteps, this.sigmas, (t) => {
-      if (this.#beginIndex === null) return indexForTimestep(this.timesteps, t, "HeunDiscreteScheduler");
-      return this.#stepIndex ?? this.#beginIndex;
-    });
-  }
-
-  /** The index of the current call, checking that t is its timestep (the first call finds it, as diffusers). */
-  #currentIndex(timestep: number, what: string): number {
-    if (this.numInferenceSteps === null) {
-      throw new RangeError(`Call setTimesteps(n) before ${what}: the HeunDiscreteScheduler schedule is not set`);
-    }
-    this.#stepIndex ??= this.#beginIndex ?? indexForTimestep(this.timesteps, timestep, "HeunDiscreteScheduler");
-    return checkCurrentTimestep(this.timesteps, this.#stepIndex, timestep, "HeunDiscreteScheduler");
-  }
-
-  #initNoiseSigma(): number {
-    const maxSigma = this.sigmas.reduce((a, b) => (b > a ? b : a), -Infinity);
-    const spacing = this.config.timestep_spacing;
-    return spacing === "linspace" || spacing === "trailing"
-      ? maxSigma
-      : f32(Math.sqrt(f32(f32(maxSigma * maxSigma) + 1)));
   }
 }
 
-/** The first stage: d = (x - D) / sigma into `derivative`, x~ = x + d dt into `prev`; NaN if anything is not finite. */
-function eulerStage(
-  m: Float32Array,
-  x: Float32Array,
-  predX0: Float32Array,
-  derivative: Float32Array,
-  prev: Float32Array,
-  sigma: number,
-  dt: number,
-): number {
-  let check = 0;
-  for (let i = 0; i < x.length; i++) {
-    const d = f32(f32(x[i] - predX0[i]) / sigma);
-    derivative[i] = d;
-    const out = f32(x[i] + f32(d * dt));
-    prev[i] = out;
-    check += (m[i] - m[i]) + (out - out);
-  }
-  return check;
+/** What Heun's correction keeps from the first stage: its slope d_i, its sample x_i and its step dt. */
+interface FirstStage {
+  derivative: Float32Array;
+  start: Float32Array;
+  dt: number;
 }
 
 /** The correction: x_{i+1} = x_i + dt (d + (x~ - D~) / sigma_{i+1}) / 2 into `prev`; NaN if anything is not finite. */
@@ -404,11 +216,9 @@ function heunCorrection(
   m: Float32Array,
   x: Float32Array,
   predX0: Float32Array,
-  derivative: Float32Array,
-  start: Float32Array,
-  prev: Float32Array,
   sigmaNext: number,
-  dt: number,
+  { derivative, start, dt }: FirstStage,
+  prev: Float32Array,
 ): number {
   let check = 0;
   for (let i = 0; i < x.length; i++) {

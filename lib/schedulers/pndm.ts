@@ -20,7 +20,12 @@
 import type { Tensor } from "../core/tensor.ts";
 import { checkStepCount } from "../math/schedules.ts";
 import { SchedulerBase } from "./_base.ts";
-import { checkTrainTimestep, type ScheduleConfig } from "./_scheduler_config.ts";
+import {
+  checkTrainTimestep,
+  SCHEDULE_DEFAULTS,
+  type ScheduleConfig,
+  SOLVER_SCHEDULE_RULES,
+} from "./_scheduler_config.ts";
 import type { SchedulerStepOutput } from "./scheduler.ts";
 
 /** A resolved PNDM config: diffusers' `PNDMScheduler` keys, snake_case. */
@@ -36,16 +41,9 @@ export type PNDMStepOptions = Record<string, unknown>;
 
 /** diffusers' `PNDMScheduler` defaults. */
 const PNDM_DEFAULTS: Readonly<PNDMSchedulerConfig> = Object.freeze({
-  num_train_timesteps: 1000,
-  beta_start: 0.0001,
-  beta_end: 0.02,
-  beta_schedule: "linear",
-  trained_betas: null,
+  ...SCHEDULE_DEFAULTS,
   skip_prk_steps: false,
   set_alpha_to_one: false,
-  prediction_type: "epsilon",
-  timestep_spacing: "leading",
-  steps_offset: 0,
 });
 
 /** The order of the pseudo Runge-Kutta warm-up (diffusers' `pndm_order`): 4 model calls per step. */
@@ -109,8 +107,7 @@ export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOp
   constructor(config: Partial<PNDMSchedulerConfig> | Record<string, unknown> = {}) {
     super(config, PNDM_DEFAULTS, {
       scheduler: "PNDMScheduler",
-      betaSchedules: ["linear", "scaled_linear", "squaredcos_cap_v2"],
-      spacings: ["linspace", "leading", "trailing"],
+      ...SOLVER_SCHEDULE_RULES,
     });
     if (typeof this.config.skip_prk_steps !== "boolean") {
       throw new RangeError(

@@ -47,7 +47,27 @@ import type { SchedulerStepOutput } from "./scheduler.ts";
 /** Which integral the solver discretizes: of the noise model (`dpmsolver`) or the data model (`dpmsolver++`). */
 export type DPMSolverAlgorithmType = "dpmsolver++" | "dpmsolver" | "sde-dpmsolver++" | "sde-dpmsolver";
 
-/** The algorithm types `DPMSolverMultistepScheduler` accepts. */
+/**
+ * The algorithm types `DPMSolverMultistepScheduler` accepts.
+ *
+ * @example
+ * ```ts
+ * import { DPM_SOLVER_ALGORITHM_TYPES, DPMSolverMultistepScheduler } from "../../mod.ts";
+ * // the four algorithm_type values of diffusers' DPMSolverMultistepScheduler: each is accepted, a misspelt one refused
+ * // (the noise-model ones, like diffusers, cannot end at sigma = 0, so every one ends at sigma_min here)
+ * for (const type of DPM_SOLVER_ALGORITHM_TYPES) {
+ *   const scheduler = DPMSolverMultistepScheduler.fromConfig({ algorithm_type: type, final_sigmas_type: "sigma_min" });
+ *   if (scheduler.config.algorithm_type !== type) throw new Error(`${type} was not kept`);
+ * }
+ * let refused = false;
+ * try {
+ *   DPMSolverMultistepScheduler.fromConfig({ algorithm_type: "dpmsolver+++" });
+ * } catch {
+ *   refused = true;
+ * }
+ * if (!refused) throw new Error("an unknown algorithm_type must be refused");
+ * ```
+ */
 export const DPM_SOLVER_ALGORITHM_TYPES: readonly DPMSolverAlgorithmType[] = [
   "dpmsolver++",
   "dpmsolver",
@@ -58,7 +78,20 @@ export const DPM_SOLVER_ALGORITHM_TYPES: readonly DPMSolverAlgorithmType[] = [
 /** The second-order update's form: the midpoint rule or Heun's (trapezoidal) rule. */
 export type DPMSolverType = "midpoint" | "heun";
 
-/** The solver types `DPMSolverMultistepScheduler` accepts. */
+/**
+ * The solver types `DPMSolverMultistepScheduler` accepts.
+ *
+ * @example
+ * ```ts
+ * import { DPM_SOLVER_TYPES, DPMSolverMultistepScheduler } from "../../mod.ts";
+ * // diffusers' two solver_type values: each is accepted and kept
+ * for (const type of DPM_SOLVER_TYPES) {
+ *   const scheduler = DPMSolverMultistepScheduler.fromConfig({ solver_type: type });
+ *   if (scheduler.config.solver_type !== type) throw new Error(`${type} was not kept`);
+ * }
+ * if (DPM_SOLVER_TYPES.join() !== "midpoint,heun") throw new Error(`got ${DPM_SOLVER_TYPES.join()}`);
+ * ```
+ */
 export const DPM_SOLVER_TYPES: readonly DPMSolverType[] = ["midpoint", "heun"];
 
 /** The noise level after the last step: 0 (`zero`, the clean sample) or the first training sigma (`sigma_min`). */

@@ -17,13 +17,7 @@ function tsFiles(dir: string): string[] {
 }
 
 const libFiles = tsFiles(join(root, "lib"));
-// Not yet held to the two checks below (their examples run, in test/examples.test.ts, but some do not assert):
-const pending = (file: string) =>
-  /^lib\/schedulers\/(euler_discrete|heun_discrete|dpm_solver_multistep|pndm|registry|edict|bdia|ddpm)\.ts$/.test(
-    file,
-  ) ||
-  file === "lib/core/torch_generator.ts" || file === "lib/core/_avx_mathfun.ts";
-const runFiles = ["mod.ts", ...libFiles.filter((file) => !pending(file))];
+const runFiles = ["mod.ts", ...libFiles];
 
 /** The ```ts blocks of a file's JSDoc, with the line each starts on. */
 function examples(file: string): { line: number; code: string }[] {

@@ -63,7 +63,10 @@ export interface RandnGenerator {
  * import { TorchGenerator } from "./torch_generator.ts";
  * const g = new TorchGenerator(0);
  * const z = g.randn([5]);
- * console.log(z.data[0].toFixed(4)); // "1.5410", as torch.randn(5, generator=torch.Generator().manual_seed(0))
+ * // torch.randn(5, generator=torch.Generator().manual_seed(0)) is [1.5410, -0.2934, -2.1788, 0.5684, -1.0845]
+ * // (PyTorch's documentation of torch.manual_seed, and its REPL)
+ * const shown = Array.from(z.data, (v) => v.toFixed(4)).join();
+ * if (shown !== "1.5410,-0.2934,-2.1788,0.5684,-1.0845") throw new Error(`got ${shown}`);
  * ```
  */
 export class TorchGenerator {
@@ -104,6 +107,8 @@ export class TorchGenerator {
    * ```ts
    * import { TorchGenerator } from "./torch_generator.ts";
    * const g = new TorchGenerator(1).manualSeed(0);
+   * // reseeded to 0, it draws what a fresh torch.Generator().manual_seed(0) draws: torch.randn(1) = 1.5410
+   * if (g.seed !== 0 || g.randn([1]).data[0].toFixed(4) !== "1.5410") throw new Error("not reseeded");
    * ```
    */
   manualSeed(seed: number): this {
@@ -130,7 +135,9 @@ export class TorchGenerator {
    * @example
    * ```ts
    * import { TorchGenerator } from "./torch_generator.ts";
-   * new TorchGenerator(5489).nextUint32(); // 3499211612, the first output of std::mt19937's default seed
+   * const first = new TorchGenerator(5489).nextUint32();
+   * // 3499211612: the first output of std::mt19937 at its default seed 5489 (Matsumoto and Nishimura's mt19937ar)
+   * if (first !== 3499211612) throw new Error(`got ${first}`);
    * ```
    */
   nextUint32(): number {
@@ -153,7 +160,12 @@ export class TorchGenerator {
    * @example
    * ```ts
    * import { TorchGenerator } from "./torch_generator.ts";
-   * const noise = new TorchGenerator(42).randn([1, 3, 32, 32]);
+   * const noise = new TorchGenerator(42).randn([2, 3]);
+   * // torch.manual_seed(42); torch.randn(2, 3) is [[0.3367, 0.1288, 0.2345], [0.2303, -1.1229, -0.1863]] (PyTorch)
+   * const shown = Array.from(noise.data, (v) => v.toFixed(4)).join();
+   * if (noise.shape.join() !== "2,3" || shown !== "0.3367,0.1288,0.2345,0.2303,-1.1229,-0.1863") {
+   *   throw new Error(`got ${shown}`);
+   * }
    * ```
    */
   randn(shape: readonly number[]): Tensor {
@@ -173,6 +185,9 @@ export class TorchGenerator {
    * ```ts
    * import { TorchGenerator } from "./torch_generator.ts";
    * const buffer = new TorchGenerator(0).fillRandn(new Float32Array(64));
+   * // element 3 of torch.randn(64) with seed 0 is -0.4338788092136383 in float32 (PyTorch 1.13's AVX2 kernel,
+   * // test/fixtures/torch-randn-bits.json)
+   * if (buffer[3] !== -0.4338788092136383) throw new Error(`got ${buffer[3]}`);
    * ```
    */
   fillRandn(data: Float32Array): Float32Array {

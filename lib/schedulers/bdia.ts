@@ -41,7 +41,17 @@ import type { AffineStep, ExactSchedulerConfig, StateArray, StatePrecision } fro
 import * as exact from "./_exact_inversion.ts";
 import type { PredictionForm } from "./_kernels.ts";
 
-/** The default gamma: 1, the time-symmetric choice whose inversion does not amplify rounding errors. */
+/**
+ * The default gamma: 1, the time-symmetric choice whose inversion does not amplify rounding errors.
+ *
+ * @example
+ * ```ts
+ * import { BDIA_DEFAULT_GAMMA, BDIAScheduler } from "../../mod.ts";
+ * // Zhang, Lewis and Kleijn 2023 (BDIA, arXiv 2307.10829) use gamma = 1; a scheduler built without gamma uses it
+ * if (BDIA_DEFAULT_GAMMA !== 1) throw new Error(`BDIA_DEFAULT_GAMMA is ${BDIA_DEFAULT_GAMMA}`);
+ * if (BDIAScheduler.fromConfig({}).gamma !== 1) throw new Error("the default gamma is not 1");
+ * ```
+ */
 export const BDIA_DEFAULT_GAMMA = 1;
 
 /** A BDIA sampling state: z_i and, after the first step, z_{i+1}. */

@@ -38,7 +38,26 @@ export type VarianceType =
   | "learned"
   | "learned_range";
 
-/** The variance types `DDPMScheduler` accepts. */
+/**
+ * The variance types `DDPMScheduler` accepts.
+ *
+ * @example
+ * ```ts
+ * import { DDPMScheduler, VARIANCE_TYPES } from "../../mod.ts";
+ * // exactly the names diffusers' DDPMScheduler knows: each is accepted, a misspelt one refused
+ * for (const type of VARIANCE_TYPES) {
+ *   const scheduler = DDPMScheduler.fromConfig({ variance_type: type });
+ *   if (scheduler.config.variance_type !== type) throw new Error(`${type} was not kept`);
+ * }
+ * let refused = false;
+ * try {
+ *   DDPMScheduler.fromConfig({ variance_type: "fixed" });
+ * } catch {
+ *   refused = true;
+ * }
+ * if (!refused) throw new Error("an unknown variance_type must be refused");
+ * ```
+ */
 export const VARIANCE_TYPES: readonly VarianceType[] = [
   "fixed_small",
   "fixed_small_log",

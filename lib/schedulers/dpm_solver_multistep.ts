@@ -47,7 +47,27 @@ import type { SchedulerStepOutput } from "./scheduler.ts";
 /** Which integral the solver discretizes: of the noise model (`dpmsolver`) or the data model (`dpmsolver++`). */
 export type DPMSolverAlgorithmType = "dpmsolver++" | "dpmsolver" | "sde-dpmsolver++" | "sde-dpmsolver";
 
-/** The algorithm types `DPMSolverMultistepScheduler` accepts. */
+/**
+ * The algorithm types `DPMSolverMultistepScheduler` accepts.
+ *
+ * @example
+ * ```ts
+ * import { DPM_SOLVER_ALGORITHM_TYPES, DPMSolverMultistepScheduler } from "../../mod.ts";
+ * // the four algorithm_type values of diffusers' DPMSolverMultistepScheduler: each is accepted, a misspelt one refused
+ * // (the noise-model ones, like diffusers, cannot end at sigma = 0, so every one ends at sigma_min here)
+ * for (const type of DPM_SOLVER_ALGORITHM_TYPES) {
+ *   const scheduler = DPMSolverMultistepScheduler.fromConfig({ algorithm_type: type, final_sigmas_type: "sigma_min" });
+ *   if (scheduler.config.algorithm_type !== type) throw new Error(`${type} was not kept`);
+ * }
+ * let refused = false;
+ * try {
+ *   DPMSolverMultistepScheduler.fromConfig({ algorithm_type: "dpmsolver+++" });
+ * } catch {
+ *   refused = true;
+ * }
+ * if (!refused) throw new Error("an unknown algorithm_type must be refused");
+ * ```
+ */
 export const DPM_SOLVER_ALGORITHM_TYPES: readonly DPMSolverAlgorithmType[] = [
   "dpmsolver++",
   "dpmsolver",
@@ -58,7 +78,20 @@ export const DPM_SOLVER_ALGORITHM_TYPES: readonly DPMSolverAlgorithmType[] = [
 /** The second-order update's form: the midpoint rule or Heun's (trapezoidal) rule. */
 export type DPMSolverType = "midpoint" | "heun";
 
-/** The solver types `DPMSolverMultistepScheduler` accepts. */
+/**
+ * The solver types `DPMSolverMultistepScheduler` accepts.
+ *
+ * @example
+ * ```ts
+ * import { DPM_SOLVER_TYPES, DPMSolverMultistepScheduler } from "../../mod.ts";
+ * // diffusers' two solver_type values: each is accepted and kept
+ * for (const type of DPM_SOLVER_TYPES) {
+ *   const scheduler = DPMSolverMultistepScheduler.fromConfig({ solver_type: type });
+ *   if (scheduler.config.solver_type !== type) throw new Error(`${type} was not kept`);
+ * }
+ * if (DPM_SOLVER_TYPES.join() !== "midpoint,heun") throw new Error(`got ${DPM_SOLVER_TYPES.join()}`);
+ * ```
+ */
 export const DPM_SOLVER_TYPES: readonly DPMSolverType[] = ["midpoint", "heun"];
 
 /** The noise level after the last step: 0 (`zero`, the clean sample) or the first training sigma (`sigma_min`). */
@@ -165,11 +198,15 @@ interface StepCoefficients {
  * import { DPMSolverMultistepScheduler, Tensor } from "../../mod.ts";
  * const scheduler = DPMSolverMultistepScheduler.fromConfig({});
  * scheduler.setTimesteps(20);
- * let x = Tensor.zeros([1, 3, 8, 8]);
+ * let x = Tensor.from(new Array(192).fill(1), [1, 3, 8, 8]);
  * for (const t of scheduler.timesteps) {
  *   const eps = Tensor.zeros(x.shape); // a model's prediction
  *   x = scheduler.step(eps, t, x).prevSample;
  * }
+ * // eps = 0 predicts x0 = x_t / alpha_t at every step, so every difference of predictions is 0 and each update is the
+ * // exact ODE solution x_s = (alpha_s / alpha_t) x_t; the last step goes to sigma = 0 (alpha = 1): x_0 = x_T / alpha_999
+ * const expected = 1 / Math.sqrt(scheduler.alphasCumprod[999]);
+ * if (Math.abs(x.data[0] - expected) > 1e-3 * expected) throw new Error(`got ${x.data[0]}, expected ${expected}`);
  * ```
  */
 export class DPMSolverMultistepScheduler
@@ -230,7 +267,10 @@ export class DPMSolverMultistepScheduler
    * @example
    * ```ts
    * import { DDIMScheduler, DPMSolverMultistepScheduler } from "../../mod.ts";
-   * const scheduler = DPMSolverMultistepScheduler.fromConfig(DDIMScheduler.fromConfig({}).toConfig());
+   * const ddim = DDIMScheduler.fromConfig({ beta_schedule: "scaled_linear", beta_start: 0.00085, beta_end: 0.012 });
+   * const scheduler = DPMSolverMultistepScheduler.fromConfig(ddim.toConfig());
+   * // the keys both know are kept (and DDIM-only ones ignored), as diffusers' from_config does: the same alpha-bar
+   * if (scheduler.alphasCumprod.some((v, t) => v !== ddim.alphasCumprod[t])) throw new Error("alpha-bar differs");
    * ```
    */
   static fromConfig(
@@ -268,7 +308,9 @@ export class DPMSolverMultistepScheduler
    * ```ts
    * import { DPMSolverMultistepScheduler } from "../../mod.ts";
    * const scheduler = DPMSolverMultistepScheduler.fromConfig({});
-   * scheduler.setTimesteps(10); // [999, 899, 799, 699, 599, 500, 400, 300, 200, 100]
+   * scheduler.setTimesteps(10);
+   * // linspace spacing: np.linspace(0, 999, 11).round()[::-1][:-1], numpy rounding 499.5 half to even (500)
+   * if (scheduler.timesteps.join() !== "999,899,799,699,599,500,400,300,200,100") throw new Error("timesteps");
    * ```
    */
   override setTimesteps(numInferenceSteps: number | readonly number[]): void {
@@ -361,6 +403,12 @@ export class DPMSolverMultistepScheduler
    * scheduler.setTimesteps(10);
    * const x = Tensor.from([0.5, -0.25], [1, 2]);
    * const { prevSample, predOriginalSample } = scheduler.step(Tensor.zeros([1, 2]), 999, x);
+   * // eps = 0: x0 = x_t / alpha_999, and the first step is first order (DDIM): x_899 = (alpha_899 / alpha_999) x_999
+   * const alpha = (t: number) => Math.sqrt(scheduler.alphasCumprod[t]);
+   * const x0 = 0.5 / alpha(999);
+   * const next = (0.5 * alpha(899)) / alpha(999);
+   * if (Math.abs(predOriginalSample!.data[0] - x0) > 1e-3 * x0) throw new Error(`x0 ${predOriginalSample!.data[0]}`);
+   * if (Math.abs(prevSample.data[0] - next) > 1e-3 * next) throw new Error(`x_899 ${prevSample.data[0]}`);
    * ```
    */
   step(
@@ -435,7 +483,11 @@ export class DPMSolverMultistepScheduler
    * import { DPMSolverMultistepScheduler, Tensor, TorchGenerator } from "../../mod.ts";
    * const scheduler = DPMSolverMultistepScheduler.fromConfig({});
    * scheduler.setTimesteps(10);
-   * const noisy = scheduler.addNoise(Tensor.zeros([1, 3, 8, 8]), new TorchGenerator(0).randn([1, 3, 8, 8]), 500);
+   * const noise = new TorchGenerator(0).randn([1, 3, 8, 8]);
+   * const noisy = scheduler.addNoise(Tensor.zeros([1, 3, 8, 8]), noise, 500);
+   * // x_t = sqrt(alphaBar_t) x0 + sqrt(1 - alphaBar_t) eps (DDPM eq. (4)); with x0 = 0 only the noise term is left
+   * const scale = Math.sqrt(1 - scheduler.alphasCumprod[500]);
+   * if (noisy.data.some((v, k) => Math.abs(v - scale * noise.data[k]) > 1e-5)) throw new Error(`got ${noisy.data[0]}`);
    * ```
    */
   override addNoise(originalSamples: Tensor, noise: Tensor, timesteps: number | readonly number[]): Tensor {

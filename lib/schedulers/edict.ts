@@ -36,7 +36,17 @@ import type { PredictionForm } from "./_kernels.ts";
 
 export type { StateArray, StatePrecision } from "./_exact_inversion.ts";
 
-/** EDICT's mixing weight p in the paper's experiments (Wallace et al. 2022). */
+/**
+ * EDICT's mixing weight p in the paper's experiments (Wallace et al. 2022).
+ *
+ * @example
+ * ```ts
+ * import { EDICT_DEFAULT_P, EDICTScheduler } from "../../mod.ts";
+ * // Wallace, Gokul and Naik 2022 (EDICT, arXiv 2211.12446) mix with p = 0.93; a scheduler built without p uses it
+ * if (EDICT_DEFAULT_P !== 0.93) throw new Error(`EDICT_DEFAULT_P is ${EDICT_DEFAULT_P}`);
+ * if (EDICTScheduler.fromConfig({}).p !== 0.93) throw new Error("the default p is not the paper's 0.93");
+ * ```
+ */
 export const EDICT_DEFAULT_P = 0.93;
 
 /** EDICT's state: the coupled pair (x, y), each a flat array over `shape`, both float32 or both float64. */

@@ -89,13 +89,16 @@ const f32 = Math.fround;
  * import { EulerDiscreteScheduler, Tensor, TorchGenerator } from "../../mod.ts";
  * const scheduler = EulerDiscreteScheduler.fromConfig({});
  * scheduler.setTimesteps(10);
- * let x = new TorchGenerator(0).randn([1, 3, 8, 8]);
- * x = new Tensor(x.data.map((v) => v * scheduler.initNoiseSigma), x.shape); // x_T ~ N(0, sigma_max^2)
+ * const z = new TorchGenerator(0).randn([1, 3, 8, 8]);
+ * const xT = new Tensor(z.data.map((v) => v * scheduler.initNoiseSigma), z.shape); // x_T ~ N(0, sigma_max^2)
+ * let x = xT;
  * for (const t of scheduler.timesteps) {
  *   const eps = Tensor.zeros(x.shape); // a model's prediction on scheduler.scaleModelInput(x, t)
  *   scheduler.scaleModelInput(x, t);
  *   x = scheduler.step(eps, t, x).prevSample;
  * }
+ * // eps = 0 makes D(x; sigma) = x, so every slope d = (x - D) / sigma is 0 and Euler's method leaves x_T as it is
+ * if (x.data.some((v, k) => v !== xT.data[k])) throw new Error(`got ${x.data[0]}, expected ${xT.data[0]}`);
  * ```
  */
 export class EulerDiscreteScheduler extends SigmaSchedulerBase<EulerDiscreteSchedulerConfig, EulerStepOptions> {
@@ -125,6 +128,12 @@ export class EulerDiscreteScheduler extends SigmaSchedulerBase<EulerDiscreteSche
    * ```ts
    * import { EulerDiscreteScheduler } from "../../mod.ts";
    * const scheduler = EulerDiscreteScheduler.fromConfig({ use_karras_sigmas: true });
+   * scheduler.setTimesteps(10);
+   * // Karras et al. eq. (5): sigma_i^(1/rho), rho = 7, falls by the same amount at every step
+   * const root = Array.from(scheduler.sigmas.subarray(0, 10), (sigma) => sigma ** (1 / 7));
+   * const first = root[0] - root[1];
+   * const last = root[8] - root[9];
+   * if (Math.abs(first - last) > 1e-4 * first) throw new Error(`steps in sigma^(1/7): ${first} and ${last}`);
    * ```
    */
   static fromConfig(
@@ -146,6 +155,13 @@ export class EulerDiscreteScheduler extends SigmaSchedulerBase<EulerDiscreteSche
    * import { EulerDiscreteScheduler } from "../../mod.ts";
    * const scheduler = EulerDiscreteScheduler.fromConfig({});
    * scheduler.setTimesteps(10); // [999, 888, ..., 111, 0], sigmas from 157.4 down to 0.01, then 0
+   * // linspace spacing: np.linspace(0, 999, 10) reversed; sigma_t = sqrt((1 - alphaBar_t) / alphaBar_t)
+   * if (scheduler.timesteps.join() !== "999,888,777,666,555,444,333,222,111,0") throw new Error("timesteps");
+   * const alphaBar = scheduler.alphasCumprod[999];
+   * const sigmaMax = Math.sqrt((1 - alphaBar) / alphaBar);
+   * if (Math.abs(scheduler.sigmas[0] - sigmaMax) > 1e-5 * sigmaMax || scheduler.sigmas[10] !== 0) {
+   *   throw new Error(`sigmas ${scheduler.sigmas[0]} ... ${scheduler.sigmas[10]}`);
+   * }
    * ```
    */
   override setTimesteps(numInferenceSteps: number | readonly number[]): void {
@@ -198,6 +214,11 @@ export class EulerDiscreteScheduler extends SigmaSchedulerBase<EulerDiscreteSche
    * const x = Tensor.zeros([1, 3, 8, 8]);
    * const t = scheduler.timesteps[0];
    * const out = scheduler.step(Tensor.zeros(x.shape), t, x, { sChurn: 1, generator: new TorchGenerator(0) });
+   * // gamma = min(S_churn / n, sqrt(2) - 1) = 0.1, so x-hat = x + sqrt(sigmaHat^2 - sigma^2) z with sigmaHat = 1.1 sigma
+   * // (Karras et al., Algorithm 2); eps = 0 leaves the slope 0, so the step returns x-hat, z = randn(x.shape)
+   * const z = new TorchGenerator(0).randn(x.shape);
+   * const scale = scheduler.sigmas[0] * Math.sqrt(1.1 ** 2 - 1);
+   * if (out.prevSample.data.some((v, k) => Math.abs(v - scale * z.data[k]) > 1e-4 * scale)) throw new Error("churn");
    * ```
    */
   step(modelOutput: Tensor, timestep: number, sample: Tensor, options: EulerStepOptions = {}): SchedulerStepOutput {

@@ -60,12 +60,15 @@ const f32 = Math.fround;
  * import { HeunDiscreteScheduler, Tensor } from "../../mod.ts";
  * const scheduler = HeunDiscreteScheduler.fromConfig({ beta_start: 0.0001, beta_end: 0.02 });
  * scheduler.setTimesteps(5); // 9 model calls: [999, 749.25, 749.25, ..., 0, 0]
- * let x = Tensor.zeros([1, 3, 8, 8]);
+ * let x = Tensor.from(new Array(192).fill(1), [1, 3, 8, 8]);
  * for (const t of scheduler.timesteps) {
  *   const eps = Tensor.zeros(x.shape); // a model's prediction on scheduler.scaleModelInput(x, t)
  *   scheduler.scaleModelInput(x, t);
  *   x = scheduler.step(eps, t, x).prevSample;
  * }
+ * // 2n - 1 model calls for n steps; eps = 0 gives D(x; sigma) = x, so both slopes are 0 and x stays x_T
+ * if (scheduler.timesteps.length !== 9) throw new Error(`${scheduler.timesteps.length} calls for 5 steps`);
+ * if (x.data.some((v) => v !== 1)) throw new Error(`got ${x.data[0]}`);
  * ```
  */
 export class HeunDiscreteScheduler extends SigmaSchedulerBase<HeunDiscreteSchedulerConfig, HeunStepOptions> {
@@ -95,6 +98,12 @@ export class HeunDiscreteScheduler extends SigmaSchedulerBase<HeunDiscreteSchedu
    * ```ts
    * import { HeunDiscreteScheduler } from "../../mod.ts";
    * const scheduler = HeunDiscreteScheduler.fromConfig({ use_karras_sigmas: true });
+   * scheduler.setTimesteps(4); // sigmas [s0, s1, s1, s2, s2, s3, s3, 0]
+   * // Karras et al. eq. (5): sigma_i^(1/rho), rho = 7, falls by the same amount at every step
+   * const root = [0, 1, 3, 5].map((k) => scheduler.sigmas[k] ** (1 / 7));
+   * const first = root[0] - root[1];
+   * const last = root[2] - root[3];
+   * if (Math.abs(first - last) > 1e-4 * first) throw new Error(`steps in sigma^(1/7): ${first} and ${last}`);
    * ```
    */
   static fromConfig(
@@ -121,6 +130,8 @@ export class HeunDiscreteScheduler extends SigmaSchedulerBase<HeunDiscreteSchedu
    * import { HeunDiscreteScheduler } from "../../mod.ts";
    * const scheduler = HeunDiscreteScheduler.fromConfig({});
    * scheduler.setTimesteps(3); // [999, 499.5, 499.5, 0, 0]
+   * // linspace spacing: np.linspace(0, 999, 3) reversed, every timestep after the first repeated
+   * if (scheduler.timesteps.join() !== "999,499.5,499.5,0,0") throw new Error(`got ${scheduler.timesteps.join()}`);
    * ```
    */
   override setTimesteps(numInferenceSteps: number | readonly number[]): void {
@@ -161,8 +172,12 @@ export class HeunDiscreteScheduler extends SigmaSchedulerBase<HeunDiscreteSchedu
    * import { HeunDiscreteScheduler, Tensor } from "../../mod.ts";
    * const scheduler = HeunDiscreteScheduler.fromConfig({});
    * scheduler.setTimesteps(10);
-   * const x = Tensor.zeros([1, 3, 8, 8]);
-   * const { prevSample } = scheduler.step(Tensor.zeros(x.shape), scheduler.timesteps[0], x);
+   * const x = Tensor.from(new Array(192).fill(1), [1, 3, 8, 8]);
+   * const { prevSample } = scheduler.step(Tensor.from(new Array(192).fill(1), x.shape), scheduler.timesteps[0], x);
+   * // the first stage is Euler's step: D = x - sigma_0 eps, slope d = (x - D) / sigma_0 = eps = 1, so
+   * // x + (sigma_1 - sigma_0) d = 1 + sigma_1 - sigma_0 (Karras et al., Algorithm 1, line 5)
+   * const expected = 1 + scheduler.sigmas[1] - scheduler.sigmas[0];
+   * if (Math.abs(prevSample.data[0] - expected) > 1e-5 * scheduler.sigmas[0]) throw new Error(`got ${prevSample.data[0]}`);
    * ```
    */
   step(modelOutput: Tensor, timestep: number, sample: Tensor, _options: HeunStepOptions = {}): SchedulerStepOutput {

@@ -79,11 +79,15 @@ const f32 = Math.fround;
  * import { PNDMScheduler, Tensor } from "../../mod.ts";
  * const scheduler = PNDMScheduler.fromConfig({ skip_prk_steps: true });
  * scheduler.setTimesteps(10); // [900, 800, 800, 700, ..., 0]
- * let x = Tensor.zeros([1, 3, 8, 8]);
+ * let x = Tensor.from(new Array(192).fill(1), [1, 3, 8, 8]);
  * for (const t of scheduler.timesteps) {
  *   const eps = Tensor.zeros(x.shape); // a model's prediction
  *   x = scheduler.step(eps, t, x).prevSample;
  * }
+ * // eps = 0: each step scales by sqrt(alphaBar_prev / alphaBar_t) (PNDM eq. (9)), from t = 900 down to the final
+ * // alpha-bar, alphaBar_0 (set_alpha_to_one: false), so x_0 = sqrt(alphaBar_0 / alphaBar_900) x_T
+ * const expected = Math.sqrt(scheduler.alphasCumprod[0] / scheduler.alphasCumprod[900]);
+ * if (Math.abs(x.data[0] - expected) > 1e-4 * expected) throw new Error(`got ${x.data[0]}, expected ${expected}`);
  * ```
  */
 export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOptions> {
@@ -146,6 +150,10 @@ export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOp
    * ```ts
    * import { PNDMScheduler } from "../../mod.ts";
    * const scheduler = PNDMScheduler.fromConfig({ skip_prk_steps: true, steps_offset: 1 });
+   * scheduler.setTimesteps(10);
+   * // diffusers' leading spacing plus the offset, [1, 101, ..., 901], reversed with 801 repeated for the PLMS start
+   * const expected = "901,801,801,701,601,501,401,301,201,101,1";
+   * if (scheduler.timesteps.join() !== expected) throw new Error(`got ${scheduler.timesteps.join()}`);
    * ```
    */
   static fromConfig(config: Partial<PNDMSchedulerConfig> | Record<string, unknown> = {}): PNDMScheduler {
@@ -165,7 +173,11 @@ export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOp
    * ```ts
    * import { PNDMScheduler } from "../../mod.ts";
    * const scheduler = PNDMScheduler.fromConfig({ steps_offset: 1 });
-   * scheduler.setTimesteps(10); // [901, 851, 851, 801, 801, ..., 651, 601, 601, 501, ..., 1]
+   * scheduler.setTimesteps(10);
+   * // diffusers' set_timesteps: Runge-Kutta (PRK) steps over the last 4 of [1, 101, ..., 901] at half spacing, then
+   * // PLMS from 601 down
+   * const expected = "901,851,851,801,801,751,751,701,701,651,651,601,601,501,401,301,201,101,1";
+   * if (scheduler.timesteps.join() !== expected) throw new Error(`got ${scheduler.timesteps.join()}`);
    * ```
    */
   override setTimesteps(numInferenceSteps: number): void {
@@ -231,8 +243,11 @@ export class PNDMScheduler extends SchedulerBase<PNDMSchedulerConfig, PNDMStepOp
    * import { PNDMScheduler, Tensor } from "../../mod.ts";
    * const scheduler = PNDMScheduler.fromConfig({ skip_prk_steps: true });
    * scheduler.setTimesteps(5);
-   * const x = Tensor.zeros([1, 3, 8, 8]);
+   * const x = Tensor.from(new Array(192).fill(1), [1, 3, 8, 8]);
    * const { prevSample } = scheduler.step(Tensor.zeros(x.shape), scheduler.timesteps[0], x);
+   * // leading spacing, step 200: t = 800 goes to 600; with eps = 0 the step scales by sqrt(alphaBar_600 / alphaBar_800)
+   * const expected = Math.sqrt(scheduler.alphasCumprod[600] / scheduler.alphasCumprod[800]);
+   * if (Math.abs(prevSample.data[0] - expected) > 1e-5 * expected) throw new Error(`got ${prevSample.data[0]}`);
    * ```
    */
   step(modelOutput: Tensor, timestep: number, sample: Tensor, _options: PNDMStepOptions = {}): SchedulerStepOutput {

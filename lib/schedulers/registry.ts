@@ -12,7 +12,19 @@ import { EulerDiscreteScheduler } from "./euler_discrete.ts";
 import { HeunDiscreteScheduler } from "./heun_discrete.ts";
 import { PNDMScheduler } from "./pndm.ts";
 
-/** The scheduler classes a config can name, by diffusers' class name. */
+/**
+ * The scheduler classes a config can name, by diffusers' class name.
+ *
+ * @example
+ * ```ts
+ * import { schedulerFromConfig, SCHEDULERS } from "../../mod.ts";
+ * // each key is the class's own name, as diffusers writes it in _class_name, and builds that class
+ * for (const [name, SchedulerClass] of Object.entries(SCHEDULERS)) {
+ *   if (SchedulerClass.name !== name) throw new Error(`${name} names ${SchedulerClass.name}`);
+ *   if (!(schedulerFromConfig({ _class_name: name }) instanceof SchedulerClass)) throw new Error(`${name} built wrong`);
+ * }
+ * ```
+ */
 export const SCHEDULERS = {
   DDPMScheduler,
   DDIMScheduler,

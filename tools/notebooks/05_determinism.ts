@@ -8,11 +8,10 @@
  * @module
  */
 
-const PREFIX = "05";
-const cells: { kind: "markdown" | "code"; text: string }[] = [];
-const unescape = (text: string) => text.replace(/\\([`$])/g, "$1").trim();
-const md = (text: string) => cells.push({ kind: "markdown", text: unescape(text) });
-const code = (text: string) => cells.push({ kind: "code", text: unescape(text) });
+import { notebookWriter } from "./_notebook.ts";
+
+const notebook = notebookWriter("05_determinism");
+const { md, code } = notebook;
 
 md(String.raw`
 # 5. Determinism and consistency
@@ -306,42 +305,4 @@ not the data law's (exercise 1).
    measures the order against the exact ODE solution.
 `);
 
-const notebook = {
-  cells: cells.map(({ kind, text }, k) => ({
-    cell_type: kind,
-    id: `${PREFIX}-${String(k).padStart(2, "0")}`,
-    metadata: {},
-    source: text.split(/(?<=\n)/),
-    ...(kind === "code" ? { execution_count: null, outputs: [] } : {}),
-  })),
-  metadata: {
-    kernelspec: { display_name: "Deno", language: "typescript", name: "deno" },
-    language_info: {
-      codemirror_mode: "typescript",
-      file_extension: ".ts",
-      mimetype: "text/x.typescript",
-      name: "typescript",
-      nbconvert_exporter: "script",
-      pygments_lexer: "typescript",
-    },
-  },
-  nbformat: 4,
-  nbformat_minor: 5,
-};
-const path = new URL(`../../notebooks/${PREFIX}_determinism.ipynb`, import.meta.url);
-// Outputs of an earlier execution are kept when every code cell is unchanged (a prose-only edit needs no rerun).
-const previous = await Deno.readTextFile(path).then(JSON.parse).catch(() => null);
-const codeOf = (nb: { cells: { cell_type: string; source: string[] }[] }) =>
-  JSON.stringify(nb.cells.filter((c) => c.cell_type === "code").map((c) => c.source.join("")));
-if (previous !== null && codeOf(previous) === codeOf(notebook)) {
-  const executed = previous.cells.filter((c: { cell_type: string }) => c.cell_type === "code");
-  notebook.cells.filter((c) => c.cell_type === "code").forEach((c, k) =>
-    Object.assign(c, {
-      execution_count: executed[k].execution_count,
-      outputs: executed[k].outputs,
-    })
-  );
-  console.log("code unchanged: kept the executed outputs");
-}
-await Deno.writeTextFile(path, JSON.stringify(notebook, null, 1) + "\n");
-console.log(`wrote ${path.pathname}`);
+await notebook.write();

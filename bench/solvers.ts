@@ -43,7 +43,12 @@ export interface SolverSpec {
 /** The samplers compared, each a diffusers class with the keys that pick the variant. */
 export const SOLVERS: readonly SolverSpec[] = [
   { name: "DDIM (eta = 0)", className: "DDIMScheduler", config: { set_alpha_to_one: true } },
-  { name: "PNDM (PLMS)", className: "PNDMScheduler", config: { skip_prk_steps: true, set_alpha_to_one: true } },
+  // PNDM steps back by T // S whatever the spacing (as diffusers' does), so it gets the spacing that matches its steps
+  {
+    name: "PNDM (PLMS)",
+    className: "PNDMScheduler",
+    config: { skip_prk_steps: true, set_alpha_to_one: true, timestep_spacing: "leading" },
+  },
   { name: "Euler", className: "EulerDiscreteScheduler", config: {} },
   { name: "Heun", className: "HeunDiscreteScheduler", config: {}, endsAtZero: true },
   {
@@ -224,6 +229,7 @@ export async function benchSolvers(options: BenchOptions & { solvers?: readonly 
         const used = scheduler.timesteps.length;
         if (errors.some((r) => r.problem === problem.name && r.solver === spec.name && r.nfe === used)) continue;
         const { x0, start, firstTimestep } = await runSolver(problem.model, scheduler, problem.z);
+        // the exact flow from the sampler's own first timestep
         const flat = (x: Tensor) => x.reshape([x.shape[0], x.size / x.shape[0]]);
         const exact = probabilityFlowSolution(problem.mixture, flat(start), {
           alphaBarT: table[firstTimestep],
@@ -288,7 +294,8 @@ export async function benchSolvers(options: BenchOptions & { solvers?: readonly 
   return {
     description: "Global error against the exact probability-flow ODE solution of two single Gaussians: " +
       `\`builtin:gaussian32\` (${samples} starting points, seed 14) and a 2-D Gaussian of variance 0.25 (256 points). ` +
-      "Every sampler uses trailing spacing from t = 999, clipping off, and ends at alphaBar_0 (Heun, which always " +
+      "Every sampler uses trailing spacing from t = 999 (PNDM, which steps back by T // S, leading spacing from its own " +
+      "first timestep), clipping off, and ends at alphaBar_0 (Heun, which always " +
       "ends at sigma = 0, at alphaBar = 1); orders are fitted over NFE >= 20 where the error is above 1e-4. " +
       `Quality: \`builtin:ddpm-shapes32\`, ${qualitySamples} samples (seed 2020), each scheduler made with ` +
       "`fromConfig` from the checkpoint's scheduler config.",

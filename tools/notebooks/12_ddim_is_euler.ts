@@ -237,11 +237,11 @@ global error is the RMS distance of its $x_0$ from the exact one; the model is e
 alone. The horizontal axis counts model evaluations (NFE), the cost that matters: $S$ for DDIM, Euler and DPM-Solver++,
 $S + 1$ for PNDM, $2S - 1$ for Heun.
 
-bench/solvers.ts measures the same kind of error (\`bun bench/solvers.ts\`) with three differences: it starts Euler and
+bench/solvers.ts measures the same kind of error (\`bun bench/solvers.ts\`) with four differences: it starts Euler and
 Heun where diffusers' pipelines do, at $\sigma_{\max} z$ (\`initNoiseSigma\`), and takes that start's
 variance-preserving $x_T$ with \`scaleModelInput\` (here all samplers start from one $x_T$, so one exact solution serves
 them all); it stops every sampler but Heun at $\bar\alpha_0$ instead of $\bar\alpha = 1$, leaving out the last step to
-$\sigma = 0$; and it adds a well-conditioned 2-D Gaussian. This notebook keeps the whole path to $\sigma = 0$, which is
+$\sigma = 0$; it gives PNDM the leading spacing that its step of $\lfloor T/S \rfloor$ assumes; and it adds a well-conditioned 2-D Gaussian. This notebook keeps the whole path to $\sigma = 0$, which is
 what a sampler run returns, and looks at that last stretch below.
 `);
 

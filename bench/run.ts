@@ -392,7 +392,9 @@ function sectionGeneric(result: unknown): string {
       const body = rows.map((x) =>
         header.map((h) => {
           const value = (x as Record<string, unknown>)[h];
-          return typeof value === "number" ? formatNumber(value, 4) : String(value ?? "");
+          // a number the benchmark could not measure (NaN: no reference for that row) is left blank
+          if (typeof value === "number") return Number.isNaN(value) ? "" : formatNumber(value, 4);
+          return String(value ?? "");
         })
       );
       const rest = Array.isArray(result)

@@ -1,37 +1,13 @@
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { spawnSync } from "node:child_process";
+import { jsdocExamples, libSourceFiles, root } from "./_jsdoc.ts";
 
-const root = new URL("../", import.meta.url).pathname;
 const deno = `${root}node_modules/.bin/deno`;
 
-function tsFiles(dir: string): string[] {
-  const files: string[] = [];
-  for (const entry of readdirSync(dir).sort()) {
-    const path = join(dir, entry);
-    if (statSync(path).isDirectory()) files.push(...tsFiles(path));
-    else if (entry.endsWith(".ts")) files.push(relative(root, path));
-  }
-  return files;
-}
-
-const libFiles = tsFiles(join(root, "lib"));
+const libFiles = libSourceFiles();
 const runFiles = ["mod.ts", ...libFiles];
-
-/** The ```ts blocks of a file's JSDoc, with the line each starts on. */
-function examples(file: string): { line: number; code: string }[] {
-  const lines = readFileSync(join(root, file), "utf8").split("\n");
-  const found: { line: number; code: string }[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i].trim() !== "* ```ts") continue;
-    const start = i;
-    const code: string[] = [];
-    while (++i < lines.length && lines[i].trim() !== "* ```") code.push(lines[i].replace(/^\s*\* ?/, ""));
-    found.push({ line: start + 1, code: code.join("\n") });
-  }
-  return found;
-}
 
 function runDeno(args: string[]) {
   const run = spawnSync(deno, args, { cwd: root, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
@@ -50,7 +26,7 @@ describe("JSDoc examples", () => {
   test("every example asserts its result: it throws when the result is wrong", () => {
     const silent: string[] = [];
     for (const file of runFiles) {
-      for (const { line, code } of examples(file)) {
+      for (const { line, code } of jsdocExamples(file)) {
         if (!/\bthrow new \w*Error\(/.test(code)) silent.push(`${file}:${line}`);
       }
     }

@@ -5,6 +5,7 @@
  * @module
  */
 import { Tensor } from "../lib/core/tensor.ts";
+import type { Scheduler } from "../lib/schedulers/scheduler.ts";
 
 const BATCH = 4, CHANNELS = 3, HEIGHT = 8, WIDTH = 8;
 const COUNT = BATCH * CHANNELS * HEIGHT * WIDTH;
@@ -47,4 +48,32 @@ export function sumAndMeanAbs(x: Tensor): { sum: number; mean: number } {
   let sum = 0;
   for (const v of x.data) sum += Math.abs(v);
   return { sum, mean: sum / x.size };
+}
+
+/** A sigma sampler as diffusers' Euler and Heun tests drive it: a scheduler that can also noise a sample to t. */
+type SigmaTestScheduler<Options extends object> = Scheduler<Options> & {
+  addNoise(sample: Tensor, noise: Tensor, timestep: number): Tensor;
+};
+
+/**
+ * diffusers' `full_loop` of test_scheduler_euler.py and test_scheduler_heun.py (n = 10 inference steps already set):
+ * x = dummy_sample_deter * init_noise_sigma, then scale_model_input, dummy_model and step at every timestep. With
+ * noise (test_full_loop_with_noise), the loop starts at timesteps[(n - 2) * order] from dummy_noise_deter added there.
+ */
+export function sigmaFullLoop<Options extends object>(
+  scheduler: SigmaTestScheduler<Options>,
+  options: { withNoise?: boolean; stepOptions?: Options } = {},
+): Tensor {
+  const deter = diffusersSampleDeter();
+  let x = new Tensor(deter.data.map((v) => v * scheduler.initNoiseSigma), deter.shape);
+  let timesteps = [...scheduler.timesteps];
+  if (options.withNoise) {
+    timesteps = timesteps.slice((10 - 2) * scheduler.order);
+    x = scheduler.addNoise(x, diffusersNoiseDeter(), timesteps[0]);
+  }
+  for (const t of timesteps) {
+    x = scheduler.scaleModelInput(x, t);
+    x = scheduler.step(diffusersDummyModel(x, t), t, x, options.stepOptions).prevSample;
+  }
+  return x;
 }

@@ -5,34 +5,16 @@ import { schedulerFromConfig } from "../../lib/schedulers/registry.ts";
 import { Tensor } from "../../lib/core/tensor.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
 import { fixtureSample, maxAbsDiff, standInModel } from "../_fixtures.ts";
-import {
-  diffusersDummyModel,
-  diffusersNoiseDeter,
-  diffusersSampleDeter,
-  sumAndMeanAbs,
-} from "../_diffusers_dummies.ts";
+import { sigmaFullLoop, sumAndMeanAbs } from "../_diffusers_dummies.ts";
 
 /** diffusers' EulerDiscreteSchedulerTest.get_scheduler_config. */
 const TEST_CONFIG = { num_train_timesteps: 1100, beta_start: 0.0001, beta_end: 0.02, beta_schedule: "linear" };
 
 const scaled = (x: Tensor, s: number) => new Tensor(x.data.map((v) => v * s), x.shape);
 
-/** diffusers' full_loop: x = dummy_sample_deter * init_noise_sigma, then scale_model_input, model, step. */
-function fullLoop(scheduler: EulerDiscreteScheduler, options: { withNoise?: boolean } = {}): Tensor {
-  const generator = new TorchGenerator(0);
-  let x = scaled(diffusersSampleDeter(), scheduler.initNoiseSigma);
-  let timesteps = [...scheduler.timesteps];
-  if (options.withNoise) {
-    // test_full_loop_with_noise: t_start = n - 2, noise added at timesteps[t_start * order]
-    timesteps = timesteps.slice((10 - 2) * scheduler.order);
-    x = scheduler.addNoise(x, diffusersNoiseDeter(), timesteps[0]);
-  }
-  for (const t of timesteps) {
-    x = scheduler.scaleModelInput(x, t);
-    x = scheduler.step(diffusersDummyModel(x, t), t, x, { generator }).prevSample;
-  }
-  return x;
-}
+/** diffusers' full_loop, whose steps take a generator seeded with torch.manual_seed(0). */
+const fullLoop = (scheduler: EulerDiscreteScheduler, options: { withNoise?: boolean } = {}) =>
+  sigmaFullLoop(scheduler, { ...options, stepOptions: { generator: new TorchGenerator(0) } });
 
 describe("EulerDiscreteScheduler against diffusers' published tests", () => {
   // diffusers tests/schedulers/test_scheduler_euler.py (EulerDiscreteSchedulerTest, n = 10, T = 1100), tolerances

@@ -23,6 +23,7 @@ import { fromPretrained } from "../lib/models/load.ts";
 import { type ConvergenceFit, fitConvergenceOrder, meanLogLikelihood } from "../lib/math/metrics.ts";
 import { samplingLoop } from "../lib/pipelines/sampling.ts";
 import { schedulerFromConfig } from "../lib/schedulers/registry.ts";
+import { DDIMScheduler } from "../lib/schedulers/ddim.ts";
 import type { Scheduler } from "../lib/schedulers/scheduler.ts";
 import type { DenoisingModel } from "../lib/core/model.ts";
 import { Tensor } from "../lib/core/tensor.ts";
@@ -86,9 +87,7 @@ const FLOAT32_FLOOR = 1e-4;
  * training timesteps for the fractional ones of the sigma samplers).
  */
 function exactGaussianModel(mixture: GaussianMixture, config: Record<string, unknown>): DenoisingModel {
-  const table = (schedulerFromConfig({ ...config, _class_name: "DDIMScheduler" }) as unknown as {
-    alphasCumprod: Float32Array;
-  }).alphasCumprod;
+  const table = DDIMScheduler.fromConfig(config).alphasCumprod;
   const alphaBarAt = (t: number) => {
     const low = Math.floor(t);
     const high = Math.min(low + 1, table.length - 1);

@@ -43,7 +43,8 @@ export class Tensor {
       );
     }
     this.data = data;
-    this.shape = Object.freeze([...shape]);
+    // a frozen shape (another tensor's) cannot change, so it is shared rather than copied and frozen again
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
   }
 
   /**
@@ -178,7 +179,8 @@ export class Tensor {
 export function shapeSize(shape: readonly number[]): number {
   if (!Array.isArray(shape)) throw new TypeError(`A shape must be an array of integers, got ${describe(shape)}`);
   let size = 1;
-  for (const [axis, dim] of shape.entries()) {
+  for (let axis = 0; axis < shape.length; axis++) {
+    const dim = shape[axis];
     if (!Number.isInteger(dim) || dim < 0) {
       throw new RangeError(`Shape [${shape.join(", ")}] has an invalid dimension ${dim} at axis ${axis}`);
     }

@@ -210,8 +210,9 @@ function loadSimd(): typeof simd {
 }
 
 /**
- * `fusedStep` in WebAssembly SIMD: copies m, x (and z) into the module's memory, runs the .wat kernel, and copies
- * predX0 and x_{t-1} out into fresh arrays.
+ * `fusedStep` in WebAssembly SIMD: copies m, x (and z) into the module's memory, runs the .wat kernel, which writes
+ * predX0 over m and x_{t-1} over x (each vector is read before it is written, so the step needs no further memory
+ * and stays in cache), and copies both out into fresh arrays.
  *
  * @param k the step's coefficients
  * @param m the model output
@@ -231,7 +232,7 @@ export function fusedStepSimd(
   const kernel = simd;
   if (kernel === null || kernel === undefined) return null;
   const bytes = 4 * size;
-  const needed = 5 * bytes - kernel.memory.buffer.byteLength;
+  const needed = (noise === null ? 2 : 3) * bytes - kernel.memory.buffer.byteLength;
   if (needed > 0) kernel.memory.grow(Math.ceil(needed / 65536));
   const heap = new Float32Array(kernel.memory.buffer);
   heap.set(m, 0);
@@ -241,8 +242,8 @@ export function fusedStepSimd(
     0,
     bytes,
     2 * bytes,
-    3 * bytes,
-    4 * bytes,
+    0,
+    bytes,
     size,
     k.x0FromSample,
     k.x0FromOutput,
@@ -254,12 +255,7 @@ export function fusedStepSimd(
     k.noiseCoeff,
     noise === null ? 0 : 1,
   );
-  const buffer = kernel.memory.buffer;
-  return {
-    predX0: new Float32Array(buffer.slice(3 * bytes, 4 * bytes)),
-    prev: new Float32Array(buffer.slice(4 * bytes, 5 * bytes)),
-    check,
-  };
+  return { predX0: heap.slice(0, size), prev: heap.slice(size, 2 * size), check };
 }
 
 /**

@@ -8,7 +8,8 @@
 ;;   predX0 = x0FromSample x + x0FromOutput m, clamped to [-clipRange, clipRange] (NaN stays NaN)
 ;;   prev   = ((x0Coeff predX0 + sampleCoeff x) + outputCoeff m) + noiseCoeff z      (the z term only with noise)
 ;;   check += (m - m) + (prev - prev)                                                (NaN when not finite)
-;; The arrays are float32 and 16-byte aligned, n is a multiple of 4; pointers are byte offsets into the memory.
+;; The arrays are float32 and 16-byte aligned, n is a multiple of 4; pointers are byte offsets into the memory. $pred may
+;; be $m and $prev may be $x: each group of four is loaded before its results are stored.
 (module
   (memory (export "memory") 1)
 

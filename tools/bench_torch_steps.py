@@ -1,12 +1,13 @@
 """PyTorch's time per scheduler step, the reference bench/schedulers.ts prints its own times beside.
 
-    /usr/bin/python3 tools/bench_torch_steps.py [--out docs/benchmarks/torch_steps.json] [--threads N]
+    /usr/bin/python3 tools/bench_torch_steps.py [--out docs/benchmarks/torch_steps.json] [--threads 1,2]
 
 diffusers is not installable here, so each step is diffusers' `DDIMScheduler.step` and `DDPMScheduler.step`
 (diffusers 0.2x, default configs: linear betas 1e-4..0.02, T = 1000, clip_sample on, 50 inference steps, t = 500)
 written out with the same torch operations in the same order: float32 tensors, 0-d alpha-bar tensors, one
 `torch.randn(shape, generator=...)` per noisy step. Each case is timed twice: the whole step, and the step with its
-noise passed in (the time without the draw), plus the draw alone. Medians of many repetitions, in milliseconds.
+noise passed in (the time without the draw), plus the draw alone. Medians of many repetitions, in milliseconds, once
+per thread count (`torch.set_num_threads`): PyTorch's default here is one thread, and two use both cores.
 """
 
 import argparse
@@ -118,30 +119,37 @@ def bench(repetitions):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=os.path.join("docs", "benchmarks", "torch_steps.json"))
-    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts, each measured in turn")
     parser.add_argument("--repetitions", type=int, default=300)
     args = parser.parse_args()
-    if args.threads < 0 or args.repetitions < 1:
-        parser.error(f"--threads must be >= 0 and --repetitions >= 1, got {args.threads} and {args.repetitions}")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    rows = bench(args.repetitions)
+    try:
+        thread_counts = [int(n) for n in args.threads.split(",")]
+    except ValueError:
+        parser.error(f"--threads must be comma-separated positive integers, got {args.threads!r}")
+    if any(n < 1 for n in thread_counts) or args.repetitions < 1:
+        parser.error(f"--threads must be positive and --repetitions >= 1, got {args.threads} and {args.repetitions}")
+    load_before = os.getloadavg()[0]
+    runs = []
+    for threads in thread_counts:
+        torch.set_num_threads(threads)
+        runs.append({"threads": torch.get_num_threads(), "rows": bench(args.repetitions)})
     result = {
         "what": "median ms per scheduler step, diffusers' DDIM/DDPM step written in torch (tools/bench_torch_steps.py)",
         "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
-        "loadBefore": os.getloadavg()[0],
-        "rows": rows,
+        "loadBefore": load_before,
+        "runs": runs,
     }
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
-    for row in rows:
-        print(f"{row['case']:<25}{row['shape']:<15}{row['medianMs']:9.3f} {row['withoutDrawMs']:9.3f}")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; written to {args.out}")
+    for run in runs:
+        for row in run["rows"]:
+            print(f"{row['case']:<25}{row['shape']:<15}{row['medianMs']:9.3f} {row['withoutDrawMs']:9.3f}")
+        print(f"torch {torch.__version__}, {run['threads']} thread(s)")
+    print(f"written to {args.out}")
 
 
 if __name__ == "__main__":

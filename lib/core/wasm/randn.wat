@@ -41,7 +41,7 @@
 ;;   [0, 2496)        state, 624 x i32
 ;;   [2560, 5056)     uniforms, 624 x f32
 ;;   [5120, 5184)     one block of 16 uniforms that straddles a twist, 16 x f32
-;;   [5184, 5744)     constant table of $boxMuller, 35 x v128, filled from the globals below by $storeConstants when the
+;;   [5184, 5760)     constant table of $boxMuller, 36 x v128, filled from the globals below by $storeConstants when the
 ;;                    module is instantiated (its order: the stores there)
 ;;   [65536, 327680)  output, 65536 x f32
 (module
@@ -58,11 +58,14 @@
   (global $ONES v128 (v128.const i32x4 1 1 1 1))
   (global $TEMPER_B v128 (v128.const i32x4 0x9d2c5680 0x9d2c5680 0x9d2c5680 0x9d2c5680))
   (global $TEMPER_C v128 (v128.const i32x4 0xefc60000 0xefc60000 0xefc60000 0xefc60000))
+  (global $TWO_POW_7 v128 (v128.const i32x4 0x80 0x80 0x80 0x80))
+  (global $TWO_POW_15 v128 (v128.const i32x4 0x8000 0x8000 0x8000 0x8000))
   (global $LOW_24_BITS v128 (v128.const i32x4 0xffffff 0xffffff 0xffffff 0xffffff))
   (global $TWO_POW_MINUS_24 v128 (v128.const f32x4 0x1p-24 0x1p-24 0x1p-24 0x1p-24))
   ;; integer and bit-field constants of avx_mathfun.h
   (global $NOT_ONE v128 (v128.const i32x4 -2 -2 -2 -2))
   (global $TWOS v128 (v128.const i32x4 2 2 2 2))
+  (global $TWO_POW_29 v128 (v128.const i32x4 0x20000000 0x20000000 0x20000000 0x20000000))
   (global $FOURS v128 (v128.const i32x4 4 4 4 4))
   (global $EXPONENT_BIAS_MINUS_ONE v128 (v128.const i32x4 126 126 126 126))
   (global $NOT_EXPONENT v128 (v128.const i32x4 0x807fffff 0x807fffff 0x807fffff 0x807fffff))
@@ -101,6 +104,9 @@
 
   ;; The mt19937 state transition of all 624 words, then the uniforms of the new words:
   ;; mt[i] = mt[i + 397 mod 624] ^ (y >>> 1) ^ (-(y & 1) & 0x9908b0df), y = (mt[i] & 0x80000000) | (mt[i + 1] & 0x7fffffff)
+  ;; Here -(y & 1) & 0x9908b0df is written (y & 1) * 0x9908b0df (the same word), and in the tempering x << k is written
+  ;; x * 2^k (the same low 32 bits): one instruction each, where JavaScriptCore moves a vector shift's count through a
+  ;; general register every time (i32x4.shr_u has no such replacement).
   (func $twist
     (local $i i32)
     (local $y v128)
@@ -124,7 +130,7 @@
       (v128.store (local.get $i)
         (v128.xor
           (v128.xor (v128.load offset=1588 (local.get $i)) (i32x4.shr_u (local.get $y) (i32.const 1)))
-          (v128.and (i32x4.neg (v128.and (local.get $y) (local.get $ones))) (local.get $matrixA))))
+          (i32x4.mul (v128.and (local.get $y) (local.get $ones)) (local.get $matrixA))))
       (local.set $i (i32.add (local.get $i) (i32.const 16)))
       (br_if $first (i32.lt_u (local.get $i) (i32.const 896))))
     ;; 2. words 224..226, one at a time (a fourth lane would be word 227, which reads the new mt[0])
@@ -141,7 +147,7 @@
       (v128.store (local.get $i)
         (v128.xor
           (v128.xor (v128.load (i32.sub (local.get $i) (i32.const 908))) (i32x4.shr_u (local.get $y) (i32.const 1)))
-          (v128.and (i32x4.neg (v128.and (local.get $y) (local.get $ones))) (local.get $matrixA))))
+          (i32x4.mul (v128.and (local.get $y) (local.get $ones)) (local.get $matrixA))))
       (local.set $i (i32.add (local.get $i) (i32.const 16)))
       (br_if $second (i32.lt_u (local.get $i) (i32.const 2492))))
     ;; 4. word 623, from mt[623], the new mt[0] and mt[396]
@@ -152,9 +158,13 @@
       (local.set $word (v128.load (local.get $i)))
       (local.set $word (v128.xor (local.get $word) (i32x4.shr_u (local.get $word) (i32.const 11))))
       (local.set $word
-        (v128.xor (local.get $word) (v128.and (i32x4.shl (local.get $word) (i32.const 7)) (global.get $TEMPER_B))))
+        (v128.xor
+          (local.get $word)
+          (v128.and (i32x4.mul (local.get $word) (global.get $TWO_POW_7)) (global.get $TEMPER_B))))
       (local.set $word
-        (v128.xor (local.get $word) (v128.and (i32x4.shl (local.get $word) (i32.const 15)) (global.get $TEMPER_C))))
+        (v128.xor
+          (local.get $word)
+          (v128.and (i32x4.mul (local.get $word) (global.get $TWO_POW_15)) (global.get $TEMPER_C))))
       (local.set $word (v128.xor (local.get $word) (i32x4.shr_u (local.get $word) (i32.const 18))))
       (local.set $low24 (v128.and (local.get $word) (global.get $LOW_24_BITS)))
       (v128.store offset=2560 (local.get $i)
@@ -213,7 +223,8 @@
     (v128.store offset=5680 (i32.const 0) (global.get $LOG_Q2))
     (v128.store offset=5696 (i32.const 0) (global.get $TWOS))
     (v128.store offset=5712 (i32.const 0) (global.get $ZERO))
-    (v128.store offset=5728 (i32.const 0) (global.get $FOURS)))
+    (v128.store offset=5728 (i32.const 0) (global.get $FOURS))
+    (v128.store offset=5744 (i32.const 0) (global.get $TWO_POW_29)))
   (start $storeConstants)
 
   ;; Box-Muller on $blocks blocks of 16 uniforms from byte address $from, written as float32 from byte address $to, as
@@ -230,17 +241,17 @@
     (local $LOG_Q2 v128) (local $MINUS_DP1 v128) (local $MINUS_DP2 v128) (local $MINUS_DP3 v128) (local $MINUS_TWO v128)
     (local $NOT_EXPONENT v128) (local $NOT_ONE v128) (local $ONE v128) (local $ONES v128) (local $SIN_P0 v128)
     (local $SIN_P1 v128) (local $SIN_P2 v128) (local $SQRT_HALF v128) (local $TWOS v128) (local $TWO_PI v128)
-    (local $ZERO v128) (local $belowA v128) (local $belowB v128) (local $cA_0 v128) (local $cA_1 v128)
-    (local $cB_0 v128) (local $cB_1 v128) (local $cosA v128) (local $cosB v128) (local $eA v128) (local $eB v128)
-    (local $mA v128) (local $mB v128) (local $octantA v128) (local $octantB v128) (local $octantFA v128)
-    (local $octantFB v128) (local $polyMaskA v128) (local $polyMaskB v128) (local $qA v128) (local $qB v128)
-    (local $r2A_0 v128) (local $r2A_1 v128) (local $r2B_0 v128) (local $r2B_1 v128) (local $rA v128) (local $rA_0 v128)
-    (local $rA_1 v128) (local $rB v128) (local $rB_0 v128) (local $rB_1 v128) (local $rhoA v128) (local $rhoB v128)
-    (local $sA_0 v128) (local $sA_1 v128) (local $sB_0 v128) (local $sB_1 v128) (local $sinA v128) (local $sinB v128)
-    (local $sinPart1A v128) (local $sinPart1B v128) (local $sinPart2A v128) (local $sinPart2B v128) (local $t2A v128)
-    (local $t2B v128) (local $tA v128) (local $tA_0 v128) (local $tA_1 v128) (local $tB v128) (local $tB_0 v128)
-    (local $tB_1 v128) (local $thetaA v128) (local $thetaB v128) (local $u1A v128) (local $u1B v128) (local $yA v128)
-    (local $yA_0 v128) (local $yA_1 v128) (local $yB v128) (local $yB_0 v128) (local $yB_1 v128)
+    (local $TWO_POW_29 v128) (local $ZERO v128) (local $belowA v128) (local $belowB v128) (local $cA_0 v128)
+    (local $cA_1 v128) (local $cB_0 v128) (local $cB_1 v128) (local $cosA v128) (local $cosB v128) (local $eA v128)
+    (local $eB v128) (local $mA v128) (local $mB v128) (local $octantA v128) (local $octantB v128)
+    (local $octantFA v128) (local $octantFB v128) (local $polyMaskA v128) (local $polyMaskB v128) (local $qA v128)
+    (local $qB v128) (local $r2A_0 v128) (local $r2A_1 v128) (local $r2B_0 v128) (local $r2B_1 v128) (local $rA v128)
+    (local $rA_0 v128) (local $rA_1 v128) (local $rB v128) (local $rB_0 v128) (local $rB_1 v128) (local $rhoA v128)
+    (local $rhoB v128) (local $sA_0 v128) (local $sA_1 v128) (local $sB_0 v128) (local $sB_1 v128) (local $sinA v128)
+    (local $sinB v128) (local $sinPart1A v128) (local $sinPart1B v128) (local $sinPart2A v128) (local $sinPart2B v128)
+    (local $t2A v128) (local $t2B v128) (local $tA v128) (local $tA_0 v128) (local $tA_1 v128) (local $tB v128)
+    (local $tB_0 v128) (local $tB_1 v128) (local $thetaA v128) (local $thetaB v128) (local $u1A v128) (local $u1B v128)
+    (local $yA v128) (local $yA_0 v128) (local $yA_1 v128) (local $yB v128) (local $yB_0 v128) (local $yB_1 v128)
     (loop $block
       ;; 1. u1 = 1 - u and its exponent and mantissa, e = (bits >> 23) - 126 (exact); where the mantissa m under 1/2's
       ;;    exponent is below sqrt(1/2), e - 1 and t = 2 m - 1, else t = m - 1 (log256_ps); t in float64 halves for step
@@ -645,7 +656,8 @@
           (f64x2.extract_lane 0
             (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $sB_1) (local.get $rB_1)) (local.get $rB_1))))))
       ;; 6. select as sincos256_ps does (where j & 2 the polynomials swap roles; the subtractions leave +0 in the unused
-      ;;    parts), then the signs: sin negated where j & 4, cos where (j - 2) & 4 is clear
+      ;;    parts), then the signs: sin negated where j & 4, cos where (j - 2) & 4 is clear, the bit moved to the sign
+      ;;    by a product with 2^29 (a shift by 29, as in $twist)
       (local.set $TWOS (v128.load offset=5696 (i32.const 0)))
       (local.set $ZERO (v128.load offset=5712 (i32.const 0)))
       (local.set $polyMaskA (i32x4.eq (v128.and (local.get $octantA) (local.get $TWOS)) (local.get $ZERO)))
@@ -659,26 +671,27 @@
       (local.set $cosA (f32x4.sub (local.get $cosA) (local.get $sinPart1A)))
       (local.set $cosB (f32x4.sub (local.get $cosB) (local.get $sinPart1B)))
       (local.set $FOURS (v128.load offset=5728 (i32.const 0)))
+      (local.set $TWO_POW_29 (v128.load offset=5744 (i32.const 0)))
       (local.set $cosA
         (v128.xor
           (f32x4.add (local.get $cosA) (local.get $sinA))
-          (i32x4.shl
+          (i32x4.mul
             (v128.andnot (local.get $FOURS) (i32x4.sub (local.get $octantA) (local.get $TWOS)))
-            (i32.const 29))))
+            (local.get $TWO_POW_29))))
       (local.set $cosB
         (v128.xor
           (f32x4.add (local.get $cosB) (local.get $sinB))
-          (i32x4.shl
+          (i32x4.mul
             (v128.andnot (local.get $FOURS) (i32x4.sub (local.get $octantB) (local.get $TWOS)))
-            (i32.const 29))))
+            (local.get $TWO_POW_29))))
       (local.set $sinA
         (v128.xor
           (f32x4.add (local.get $sinPart1A) (local.get $sinPart2A))
-          (i32x4.shl (v128.and (local.get $octantA) (local.get $FOURS)) (i32.const 29))))
+          (i32x4.mul (v128.and (local.get $octantA) (local.get $FOURS)) (local.get $TWO_POW_29))))
       (local.set $sinB
         (v128.xor
           (f32x4.add (local.get $sinPart1B) (local.get $sinPart2B))
-          (i32x4.shl (v128.and (local.get $octantB) (local.get $FOURS)) (i32.const 29))))
+          (i32x4.mul (v128.and (local.get $octantB) (local.get $FOURS)) (local.get $TWO_POW_29))))
       ;; 7. out[j] = rho cos theta, out[j + 8] = rho sin theta, each stored as fmadd(n, std = 1, mean = 0): + 0 turns -0
       ;;    into +0 and changes nothing else
       (local.set $ZERO (v128.load offset=5712 (i32.const 0)))

@@ -31,7 +31,7 @@
 ;; | u1 = 2^e m        | $e, $m           | exponent and mantissa, m in [sqrt(1/2), sqrt(2)) after the adjustment |
 ;; | t = m - 1         | $t, $t2 = t^2    | ln u1 = t - t^2/2 + t^3 P(t) + e ln 2, ln 2 = q1 + q2                 |
 ;; | theta = 2 pi u_j+8| $theta           | float32(2 pi) u, in [0, 2 pi)                                         |
-;; | j                 | $octant          | the even octant (trunc(theta 4/pi) + 1) & ~1                          |
+;; | j                 | $octantF, $octant| the even octant (trunc(theta 4/pi) + 1) & ~1; $octant: 0x4B000000 + j |
 ;; | r                 | $r, $r2 = r^2    | theta - j pi/4, in [-pi/4, pi/4], in three float32 parts of pi/4      |
 ;; | rho               | $rho             | sqrt(-2 ln u1)                                                        |
 ;; | xA, xB            | f32x4 locals     | the value for j = 0..3 and for j = 4..7                               |
@@ -41,7 +41,7 @@
 ;;   [0, 2496)        state, 624 x i32
 ;;   [2560, 5056)     uniforms, 624 x f32
 ;;   [5120, 5184)     one block of 16 uniforms that straddles a twist, 16 x f32
-;;   [5184, 5760)     constant table of $boxMuller, 36 x v128, filled from the globals below by $storeConstants when the
+;;   [5184, 5744)     constant table of $boxMuller, 35 x v128, filled from the globals below by $storeConstants when the
 ;;                    module is instantiated (its order: the stores there)
 ;;   [65536, 327680)  output, 65536 x f32
 (module
@@ -63,8 +63,8 @@
   (global $LOW_24_BITS v128 (v128.const i32x4 0xffffff 0xffffff 0xffffff 0xffffff))
   (global $TWO_POW_MINUS_24 v128 (v128.const f32x4 0x1p-24 0x1p-24 0x1p-24 0x1p-24))
   ;; integer and bit-field constants of avx_mathfun.h
-  (global $NOT_ONE v128 (v128.const i32x4 -2 -2 -2 -2))
   (global $TWOS v128 (v128.const i32x4 2 2 2 2))
+  (global $TWO_POW_23 v128 (v128.const f32x4 0x1p23 0x1p23 0x1p23 0x1p23))
   (global $TWO_POW_29 v128 (v128.const i32x4 0x20000000 0x20000000 0x20000000 0x20000000))
   (global $FOURS v128 (v128.const i32x4 4 4 4 4))
   (global $EXPONENT_BIAS_MINUS_ONE v128 (v128.const i32x4 126 126 126 126))
@@ -200,12 +200,12 @@
     (v128.store offset=5312 (i32.const 0) (global.get $LOG_P3))
     (v128.store offset=5328 (i32.const 0) (global.get $TWO_PI))
     (v128.store offset=5344 (i32.const 0) (global.get $FOUR_OVER_PI))
-    (v128.store offset=5360 (i32.const 0) (global.get $ONES))
-    (v128.store offset=5376 (i32.const 0) (global.get $NOT_ONE))
-    (v128.store offset=5392 (i32.const 0) (global.get $LOG_P4))
+    (v128.store offset=5360 (i32.const 0) (global.get $HALF))
+    (v128.store offset=5376 (i32.const 0) (global.get $LOG_P4))
+    (v128.store offset=5392 (i32.const 0) (global.get $TWO_POW_23))
     (v128.store offset=5408 (i32.const 0) (global.get $MINUS_DP1))
-    (v128.store offset=5424 (i32.const 0) (global.get $MINUS_DP2))
-    (v128.store offset=5440 (i32.const 0) (global.get $LOG_P5))
+    (v128.store offset=5424 (i32.const 0) (global.get $LOG_P5))
+    (v128.store offset=5440 (i32.const 0) (global.get $MINUS_DP2))
     (v128.store offset=5456 (i32.const 0) (global.get $MINUS_DP3))
     (v128.store offset=5472 (i32.const 0) (global.get $LOG_P6))
     (v128.store offset=5488 (i32.const 0) (global.get $COS_P0))
@@ -217,14 +217,13 @@
     (v128.store offset=5584 (i32.const 0) (global.get $COS_P2))
     (v128.store offset=5600 (i32.const 0) (global.get $SIN_P2))
     (v128.store offset=5616 (i32.const 0) (global.get $LOG_Q1))
-    (v128.store offset=5632 (i32.const 0) (global.get $HALF))
-    (v128.store offset=5648 (i32.const 0) (global.get $HALF_64))
-    (v128.store offset=5664 (i32.const 0) (global.get $MINUS_TWO))
-    (v128.store offset=5680 (i32.const 0) (global.get $LOG_Q2))
-    (v128.store offset=5696 (i32.const 0) (global.get $TWOS))
-    (v128.store offset=5712 (i32.const 0) (global.get $ZERO))
-    (v128.store offset=5728 (i32.const 0) (global.get $FOURS))
-    (v128.store offset=5744 (i32.const 0) (global.get $TWO_POW_29)))
+    (v128.store offset=5632 (i32.const 0) (global.get $HALF_64))
+    (v128.store offset=5648 (i32.const 0) (global.get $MINUS_TWO))
+    (v128.store offset=5664 (i32.const 0) (global.get $LOG_Q2))
+    (v128.store offset=5680 (i32.const 0) (global.get $TWOS))
+    (v128.store offset=5696 (i32.const 0) (global.get $ZERO))
+    (v128.store offset=5712 (i32.const 0) (global.get $FOURS))
+    (v128.store offset=5728 (i32.const 0) (global.get $TWO_POW_29)))
   (start $storeConstants)
 
   ;; Box-Muller on $blocks blocks of 16 uniforms from byte address $from, written as float32 from byte address $to, as
@@ -239,19 +238,19 @@
     (local $LOG_P0 v128) (local $LOG_P1 v128) (local $LOG_P2 v128) (local $LOG_P3 v128) (local $LOG_P4 v128)
     (local $LOG_P5 v128) (local $LOG_P6 v128) (local $LOG_P7 v128) (local $LOG_P8 v128) (local $LOG_Q1 v128)
     (local $LOG_Q2 v128) (local $MINUS_DP1 v128) (local $MINUS_DP2 v128) (local $MINUS_DP3 v128) (local $MINUS_TWO v128)
-    (local $NOT_EXPONENT v128) (local $NOT_ONE v128) (local $ONE v128) (local $ONES v128) (local $SIN_P0 v128)
-    (local $SIN_P1 v128) (local $SIN_P2 v128) (local $SQRT_HALF v128) (local $TWOS v128) (local $TWO_PI v128)
-    (local $TWO_POW_29 v128) (local $ZERO v128) (local $belowA v128) (local $belowB v128) (local $cA_0 v128)
-    (local $cA_1 v128) (local $cB_0 v128) (local $cB_1 v128) (local $cosA v128) (local $cosB v128) (local $eA v128)
-    (local $eB v128) (local $mA v128) (local $mB v128) (local $octantA v128) (local $octantB v128)
-    (local $octantFA v128) (local $octantFB v128) (local $polyMaskA v128) (local $polyMaskB v128) (local $qA v128)
-    (local $qB v128) (local $r2A_0 v128) (local $r2A_1 v128) (local $r2B_0 v128) (local $r2B_1 v128) (local $rA v128)
-    (local $rA_0 v128) (local $rA_1 v128) (local $rB v128) (local $rB_0 v128) (local $rB_1 v128) (local $rhoA v128)
-    (local $rhoB v128) (local $sA_0 v128) (local $sA_1 v128) (local $sB_0 v128) (local $sB_1 v128) (local $sinA v128)
-    (local $sinB v128) (local $sinPart1A v128) (local $sinPart1B v128) (local $sinPart2A v128) (local $sinPart2B v128)
-    (local $t2A v128) (local $t2B v128) (local $tA v128) (local $tA_0 v128) (local $tA_1 v128) (local $tB v128)
-    (local $tB_0 v128) (local $tB_1 v128) (local $thetaA v128) (local $thetaB v128) (local $u1A v128) (local $u1B v128)
-    (local $yA v128) (local $yA_0 v128) (local $yA_1 v128) (local $yB v128) (local $yB_0 v128) (local $yB_1 v128)
+    (local $NOT_EXPONENT v128) (local $ONE v128) (local $SIN_P0 v128) (local $SIN_P1 v128) (local $SIN_P2 v128)
+    (local $SQRT_HALF v128) (local $TWOS v128) (local $TWO_PI v128) (local $TWO_POW_23 v128) (local $TWO_POW_29 v128)
+    (local $ZERO v128) (local $belowA v128) (local $belowB v128) (local $cA_0 v128) (local $cA_1 v128)
+    (local $cB_0 v128) (local $cB_1 v128) (local $cosA v128) (local $cosB v128) (local $eA v128) (local $eB v128)
+    (local $mA v128) (local $mB v128) (local $octantA v128) (local $octantB v128) (local $octantFA v128)
+    (local $octantFB v128) (local $polyMaskA v128) (local $polyMaskB v128) (local $qA v128) (local $qB v128)
+    (local $r2A_0 v128) (local $r2A_1 v128) (local $r2B_0 v128) (local $r2B_1 v128) (local $rA v128) (local $rA_0 v128)
+    (local $rA_1 v128) (local $rB v128) (local $rB_0 v128) (local $rB_1 v128) (local $rhoA v128) (local $rhoB v128)
+    (local $sA_0 v128) (local $sA_1 v128) (local $sB_0 v128) (local $sB_1 v128) (local $sinA v128) (local $sinB v128)
+    (local $sinPart1A v128) (local $sinPart1B v128) (local $sinPart2A v128) (local $sinPart2B v128) (local $t2A v128)
+    (local $t2B v128) (local $tA v128) (local $tA_0 v128) (local $tA_1 v128) (local $tB v128) (local $tB_0 v128)
+    (local $tB_1 v128) (local $thetaA v128) (local $thetaB v128) (local $u1A v128) (local $u1B v128) (local $yA v128)
+    (local $yA_0 v128) (local $yA_1 v128) (local $yB v128) (local $yB_0 v128) (local $yB_1 v128)
     (loop $block
       ;; 1. u1 = 1 - u and its exponent and mantissa, e = (bits >> 23) - 126 (exact); where the mantissa m under 1/2's
       ;;    exponent is below sqrt(1/2), e - 1 and t = 2 m - 1, else t = m - 1 (log256_ps); t in float64 halves for step
@@ -334,54 +333,61 @@
       (local.set $yB_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $tB_0)) (local.get $LOG_P3)))))
-      ;; 4. the even octant j = (trunc(theta 4/pi) + 1) & ~1
+      ;; 4. the even octant j = (trunc(x) + 1) & ~1 of x = theta 4/pi, in float32 as 2 floor((trunc(x) + 1) / 2), every
+      ;;    step exact (i32x4.trunc_sat_f32x4_s would take seven x86 instructions)
       (local.set $FOUR_OVER_PI (v128.load offset=5344 (i32.const 0)))
-      (local.set $ONES (v128.load offset=5360 (i32.const 0)))
-      (local.set $NOT_ONE (v128.load offset=5376 (i32.const 0)))
-      (local.set $octantA
-        (v128.and
-          (i32x4.add
-            (i32x4.trunc_sat_f32x4_s (f32x4.mul (local.get $thetaA) (local.get $FOUR_OVER_PI)))
-            (local.get $ONES))
-          (local.get $NOT_ONE)))
+      (local.set $ONE (v128.load offset=5184 (i32.const 0)))
+      (local.set $HALF (v128.load offset=5360 (i32.const 0)))
+      (local.set $octantFA
+        (f32x4.floor
+          (f32x4.mul
+            (f32x4.add (f32x4.trunc (f32x4.mul (local.get $thetaA) (local.get $FOUR_OVER_PI))) (local.get $ONE))
+            (local.get $HALF))))
+      (local.set $octantFB
+        (f32x4.floor
+          (f32x4.mul
+            (f32x4.add (f32x4.trunc (f32x4.mul (local.get $thetaB) (local.get $FOUR_OVER_PI))) (local.get $ONE))
+            (local.get $HALF))))
       (local.set $yB_1
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (local.get $LOG_P3)))))
-      (local.set $octantB
-        (v128.and
-          (i32x4.add
-            (i32x4.trunc_sat_f32x4_s (f32x4.mul (local.get $thetaB) (local.get $FOUR_OVER_PI)))
-            (local.get $ONES))
-          (local.get $NOT_ONE)))
-      (local.set $octantFA (f32x4.convert_i32x4_s (local.get $octantA)))
+      (local.set $octantFA (f32x4.add (local.get $octantFA) (local.get $octantFA)))
       ;; 2. Horner step k = 4
-      (local.set $LOG_P4 (v128.load offset=5392 (i32.const 0)))
+      (local.set $LOG_P4 (v128.load offset=5376 (i32.const 0)))
       (local.set $yA_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_0) (local.get $tA_0)) (local.get $LOG_P4)))))
-      (local.set $octantFB (f32x4.convert_i32x4_s (local.get $octantB)))
+      (local.set $octantFB (f32x4.add (local.get $octantFB) (local.get $octantFB)))
       (local.set $yA_1
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_1) (local.get $tA_1)) (local.get $LOG_P4)))))
-      ;; 4. r = theta - j DP1 (exact product, one rounding)
-      (local.set $MINUS_DP1 (v128.load offset=5408 (i32.const 0)))
-      (local.set $rA (f32x4.add (local.get $thetaA) (f32x4.mul (local.get $octantFA) (local.get $MINUS_DP1))))
+      ;; 4. j's bits for step 6: j + 2^23 in float32 is the word 0x4B000000 + j, whose low 24 bits are j's, so (j & 2),
+      ;;    (j & 4) and ((j - 2) & 4) read the same from it (j - 2 = -2 included)
+      (local.set $TWO_POW_23 (v128.load offset=5392 (i32.const 0)))
+      (local.set $octantA (f32x4.add (local.get $octantFA) (local.get $TWO_POW_23)))
+      (local.set $octantB (f32x4.add (local.get $octantFB) (local.get $TWO_POW_23)))
       (local.set $yB_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $tB_0)) (local.get $LOG_P4)))))
-      (local.set $rB (f32x4.add (local.get $thetaB) (f32x4.mul (local.get $octantFB) (local.get $MINUS_DP1))))
+      ;; 4. r = theta - j DP1 (exact product, one rounding)
+      (local.set $MINUS_DP1 (v128.load offset=5408 (i32.const 0)))
+      (local.set $rA (f32x4.add (local.get $thetaA) (f32x4.mul (local.get $octantFA) (local.get $MINUS_DP1))))
       (local.set $yB_1
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (local.get $LOG_P4)))))
-      ;; 4. r = r - j DP2 (exact product, one rounding)
-      (local.set $MINUS_DP2 (v128.load offset=5424 (i32.const 0)))
-      (local.set $rA (f32x4.add (local.get $rA) (f32x4.mul (local.get $octantFA) (local.get $MINUS_DP2))))
-      (local.set $rB (f32x4.add (local.get $rB) (f32x4.mul (local.get $octantFB) (local.get $MINUS_DP2))))
+      (local.set $rB (f32x4.add (local.get $thetaB) (f32x4.mul (local.get $octantFB) (local.get $MINUS_DP1))))
       ;; 2. Horner step k = 5
-      (local.set $LOG_P5 (v128.load offset=5440 (i32.const 0)))
+      (local.set $LOG_P5 (v128.load offset=5424 (i32.const 0)))
       (local.set $yA_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_0) (local.get $tA_0)) (local.get $LOG_P5)))))
+      ;; 4. r = r - j DP2 (exact product, one rounding)
+      (local.set $MINUS_DP2 (v128.load offset=5440 (i32.const 0)))
+      (local.set $rA (f32x4.add (local.get $rA) (f32x4.mul (local.get $octantFA) (local.get $MINUS_DP2))))
+      (local.set $rB (f32x4.add (local.get $rB) (f32x4.mul (local.get $octantFB) (local.get $MINUS_DP2))))
+      (local.set $yA_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_1) (local.get $tA_1)) (local.get $LOG_P5)))))
       ;; 4. r = r - j DP3 fused, in float64 halves (r stays in float64 for step 5)
       (local.set $MINUS_DP3 (v128.load offset=5456 (i32.const 0)))
       (local.set $rA_0
@@ -390,9 +396,9 @@
             (f64x2.add
               (f64x2.mul (f64x2.promote_low_f32x4 (local.get $octantFA)) (local.get $MINUS_DP3))
               (f64x2.promote_low_f32x4 (local.get $rA))))))
-      (local.set $yA_1
+      (local.set $yB_0
         (f64x2.promote_low_f32x4
-          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_1) (local.get $tA_1)) (local.get $LOG_P5)))))
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $tB_0)) (local.get $LOG_P5)))))
       (local.set $rA_1
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero
@@ -405,9 +411,9 @@
                 (local.get $MINUS_DP3))
               (f64x2.promote_low_f32x4
                 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $rA) (local.get $rA)))))))
-      (local.set $yB_0
+      (local.set $yB_1
         (f64x2.promote_low_f32x4
-          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $tB_0)) (local.get $LOG_P5)))))
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (local.get $LOG_P5)))))
       (local.set $rB_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero
@@ -426,76 +432,73 @@
                 (local.get $MINUS_DP3))
               (f64x2.promote_low_f32x4
                 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $rB) (local.get $rB)))))))
-      (local.set $yB_1
-        (f64x2.promote_low_f32x4
-          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (local.get $LOG_P5)))))
-      ;; 5. r^2 rounded; cos r = ((c0 r^2 + c1) r^2 + c2) r^2 r^2 - r^2/2 + 1, sin r = ((s0 r^2 + s1) r^2 + s2) r^2 r +
-      ;;    r: multiply-adds fused, the products y r^2 rounded, in float64 halves
-      (local.set $r2A_0
-        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $rA_0) (local.get $rA_0)))))
       ;; 2. Horner step k = 6
       (local.set $LOG_P6 (v128.load offset=5472 (i32.const 0)))
       (local.set $yA_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_0) (local.get $tA_0)) (local.get $LOG_P6)))))
-      (local.set $r2B_0
-        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $rB_0) (local.get $rB_0)))))
+      ;; 5. r^2 rounded; cos r = ((c0 r^2 + c1) r^2 + c2) r^2 r^2 - r^2/2 + 1, sin r = ((s0 r^2 + s1) r^2 + s2) r^2 r +
+      ;;    r: multiply-adds fused, the products y r^2 rounded, in float64 halves
+      (local.set $r2A_0
+        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $rA_0) (local.get $rA_0)))))
       (local.set $yA_1
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_1) (local.get $tA_1)) (local.get $LOG_P6)))))
-      (local.set $r2A_1
-        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $rA_1) (local.get $rA_1)))))
+      (local.set $r2B_0
+        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $rB_0) (local.get $rB_0)))))
       (local.set $yB_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $tB_0)) (local.get $LOG_P6)))))
+      (local.set $r2A_1
+        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $rA_1) (local.get $rA_1)))))
       (local.set $r2B_1
         (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $rB_1) (local.get $rB_1)))))
+      (local.set $yB_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (local.get $LOG_P6)))))
       ;; 5. c0 r^2 + c1 and s0 r^2 + s1
       (local.set $COS_P0 (v128.load offset=5488 (i32.const 0)))
       (local.set $COS_P1 (v128.load offset=5504 (i32.const 0)))
       (local.set $cA_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $COS_P0) (local.get $r2A_0)) (local.get $COS_P1)))))
-      (local.set $yB_1
-        (f64x2.promote_low_f32x4
-          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (local.get $LOG_P6)))))
-      (local.set $cB_0
-        (f64x2.promote_low_f32x4
-          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $COS_P0) (local.get $r2B_0)) (local.get $COS_P1)))))
       ;; 2. Horner step k = 7
       (local.set $LOG_P7 (v128.load offset=5520 (i32.const 0)))
       (local.set $yA_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_0) (local.get $tA_0)) (local.get $LOG_P7)))))
+      (local.set $cB_0
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $COS_P0) (local.get $r2B_0)) (local.get $COS_P1)))))
+      (local.set $yA_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_1) (local.get $tA_1)) (local.get $LOG_P7)))))
       (local.set $SIN_P0 (v128.load offset=5536 (i32.const 0)))
       (local.set $SIN_P1 (v128.load offset=5552 (i32.const 0)))
       (local.set $sA_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $SIN_P0) (local.get $r2A_0)) (local.get $SIN_P1)))))
-      (local.set $yA_1
-        (f64x2.promote_low_f32x4
-          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_1) (local.get $tA_1)) (local.get $LOG_P7)))))
       (local.set $sB_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $SIN_P0) (local.get $r2B_0)) (local.get $SIN_P1)))))
-      (local.set $cA_1
-        (f64x2.promote_low_f32x4
-          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $COS_P0) (local.get $r2A_1)) (local.get $COS_P1)))))
       (local.set $yB_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $tB_0)) (local.get $LOG_P7)))))
-      (local.set $cB_1
+      (local.set $cA_1
         (f64x2.promote_low_f32x4
-          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $COS_P0) (local.get $r2B_1)) (local.get $COS_P1)))))
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $COS_P0) (local.get $r2A_1)) (local.get $COS_P1)))))
       (local.set $yB_1
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (local.get $LOG_P7)))))
-      (local.set $sA_1
+      (local.set $cB_1
         (f64x2.promote_low_f32x4
-          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $SIN_P0) (local.get $r2A_1)) (local.get $SIN_P1)))))
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $COS_P0) (local.get $r2B_1)) (local.get $COS_P1)))))
       ;; 2. Horner step k = 8, left in float64: step 3 rounds it when it joins the halves
       (local.set $LOG_P8 (v128.load offset=5568 (i32.const 0)))
       (local.set $yA_0 (f64x2.add (f64x2.mul (local.get $yA_0) (local.get $tA_0)) (local.get $LOG_P8)))
+      (local.set $sA_1
+        (f64x2.promote_low_f32x4
+          (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $SIN_P0) (local.get $r2A_1)) (local.get $SIN_P1)))))
       (local.set $sB_1
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $SIN_P0) (local.get $r2B_1)) (local.get $SIN_P1)))))
@@ -505,15 +508,15 @@
       (local.set $cA_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $cA_0) (local.get $r2A_0)) (local.get $COS_P2)))))
+      (local.set $yB_0 (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $tB_0)) (local.get $LOG_P8)))
       (local.set $cB_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $cB_0) (local.get $r2B_0)) (local.get $COS_P2)))))
-      (local.set $yB_0 (f64x2.add (f64x2.mul (local.get $yB_0) (local.get $tB_0)) (local.get $LOG_P8)))
+      (local.set $yB_1 (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (local.get $LOG_P8)))
       (local.set $SIN_P2 (v128.load offset=5600 (i32.const 0)))
       (local.set $sA_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $sA_0) (local.get $r2A_0)) (local.get $SIN_P2)))))
-      (local.set $yB_1 (f64x2.add (f64x2.mul (local.get $yB_1) (local.get $tB_1)) (local.get $LOG_P8)))
       (local.set $sB_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $sB_0) (local.get $r2B_0)) (local.get $SIN_P2)))))
@@ -536,11 +539,11 @@
       (local.set $cB_1
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $cB_1) (local.get $r2B_1)) (local.get $COS_P2)))))
+      ;; 3. t^2, and e q1 rounded
+      (local.set $t2A (f32x4.mul (local.get $tA) (local.get $tA)))
       (local.set $sA_1
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $sA_1) (local.get $r2A_1)) (local.get $SIN_P2)))))
-      ;; 3. t^2, and e q1 rounded
-      (local.set $t2A (f32x4.mul (local.get $tA) (local.get $tA)))
       (local.set $sB_1
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $sB_1) (local.get $r2B_1)) (local.get $SIN_P2)))))
@@ -552,9 +555,9 @@
       (local.set $qA (f32x4.mul (local.get $eA) (local.get $LOG_Q1)))
       (local.set $cB_0
         (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $cB_0) (local.get $r2B_0)))))
+      (local.set $qB (f32x4.mul (local.get $eB) (local.get $LOG_Q1)))
       (local.set $sA_0
         (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $sA_0) (local.get $r2A_0)))))
-      (local.set $qB (f32x4.mul (local.get $eB) (local.get $LOG_Q1)))
       (local.set $sB_0
         (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $sB_0) (local.get $r2B_0)))))
       ;; 3. y t^2 + e q1 fused, in float64 halves
@@ -595,7 +598,7 @@
       (local.set $cB_1
         (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $cB_1) (local.get $r2B_1)))))
       ;; 3. - t^2/2 (exact halving)
-      (local.set $HALF (v128.load offset=5632 (i32.const 0)))
+      (local.set $HALF (v128.load offset=5360 (i32.const 0)))
       (local.set $yA (f32x4.sub (local.get $yA) (f32x4.mul (local.get $t2A) (local.get $HALF))))
       (local.set $sA_1
         (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $sA_1) (local.get $r2A_1)))))
@@ -603,7 +606,7 @@
         (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $sB_1) (local.get $r2B_1)))))
       (local.set $yB (f32x4.sub (local.get $yB) (f32x4.mul (local.get $t2B) (local.get $HALF))))
       ;; 5. cos r = (y r^2 - r^2/2, fused) + 1
-      (local.set $HALF_64 (v128.load offset=5648 (i32.const 0)))
+      (local.set $HALF_64 (v128.load offset=5632 (i32.const 0)))
       (local.set $ONE (v128.load offset=5184 (i32.const 0)))
       (local.set $cosA
         (f32x4.add
@@ -619,8 +622,8 @@
                   (f64x2.mul (local.get $r2A_1) (local.get $HALF_64))))))
           (local.get $ONE)))
       ;; 3. ln u1 = (t + y) + e q2 (exact product), rho = sqrt(-2 ln u1)
-      (local.set $MINUS_TWO (v128.load offset=5664 (i32.const 0)))
-      (local.set $LOG_Q2 (v128.load offset=5680 (i32.const 0)))
+      (local.set $MINUS_TWO (v128.load offset=5648 (i32.const 0)))
+      (local.set $LOG_Q2 (v128.load offset=5664 (i32.const 0)))
       (local.set $rhoA
         (f32x4.sqrt
           (f32x4.mul
@@ -658,8 +661,8 @@
       ;; 6. select as sincos256_ps does (where j & 2 the polynomials swap roles; the subtractions leave +0 in the unused
       ;;    parts), then the signs: sin negated where j & 4, cos where (j - 2) & 4 is clear, the bit moved to the sign
       ;;    by a product with 2^29 (a shift by 29, as in $twist)
-      (local.set $TWOS (v128.load offset=5696 (i32.const 0)))
-      (local.set $ZERO (v128.load offset=5712 (i32.const 0)))
+      (local.set $TWOS (v128.load offset=5680 (i32.const 0)))
+      (local.set $ZERO (v128.load offset=5696 (i32.const 0)))
       (local.set $polyMaskA (i32x4.eq (v128.and (local.get $octantA) (local.get $TWOS)) (local.get $ZERO)))
       (local.set $polyMaskB (i32x4.eq (v128.and (local.get $octantB) (local.get $TWOS)) (local.get $ZERO)))
       (local.set $sinPart2A (v128.and (local.get $sinA) (local.get $polyMaskA)))
@@ -670,8 +673,8 @@
       (local.set $sinB (f32x4.sub (local.get $sinB) (local.get $sinPart2B)))
       (local.set $cosA (f32x4.sub (local.get $cosA) (local.get $sinPart1A)))
       (local.set $cosB (f32x4.sub (local.get $cosB) (local.get $sinPart1B)))
-      (local.set $FOURS (v128.load offset=5728 (i32.const 0)))
-      (local.set $TWO_POW_29 (v128.load offset=5744 (i32.const 0)))
+      (local.set $FOURS (v128.load offset=5712 (i32.const 0)))
+      (local.set $TWO_POW_29 (v128.load offset=5728 (i32.const 0)))
       (local.set $cosA
         (v128.xor
           (f32x4.add (local.get $cosA) (local.get $sinA))
@@ -694,7 +697,7 @@
           (i32x4.mul (v128.and (local.get $octantB) (local.get $FOURS)) (local.get $TWO_POW_29))))
       ;; 7. out[j] = rho cos theta, out[j + 8] = rho sin theta, each stored as fmadd(n, std = 1, mean = 0): + 0 turns -0
       ;;    into +0 and changes nothing else
-      (local.set $ZERO (v128.load offset=5712 (i32.const 0)))
+      (local.set $ZERO (v128.load offset=5696 (i32.const 0)))
       (v128.store offset=0 (local.get $to)
         (f32x4.add (f32x4.mul (local.get $rhoA) (local.get $cosA)) (local.get $ZERO)))
       (v128.store offset=16 (local.get $to)

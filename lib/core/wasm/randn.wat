@@ -18,7 +18,10 @@
 ;;   hoists constant globals out of the loop and pins them in registers, and with 16 xmm registers it then spills the
 ;;   Horner and polynomial chains to the stack on every step;
 ;; - the Horner steps of the logarithm and the sine and cosine, independent chains, alternate statement by statement,
-;;   so that the processor works on one while the other waits on its roundings.
+;;   so that the processor works on one while the other waits on its roundings;
+;; - a vector shift by a constant costs four instructions (the count goes through a general register each time), so
+;;   left shifts are products by a power of two, which give the same word;
+;; - i32x4.trunc_sat_f32x4_s, which x86 lacks and the engine builds from seven instructions, is avoided.
 ;;
 ;; Build: `npm run build:wasm` (wabt's wat2wasm with SIMD enabled) writes the bytes, base64-encoded, to
 ;; lib/core/_randn_wasm_bytes.ts; test/core/randn_wasm.test.ts checks that they equal a fresh build of this file.
@@ -253,8 +256,7 @@
     (local $yA_0 v128) (local $yA_1 v128) (local $yB v128) (local $yB_0 v128) (local $yB_1 v128)
     (loop $block
       ;; 1. u1 = 1 - u and its exponent and mantissa, e = (bits >> 23) - 126 (exact); where the mantissa m under 1/2's
-      ;;    exponent is below sqrt(1/2), e - 1 and t = 2 m - 1, else t = m - 1 (log256_ps); t in float64 halves for step
-      ;;    2
+      ;;    exponent is below sqrt(1/2), e - 1 and t = 2 m - 1, else t = m - 1 (log256_ps); t also in float64 halves
       (local.set $ONE (v128.load offset=5184 (i32.const 0)))
       (local.set $u1A (f32x4.sub (local.get $ONE) (v128.load offset=0 (local.get $from))))
       (local.set $u1B (f32x4.sub (local.get $ONE) (v128.load offset=16 (local.get $from))))
@@ -437,8 +439,8 @@
       (local.set $yA_0
         (f64x2.promote_low_f32x4
           (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $yA_0) (local.get $tA_0)) (local.get $LOG_P6)))))
-      ;; 5. r^2 rounded; cos r = ((c0 r^2 + c1) r^2 + c2) r^2 r^2 - r^2/2 + 1, sin r = ((s0 r^2 + s1) r^2 + s2) r^2 r +
-      ;;    r: multiply-adds fused, the products y r^2 rounded, in float64 halves
+      ;; 5. cos r = ((c0 r^2 + c1) r^2 + c2) r^2 r^2 - r^2/2 + 1 and sin r = ((s0 r^2 + s1) r^2 + s2) r^2 r + r from
+      ;;    r^2 rounded: multiply-adds fused, the products y r^2 rounded, in float64 halves
       (local.set $r2A_0
         (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $rA_0) (local.get $rA_0)))))
       (local.set $yA_1

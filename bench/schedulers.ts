@@ -220,22 +220,19 @@ export async function benchSchedulers(
     cases.push([FRESH_OUTPUTS, freshOutputs, freshOutputs]);
     for (const [name, whole, given] of cases) {
       const shapeName = shape.join("x");
-      const find = (threads: number, torchCase = name) =>
+      // PyTorch's row for this case; the fresh-outputs row is set against the deterministic step, the cheapest one
+      const against = name === FRESH_OUTPUTS ? "DDIM eta 0" : name;
+      const [torchOne, torchTwo] = [1, 2].map((threads) =>
         torch.runs.find((run) => run.threads === threads)?.rows.find((row) =>
-          row.case === torchCase && row.shape === shapeName
-        );
-      const [oneThread, twoThreads] = [find(1), find(2)];
+          row.case === against && row.shape === shapeName
+        )
+      );
       const compared = ["DDIM eta 0", "DDIM eta 1 + generator", "DDPM + generator"].includes(name);
-      if ((oneThread === undefined || twoThreads === undefined) && compared) {
+      if ((torchOne === undefined || torchTwo === undefined) && compared) {
         throw new Error(`${TORCH_JSON} lacks a 1- or 2-thread row for ${name} at ${shapeName}`);
       }
       const total = medianMs(whole, reps);
       const withoutDraw = name === "DDIM eta 0" || given === whole ? total : medianMs(given, reps);
-      // the fresh-outputs row is set against the deterministic step, the cheapest one
-      const against = name === FRESH_OUTPUTS ? "DDIM eta 0" : name;
-      const [torchOne, torchTwo] = name === FRESH_OUTPUTS
-        ? [find(1, against), find(2, against)]
-        : [oneThread, twoThreads];
       const torchQuietMs = TORCH_QUIET_MS[against]?.[shapeName] ?? NaN;
       const fastest = Math.min(torchOne?.medianMs ?? NaN, torchTwo?.medianMs ?? NaN);
       const fastestWithoutDraw = Math.min(torchOne?.withoutDrawMs ?? NaN, torchTwo?.withoutDrawMs ?? NaN);

@@ -8,7 +8,9 @@
  * first (when /usr/bin/python3 has torch), so both sides are measured in the same run; `--stored` uses the stored
  * figures instead. Each row is held to the faster of PyTorch's two same-run figures: a deterministic step (DDIM eta 0)
  * must take at most half of it, a noisy one at most all of it. The quiet-machine figures of docs/schedulers.md stand
- * beside them with their own ratio (measured at another time, so load can tilt that comparison either way):
+ * beside them with their own ratio (measured at another time, so load can tilt that comparison either way). Two rows
+ * time parts of a step alone: the two fresh output arrays every step returns, and a noisy step's draw (`fillRandn`
+ * beside `torch.randn`):
  *
  *   npx bun bench/schedulers.ts [--stored]
  *
@@ -63,6 +65,8 @@ interface TorchRow {
   shape: string;
   medianMs: number;
   withoutDrawMs: number;
+  /** `torch.randn(shape, generator=...)` alone, ms (0 for a step without noise). */
+  drawMs: number;
 }
 
 /** What tools/bench_torch_steps.py writes: one run per thread count. */
@@ -83,6 +87,8 @@ const TORCH_QUIET_MS: Record<string, Record<string, number>> = {
 
 /** The row that times only the two fresh output arrays a step returns (no scheduler, no arithmetic). */
 const FRESH_OUTPUTS = "two fresh output arrays alone";
+/** The row that times only a noisy step's draw, `fillRandn` of the sample's size, against `torch.randn`'s. */
+const RANDN_DRAW = "randn draw alone";
 
 const root = new URL("../", import.meta.url).pathname;
 const TORCH_JSON = `${root}docs/benchmarks/torch_steps.json`;
@@ -218,22 +224,27 @@ export async function benchSchedulers(
       return sample;
     };
     cases.push([FRESH_OUTPUTS, freshOutputs, freshOutputs]);
+    const drawBuffer = new Float32Array(sample.size);
+    const draw = () => (generator.fillRandn(drawBuffer), sample);
+    cases.push([RANDN_DRAW, draw, draw]);
     for (const [name, whole, given] of cases) {
       const shapeName = shape.join("x");
-      // PyTorch's row for this case; the fresh-outputs row is set against the deterministic step, the cheapest one
-      const against = name === FRESH_OUTPUTS ? "DDIM eta 0" : name;
-      const [torchOne, torchTwo] = [1, 2].map((threads) =>
-        torch.runs.find((run) => run.threads === threads)?.rows.find((row) =>
+      // PyTorch's figure for this case: the fresh-outputs row is set against the deterministic step, the cheapest
+      // one, and the draw against torch.randn's
+      const against = name === FRESH_OUTPUTS ? "DDIM eta 0" : name === RANDN_DRAW ? "DDIM eta 1 + generator" : name;
+      const [torchOne, torchTwo] = [1, 2].map((threads) => {
+        const row = torch.runs.find((run) => run.threads === threads)?.rows.find((row) =>
           row.case === against && row.shape === shapeName
-        )
-      );
+        );
+        return row && name === RANDN_DRAW ? { ...row, medianMs: row.drawMs, withoutDrawMs: row.drawMs } : row;
+      });
       const compared = ["DDIM eta 0", "DDIM eta 1 + generator", "DDPM + generator"].includes(name);
       if ((torchOne === undefined || torchTwo === undefined) && compared) {
         throw new Error(`${TORCH_JSON} lacks a 1- or 2-thread row for ${name} at ${shapeName}`);
       }
       const total = medianMs(whole, reps);
       const withoutDraw = name === "DDIM eta 0" || given === whole ? total : medianMs(given, reps);
-      const torchQuietMs = TORCH_QUIET_MS[against]?.[shapeName] ?? NaN;
+      const torchQuietMs = name === RANDN_DRAW ? NaN : TORCH_QUIET_MS[against]?.[shapeName] ?? NaN;
       const fastest = Math.min(torchOne?.medianMs ?? NaN, torchTwo?.medianMs ?? NaN);
       const fastestWithoutDraw = Math.min(torchOne?.withoutDrawMs ?? NaN, torchTwo?.withoutDrawMs ?? NaN);
       const goal = !compared ? NaN : name === "DDIM eta 0" ? 0.5 : 1;

@@ -12,6 +12,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
+import { type DenoisingModel, modelFromFunction } from "../lib/core/model.ts";
 import { Tensor } from "../lib/core/tensor.ts";
 
 /** A `timesteps` entry: `set_timesteps(n)` of one scheduler and config, or the error diffusers raised. */
@@ -68,6 +69,14 @@ export function fixtureSample(shape: readonly number[] = schedulerFixtures().sha
 /** The stand-in model: model(x, t) = 0.9 x - 0.1 sin(3 x) + t / 1500, elementwise. */
 export function standInModel(x: Tensor, t: number): Tensor {
   return new Tensor(x.data.map((v) => 0.9 * v - 0.1 * Math.sin(3 * v) + t / 1500), x.shape);
+}
+
+/**
+ * The stand-in model as a `DenoisingModel` (what pipelines and sampling loops take), for 3-channel images of side
+ * `sampleSize` (default 4).
+ */
+export function standInUNet(sampleSize = 4): DenoisingModel {
+  return modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize, inChannels: 3 });
 }
 
 /** The stand-in model with a learned variance: model(x, t) and tanh(0.5 x + t / 1000) concatenated on dim 1. */

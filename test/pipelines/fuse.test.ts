@@ -3,7 +3,7 @@ import { builtinMixture } from "../../lib/models/builtin_models.ts";
 import { DDIMPipeline } from "../../lib/pipelines/ddim_pipeline.ts";
 import { fuse } from "../../lib/pipelines/fuse.ts";
 import { lerp, slerp } from "../../lib/pipelines/interpolation.ts";
-import { standInModel } from "../_fixtures.ts";
+import { standInUNet } from "../_fixtures.ts";
 import { imageError } from "../../lib/pipelines/inversion.ts";
 import { modelFromFunction } from "../../lib/core/model.ts";
 import { drawShapes } from "../../lib/models/shapes_dataset.ts";
@@ -80,7 +80,7 @@ describe("fuse", () => {
 
 describe("fuse mixes the latents by slerp, as the paper does", () => {
   test("the decode at alpha 0.5 is the decode of slerp(x_T^(a), x_T^(b), 0.5), not of lerp", async () => {
-    const unet = modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
+    const unet = standInUNet();
     const pipe = new DDIMPipeline({ unet });
     const a = new Tensor(Float32Array.from({ length: 48 }, (_, k) => Math.sin(0.7 * k)), [1, 3, 4, 4]);
     const b = new Tensor(Float32Array.from({ length: 48 }, (_, k) => Math.cos(1.9 * k + 0.3)), [1, 3, 4, 4]);

@@ -10,7 +10,7 @@ import { drawShapes } from "../../lib/models/shapes_dataset.ts";
 import { modelFromFunction } from "../../lib/core/model.ts";
 import { Tensor } from "../../lib/core/tensor.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
-import { fixtureSample, maxAbsDiff, schedulerFixtures, standInModel } from "../_fixtures.ts";
+import { fixtureSample, maxAbsDiff, schedulerFixtures, standInModel, standInUNet } from "../_fixtures.ts";
 
 const STEPS = [10, 20, 50, 100];
 
@@ -32,7 +32,7 @@ describe("invert follows diffusers' DDIM inversion", () => {
   // run over its ascending timesteps from the fixture's sample, model(x, t) the stand-in, no noise
   for (const loop of schedulerFixtures().loops.filter((l) => l.scheduler === "ddim_inverse")) {
     test(`reproduces the ddim_inverse loop ${JSON.stringify(loop.config)}, ${loop.n} steps, within 1e-4`, async () => {
-      const unet = modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
+      const unet = standInUNet();
       const pipe = new DDIMPipeline({ unet, scheduler: DDIMScheduler.fromConfig(loop.config) });
       const clipSample = (loop.config.clip_sample as boolean | undefined) ?? true; // diffusers' default is on
       const { latents, timesteps } = await invert(pipe, fixtureSample(), { numInferenceSteps: loop.n, clipSample });
@@ -89,7 +89,7 @@ describe("reconstruction error falls as the number of steps rises", () => {
 describe("reconstruct decodes without clipping, as the inversion it undoes", () => {
   test("its reconstruction is the eta = 0 decode of its latents with clipSample false, which clipping would change", async () => {
     // the fixture's stand-in model pushes predX0 far outside [-1, 1] at large t, so clipping matters here
-    const unet = modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
+    const unet = standInUNet();
     const pipe = new DDIMPipeline({ unet, scheduler: DDIMScheduler.fromConfig({ clip_sample: true }) });
     const image = new Tensor(Float32Array.from({ length: 48 }, (_, k) => 0.8 * Math.sin(0.9 * k)), [1, 3, 4, 4]);
     const result = await reconstruct(pipe, image, { numInferenceSteps: 10 });
@@ -166,7 +166,7 @@ describe("exact inversion: EDICT and BDIA-DDIM give the image back where DDIM do
   }, 60_000);
 
   test("through a stand-in model at S = 10 and 50: EDICT and BDIA within 1e-4 MSE, DDIM above 1e-3", async () => {
-    const unet = modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 32, inChannels: 3 });
+    const unet = standInUNet(32);
     const pipe = new DDIMPipeline({ unet, scheduler: DDIMScheduler.fromConfig(BUILTIN_SCHEDULER_CONFIG) });
     const pair = drawShapes(2, { seed: 8 }).images;
     for (const S of [10, 50]) {
@@ -196,7 +196,7 @@ describe("exact inversion: EDICT and BDIA-DDIM give the image back where DDIM do
   });
 
   test("latentsFromNoise and decodeLatents sample from noise with each method", async () => {
-    const unet = modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
+    const unet = standInUNet();
     const pipe = new DDIMPipeline({ unet, scheduler: DDIMScheduler.fromConfig(BUILTIN_SCHEDULER_CONFIG) });
     const xT = new TorchGenerator(0).randn([2, 3, 4, 4]);
     const ddim = await pipe.sample({ xT, numInferenceSteps: 10, clipSample: false });
@@ -212,7 +212,7 @@ describe("exact inversion: EDICT and BDIA-DDIM give the image back where DDIM do
 
 describe("an inversion decodes only with the method that made it", () => {
   test("another method, p, gamma or step count is refused with the values named", async () => {
-    const unet = modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
+    const unet = standInUNet();
     const pipe = new DDIMPipeline({ unet, scheduler: DDIMScheduler.fromConfig(BUILTIN_SCHEDULER_CONFIG) });
     const image = fixtureSample([1, 3, 4, 4]);
     const edict = await invert(pipe, image, { method: "edict", numInferenceSteps: 10 });

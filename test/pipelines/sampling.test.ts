@@ -16,9 +16,7 @@ import {
 } from "../../lib/pipelines/sampling.ts";
 import { Tensor } from "../../lib/core/tensor.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
-import { fixtureSample, maxAbsDiff, schedulerFixtures, standInModel } from "../_fixtures.ts";
-
-const standIn = () => modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
+import { fixtureSample, maxAbsDiff, schedulerFixtures, standInUNet } from "../_fixtures.ts";
 
 describe("samplingLoop", () => {
   // test/fixtures/diffusers-schedulers.json, loops: DDIM with clip_sample false, 10 steps, eta 0, from the
@@ -30,7 +28,7 @@ describe("samplingLoop", () => {
     const scheduler = DDIMScheduler.fromConfig(loop.config);
     scheduler.setTimesteps(loop.n);
     const steps = [];
-    const generator = samplingLoop(standIn(), scheduler, { sample: fixtureSample(), stepOptions: { eta: 0 } });
+    const generator = samplingLoop(standInUNet(), scheduler, { sample: fixtureSample(), stepOptions: { eta: 0 } });
     let result = await generator.next();
     while (!result.done) {
       steps.push(result.value);
@@ -67,7 +65,7 @@ describe("option checks", () => {
 
   test("latentShape builds [batch, inChannels, height, width], non-square sizes included", () => {
     expect(latentShape(modelFromFunction((x) => x, { sampleSize: [8, 12], inChannels: 1 }), 2)).toEqual([2, 1, 8, 12]);
-    expect(() => latentShape(standIn(), 0)).toThrow(/batchSize must be a positive integer, got 0/);
+    expect(() => latentShape(standInUNet(), 0)).toThrow(/batchSize must be a positive integer, got 0/);
   });
 
   test(

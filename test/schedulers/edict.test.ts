@@ -7,14 +7,13 @@ import {
   EDICTScheduler,
   edictState,
 } from "../../lib/schedulers/edict.ts";
-import { modelFromFunction } from "../../lib/core/model.ts";
 import { Tensor } from "../../lib/core/tensor.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
 import { BUILTIN_SCHEDULER_CONFIG } from "../../lib/models/builtin_models.ts";
-import { maxAbsDiff, standInModel } from "../_fixtures.ts";
+import { maxAbsDiff, standInModel, standInUNet } from "../_fixtures.ts";
 
 const SHAPE = [2, 3, 4, 4];
-const standIn = modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize: 4, inChannels: 3 });
+const standIn = standInUNet();
 const config = { ...BUILTIN_SCHEDULER_CONFIG, clip_sample: false };
 
 function image(seed: number): Tensor {

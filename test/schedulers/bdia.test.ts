@@ -4,6 +4,7 @@ import {
   bdiaInversionLoop,
   bdiaSamplingLoop,
   BDIAScheduler,
+  type BDIAState,
   bdiaState,
   checkBdiaGamma,
   checkBdiaInvertible,
@@ -31,7 +32,7 @@ async function roundTrip(gamma: number, S: number, precision: "float32" | "float
   let latent = bdiaInverseState(x0, { precision });
   for await (const step of bdiaInversionLoop(standIn, scheduler, { state: latent })) latent = step.state;
   // decode from the pair (z_S, z_{S-1}): B1 from the second timestep on
-  let decoded = { sample: latent.cleaner!, noisier: latent.sample as Float32Array | Float64Array | null, shape: SHAPE };
+  let decoded: BDIAState = { sample: latent.cleaner!, noisier: latent.sample, shape: SHAPE };
   for await (const step of bdiaSamplingLoop(standIn, scheduler, { state: decoded })) decoded = step.state;
   return maxAbsDiff(decoded.sample, x0.data);
 }

@@ -14,6 +14,7 @@
 import { readFileSync } from "node:fs";
 import { type DenoisingModel, modelFromFunction } from "../lib/core/model.ts";
 import { Tensor } from "../lib/core/tensor.ts";
+import { TorchGenerator } from "../lib/core/torch_generator.ts";
 
 /** A `timesteps` entry: `set_timesteps(n)` of one scheduler and config, or the error diffusers raised. */
 export interface TimestepsCase {
@@ -77,6 +78,11 @@ export function standInModel(x: Tensor, t: number): Tensor {
  */
 export function standInUNet(sampleSize = 4): DenoisingModel {
   return modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize, inChannels: 3 });
+}
+
+/** An image-like tensor in (-1, 1): tanh of `torch.randn(shape)` drawn with `seed`. */
+export function tanhImage(seed: number, shape: readonly number[]): Tensor {
+  return new Tensor(new TorchGenerator(seed).randn(shape).data.map(Math.tanh), shape);
 }
 
 /** The stand-in model with a learned variance: model(x, t) and tanh(0.5 x + t / 1000) concatenated on dim 1. */

@@ -14,16 +14,13 @@ import { DDIMScheduler } from "../../lib/schedulers/ddim.ts";
 import { samplingLoop } from "../../lib/pipelines/sampling.ts";
 import { Tensor } from "../../lib/core/tensor.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
-import { maxAbsDiff, standInModel, standInUNet } from "../_fixtures.ts";
+import { maxAbsDiff, standInModel, standInUNet, tanhImage } from "../_fixtures.ts";
 
 const SHAPE = [2, 3, 4, 4];
 const standIn = standInUNet();
 const config = { ...BUILTIN_SCHEDULER_CONFIG, clip_sample: false };
 
-function image(seed: number): Tensor {
-  const x = new TorchGenerator(seed).randn(SHAPE);
-  return new Tensor(x.data.map(Math.tanh), SHAPE);
-}
+const image = (seed: number) => tanhImage(seed, SHAPE);
 
 async function roundTrip(gamma: number, S: number, precision: "float32" | "float64"): Promise<number> {
   const scheduler = BDIAScheduler.fromConfig(config, { gamma });

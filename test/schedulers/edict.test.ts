@@ -10,16 +10,13 @@ import {
 import { Tensor } from "../../lib/core/tensor.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
 import { BUILTIN_SCHEDULER_CONFIG } from "../../lib/models/builtin_models.ts";
-import { maxAbsDiff, standInModel, standInUNet } from "../_fixtures.ts";
+import { maxAbsDiff, standInModel, standInUNet, tanhImage } from "../_fixtures.ts";
 
 const SHAPE = [2, 3, 4, 4];
 const standIn = standInUNet();
 const config = { ...BUILTIN_SCHEDULER_CONFIG, clip_sample: false };
 
-function image(seed: number): Tensor {
-  const x = new TorchGenerator(seed).randn(SHAPE);
-  return new Tensor(x.data.map(Math.tanh), SHAPE);
-}
+const image = (seed: number) => tanhImage(seed, SHAPE);
 
 describe("EDICT's step", () => {
   test("with x = y, the first half-step E1 is the DDIM scheduler's eta = 0 step", async () => {

@@ -80,6 +80,19 @@ export function standInUNet(sampleSize = 4): DenoisingModel {
   return modelFromFunction((x, t) => standInModel(x, t as number), { sampleSize, inChannels: 3 });
 }
 
+/**
+ * A model that predicts zeros for 3-channel images of side `sampleSize` and counts its calls, for tests that check bad
+ * input is refused before the model runs.
+ */
+export function countingZeroModel(sampleSize: number): { unet: DenoisingModel; calls: () => number } {
+  let calls = 0;
+  const unet = modelFromFunction((x) => {
+    calls++;
+    return Tensor.zeros(x.shape);
+  }, { sampleSize, inChannels: 3 });
+  return { unet, calls: () => calls };
+}
+
 /** An image-like tensor in (-1, 1): tanh of `torch.randn(shape)` drawn with `seed`. */
 export function tanhImage(seed: number, shape: readonly number[]): Tensor {
   return new Tensor(new TorchGenerator(seed).randn(shape).data.map(Math.tanh), shape);

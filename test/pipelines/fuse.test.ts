@@ -3,9 +3,8 @@ import { builtinMixture } from "../../lib/models/builtin_models.ts";
 import { DDIMPipeline } from "../../lib/pipelines/ddim_pipeline.ts";
 import { fuse } from "../../lib/pipelines/fuse.ts";
 import { lerp, slerp } from "../../lib/pipelines/interpolation.ts";
-import { standInUNet } from "../_fixtures.ts";
+import { countingZeroModel, standInUNet } from "../_fixtures.ts";
 import { imageError } from "../../lib/pipelines/inversion.ts";
-import { modelFromFunction } from "../../lib/core/model.ts";
 import { drawShapes } from "../../lib/models/shapes_dataset.ts";
 import { Tensor } from "../../lib/core/tensor.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
@@ -50,11 +49,7 @@ describe("fuse", () => {
   }, 60_000);
 
   test("images of different shapes, batches, and alpha outside [0, 1] are refused before the model runs", async () => {
-    let calls = 0;
-    const unet = modelFromFunction((x) => {
-      calls++;
-      return Tensor.zeros(x.shape);
-    }, { sampleSize: 8, inChannels: 3 });
+    const { unet, calls } = countingZeroModel(8);
     const pipe = new DDIMPipeline({ unet });
     const image = Tensor.zeros([1, 3, 8, 8]);
     await expect(fuse(pipe, [image, Tensor.zeros([1, 3, 16, 16])])).rejects.toThrow(
@@ -74,7 +69,7 @@ describe("fuse", () => {
     await expect(fuse(pipe, [image, image], { method: "bdia", gamma: 0 })).rejects.toThrow(
       "BDIA with gamma = 0 is DDIM",
     );
-    expect(calls).toBe(0);
+    expect(calls()).toBe(0);
   });
 });
 

@@ -10,7 +10,14 @@ import { drawShapes } from "../../lib/models/shapes_dataset.ts";
 import { modelFromFunction } from "../../lib/core/model.ts";
 import { Tensor } from "../../lib/core/tensor.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
-import { fixtureSample, maxAbsDiff, schedulerFixtures, standInModel, standInUNet } from "../_fixtures.ts";
+import {
+  countingZeroModel,
+  fixtureSample,
+  maxAbsDiff,
+  schedulerFixtures,
+  standInModel,
+  standInUNet,
+} from "../_fixtures.ts";
 
 const STEPS = [10, 20, 50, 100];
 
@@ -118,11 +125,7 @@ describe("imageError", () => {
 
 describe("bad input is refused before the model runs", () => {
   test("an image of a size the model cannot take, and steps out of range, name the problem", async () => {
-    let calls = 0;
-    const unet = modelFromFunction((x) => {
-      calls++;
-      return Tensor.zeros(x.shape);
-    }, { sampleSize: 8, inChannels: 3 });
+    const { unet, calls } = countingZeroModel(8);
     const pipe = new DDIMPipeline({ unet });
     await expect(invert(pipe, Tensor.zeros([1, 3, 16, 16]))).rejects.toThrow(
       /image has shape \[1, 3, 16, 16\] but the model takes \[1, 3, 8, 8\]/,
@@ -130,7 +133,7 @@ describe("bad input is refused before the model runs", () => {
     await expect(reconstruct(pipe, Tensor.zeros([1, 1, 8, 8]))).rejects.toThrow(/\[1, 1, 8, 8\]/);
     await expect(invert(pipe, Tensor.zeros([1, 3, 8, 8]), { numInferenceSteps: 0 })).rejects.toThrow(/got 0/);
     await expect(invert(pipe, Tensor.zeros([1, 3, 8, 8]), { numInferenceSteps: 1001 })).rejects.toThrow(/got 1001/);
-    expect(calls).toBe(0);
+    expect(calls()).toBe(0);
   });
 });
 
@@ -236,11 +239,7 @@ describe("an inversion decodes only with the method that made it", () => {
 
 describe("bad method parameters are refused before the model runs", () => {
   test("p outside (0, 1), gamma outside [0, 1], gamma = 0 to invert, a parameter of another method, clipping", async () => {
-    let calls = 0;
-    const unet = modelFromFunction((x) => {
-      calls++;
-      return Tensor.zeros(x.shape);
-    }, { sampleSize: 8, inChannels: 3 });
+    const { unet, calls } = countingZeroModel(8);
     const pipe = new DDIMPipeline({ unet });
     const image = Tensor.zeros([1, 3, 8, 8]);
     for (const p of [0, 1, 1.2]) {
@@ -270,6 +269,6 @@ describe("bad method parameters are refused before the model runs", () => {
     await expect(invert(pipe, image, { method: "ddpm" as any })).rejects.toThrow(
       `method must be "ddim", "edict" or "bdia", got "ddpm"`,
     );
-    expect(calls).toBe(0);
+    expect(calls()).toBe(0);
   });
 });

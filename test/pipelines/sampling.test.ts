@@ -16,7 +16,7 @@ import {
 } from "../../lib/pipelines/sampling.ts";
 import { Tensor } from "../../lib/core/tensor.ts";
 import { TorchGenerator } from "../../lib/core/torch_generator.ts";
-import { fixtureSample, maxAbsDiff, schedulerFixtures, standInUNet } from "../_fixtures.ts";
+import { countingZeroModel, fixtureSample, maxAbsDiff, schedulerFixtures, standInUNet } from "../_fixtures.ts";
 
 describe("samplingLoop", () => {
   // test/fixtures/diffusers-schedulers.json, loops: DDIM with clip_sample false, 10 steps, eta 0, from the
@@ -76,14 +76,13 @@ describe("option checks", () => {
       expect(() => resolveGenerator({ generator: onlyRandn as any })).toThrow(
         "generator must have randn(shape) and fillRandn(data) methods, as TorchGenerator does; it lacks fillRandn",
       );
-      let calls = 0;
-      const unet = modelFromFunction((x) => (calls++, Tensor.zeros(x.shape)), { sampleSize: 4, inChannels: 3 });
+      const { unet, calls } = countingZeroModel(4);
       const pipe = new DDIMPipeline({ unet });
       // deno-lint-ignore no-explicit-any
       await expect(pipe.sample({ generator: onlyRandn as any, eta: 1, numInferenceSteps: 5 })).rejects.toThrow(
         /lacks fillRandn/,
       );
-      expect(calls).toBe(0);
+      expect(calls()).toBe(0);
       // The type says so too: Deno's type checker rejects the same call without the cast.
       const root = new URL("../../", import.meta.url).pathname;
       const file = join(root, "test", "pipelines", `.generator-type-${process.pid}.ts`);

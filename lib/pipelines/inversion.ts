@@ -196,6 +196,15 @@ export async function invert(
     if (options.onStep) await options.onStep(step);
     reporter.tick();
   };
+  // run an exact method's loop to the end, recording each step, and return its last state
+  const lastState = async <S>(loop: AsyncIterable<SamplingStep & { state: S }>, start: S): Promise<S> => {
+    let state = start;
+    for await (const step of loop) {
+      state = step.state;
+      await record(step, numInferenceSteps);
+    }
+    return state;
+  };
   let result: Omit<InversionResult, "image" | "trajectory" | "shape" | "numInferenceSteps">;
   reporter.start(numInferenceSteps, `${METHOD_LABELS[method]} inversion`);
   try {
@@ -216,12 +225,8 @@ export async function invert(
       // 1. EDICT's scheduler on the pipeline's schedule; 2. E4'-E1' at every timestep, ascending, from (x_0, x_0)
       const scheduler = EDICTScheduler.fromConfig(config, { p: options.p });
       scheduler.setTimesteps(numInferenceSteps);
-      const loop = edictInversionLoop(pipeline.unet, scheduler, { state: edictState(image, { precision }) });
-      let state = { x: image.data as StateArray, y: image.data as StateArray };
-      for await (const step of loop) {
-        state = step.state;
-        await record(step, numInferenceSteps);
-      }
+      const start = edictState(image, { precision });
+      const state = await lastState(edictInversionLoop(pipeline.unet, scheduler, { state: start }), start);
       const timesteps = [...scheduler.timesteps].reverse();
       result = {
         method,
@@ -236,12 +241,8 @@ export async function invert(
       // 1. BDIA's scheduler on the pipeline's schedule; 2. B0' to t_1, then B1' at t_1 ... t_{S-1}
       const scheduler = BDIAScheduler.fromConfig(config, { gamma: options.gamma });
       scheduler.setTimesteps(numInferenceSteps);
-      const loop = bdiaInversionLoop(pipeline.unet, scheduler, { state: bdiaInverseState(image, { precision }) });
-      let state: { sample: StateArray; cleaner: StateArray | null } = { sample: image.data, cleaner: null };
-      for await (const step of loop) {
-        state = step.state;
-        await record(step, numInferenceSteps);
-      }
+      const start = bdiaInverseState(image, { precision });
+      const state = await lastState(bdiaInversionLoop(pipeline.unet, scheduler, { state: start }), start);
       const timesteps = [...scheduler.timesteps].reverse();
       result = {
         method,

@@ -8,13 +8,14 @@
 ;;   predX0 = x0FromSample x + x0FromOutput m, clamped to [-clipRange, clipRange] (NaN stays NaN)
 ;;   prev   = ((x0Coeff predX0 + sampleCoeff x) + outputCoeff m) + noiseCoeff z      (the z term only with noise)
 ;;   check += (m - m) + (prev - prev)                                                (NaN when not finite)
-;; The arrays are float32 and 16-byte aligned, n is a multiple of 4; pointers are byte offsets into the memory. $pred may
-;; be $m and $prev may be $x: each group of four is loaded before its results are stored.
+;; The arrays are float32 and 16-byte aligned, n is a multiple of 4; pointers are byte offsets into the memory. predX0 is
+;; written over m and x_{t-1} over x: each group of four is loaded before its results are stored, so the step needs no
+;; further memory.
 (module
   (memory (export "memory") 1)
 
   (func (export "fused")
-    (param $m i32) (param $x i32) (param $z i32) (param $pred i32) (param $prev i32) (param $n i32)
+    (param $m i32) (param $x i32) (param $z i32) (param $n i32)
     (param $a f32) (param $b f32) (param $lo f32) (param $hi f32)
     (param $c f32) (param $d f32) (param $e f32) (param $f f32) (param $noise i32)
     (result f32)
@@ -59,8 +60,8 @@
         (local.set $check
           (f32x4.add (local.get $check)
             (f32x4.add (f32x4.sub (local.get $mv) (local.get $mv)) (f32x4.sub (local.get $out) (local.get $out)))))
-        (v128.store (i32.add (local.get $pred) (local.get $i)) (local.get $x0))
-        (v128.store (i32.add (local.get $prev) (local.get $i)) (local.get $out))
+        (v128.store (i32.add (local.get $m) (local.get $i)) (local.get $x0))
+        (v128.store (i32.add (local.get $x) (local.get $i)) (local.get $out))
         (local.set $i (i32.add (local.get $i) (i32.const 16)))
         (br $next)))
     (f32.add
